@@ -1,0 +1,3 @@
+from cutout_studio.cli import main
+
+raise SystemExit(main())
