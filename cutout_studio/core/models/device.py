@@ -1,0 +1,38 @@
+"""Which device runs the model: CUDA > MPS > CPU unless the user says otherwise."""
+
+from __future__ import annotations
+
+import torch
+
+from cutout_studio.core.errors import ModelError
+
+
+def resolve_device(spec: str = "auto") -> torch.device:
+    """``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``; a device that is not there is an error."""
+    spec = (spec or "auto").strip().lower()
+    if spec == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise ModelError(f"unknown device '{spec}' (use auto, cpu, cuda, cuda:N or mps)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ModelError("device 'cuda' asked for, but no CUDA GPU is available (use --device cpu)")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ModelError("device 'mps' asked for, but Apple's Metal backend is not available (use --device cpu)")
+    return device
+
+
+def device_label(device: torch.device) -> str:
+    """What the status bar and `--version` say: "CUDA (NVIDIA H100)", "MPS" or "CPU"."""
+    if device.type == "cuda":
+        try:
+            return f"CUDA ({torch.cuda.get_device_name(device)})"
+        except (RuntimeError, AssertionError):
+            return "CUDA"
+    return device.type.upper()

@@ -1,0 +1,112 @@
+"""The automatic mask: the model sees a small copy, the mask comes back at full resolution.
+
+The model runs at its input size (320 px for U²-Netp); its mask is then snapped to the real
+edges of the full-resolution photo with a fast guided filter, so that a 24 MP photo does not
+get a blurry, upscaled 320-px edge.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from cutout_studio.core.guided import guided_upsample
+from cutout_studio.core.models.cards import ModelCard, get_card
+from cutout_studio.core.models.device import device_label, resolve_device
+from cutout_studio.core.models.weights import load_model
+
+# One loaded model per (name, device, precision), shared by every Segmenter in the process:
+# the GUI, the batch and the API all reuse it instead of loading the weights again.
+_MODELS: dict[tuple[str, str, bool], nn.Module] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def preprocess(rgb: np.ndarray, card: ModelCard) -> np.ndarray:
+    """uint8 H×W×3 photo → float32 3×S×S model input, normalised as the model was trained."""
+    _check_rgb(rgb)
+    size = card.input_size
+    h, w = rgb.shape[:2]
+    interp = cv2.INTER_AREA if (h > size or w > size) else cv2.INTER_LINEAR
+    small = cv2.resize(rgb, (size, size), interpolation=interp).astype(np.float32)
+    if card.scale_by_max:
+        small /= max(float(small.max()), 1.0)
+    else:
+        small /= 255.0
+    small -= np.asarray(card.mean, np.float32)
+    small /= np.asarray(card.std, np.float32)
+    return np.ascontiguousarray(small.transpose(2, 0, 1))
+
+
+def _check_rgb(rgb: np.ndarray) -> None:
+    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        got = f"{getattr(rgb, 'dtype', type(rgb).__name__)} {getattr(rgb, 'shape', '')}"
+        raise ValueError(f"expected an H×W×3 uint8 RGB array, got {got}")
+    if rgb.shape[0] < 2 or rgb.shape[1] < 2:
+        raise ValueError(f"image too small: {rgb.shape[1]}×{rgb.shape[0]}")
+
+
+class Segmenter:
+    """Predicts the foreground alpha of photos with one model on one device."""
+
+    def __init__(self, model: str = "default", device: str = "auto", *, half: bool | None = None) -> None:
+        self.card = get_card(model)
+        self.device = resolve_device(device)
+        # half precision only where it is fast and safe: CUDA
+        self.half = (self.device.type == "cuda") if half is None else bool(half and self.device.type == "cuda")
+        self._model = self._shared_model()
+        self._lock = threading.Lock()
+
+    @property
+    def device_label(self) -> str:
+        return device_label(self.device)
+
+    @property
+    def model_name(self) -> str:
+        return self.card.name
+
+    def _shared_model(self) -> nn.Module:
+        key = (self.card.name, str(self.device), self.half)
+        with _MODELS_LOCK:
+            model = _MODELS.get(key)
+            if model is None:
+                model = load_model(self.card, self.device)
+                if self.half:
+                    model = model.half()
+                _MODELS[key] = model
+            return model
+
+    def predict_lowres(self, rgbs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """The model's masks at its input size (S×S float32 in [0, 1]), one per photo."""
+        if not rgbs:
+            return []
+        batch = np.stack([preprocess(rgb, self.card) for rgb in rgbs])
+        tensor = torch.from_numpy(batch).to(self.device)
+        if self.half:
+            tensor = tensor.half()
+        with self._lock, torch.inference_mode():
+            out = self._model.mask(tensor)[:, 0].float().cpu().numpy()
+        masks = []
+        for pred in out:
+            if self.card.minmax_output:
+                lo, hi = float(pred.min()), float(pred.max())
+                pred = (pred - lo) / (hi - lo) if hi - lo > 1e-6 else np.zeros_like(pred)
+            masks.append(np.clip(pred, 0.0, 1.0).astype(np.float32))
+        return masks
+
+    def predict(self, rgb: np.ndarray) -> np.ndarray:
+        """Full-resolution float32 H×W alpha in [0, 1] for one uint8 H×W×3 photo."""
+        return self.upsample(self.predict_lowres([rgb])[0], rgb)
+
+    def predict_many(self, rgbs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Like :meth:`predict` for several photos, sharing one forward pass."""
+        return [self.upsample(mask, rgb) for mask, rgb in zip(self.predict_lowres(rgbs), rgbs)]
+
+    @staticmethod
+    def upsample(mask: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+        """Snap a low-resolution mask to the edges of the full-resolution photo."""
+        return guided_upsample(mask, rgb)

@@ -1,0 +1,218 @@
+"""The one settings store: a small typed JSON file in the config folder, shared by GUI and CLI.
+
+Everything the user expects to be remembered between runs lives here (last folders, export
+preset, brush size, overlay colour); only window geometry is left to the GUI toolkit. The
+file is read tolerantly: a missing file gives the defaults, a corrupt file is set aside as
+``settings.json.corrupt`` (so the user's old values are not destroyed) and the defaults are
+used, and a single bad value falls back to its default without losing the others. Saving is
+atomic (temporary file, fsync, rename), so a crash mid-save never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import tempfile
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from cutout_studio.core import paths
+from cutout_studio.core.edges import EdgeOptions
+from cutout_studio.core.errors import CutoutError
+from cutout_studio.core.export import ExportOptions
+
+_log = logging.getLogger(__name__)
+
+SETTINGS_FILE = "settings.json"
+SETTINGS_VERSION = 1
+RECENT_LIMIT = 10
+
+T = TypeVar("T")
+
+
+@dataclass
+class ExportPreset:
+    """The export settings the user last chose, in plain JSON-friendly values."""
+
+    format: Literal["png", "webp", "jpeg"] = "png"
+    quality: int | None = None  #: webp: None/100 lossless, 1..99 lossy; jpeg: 1..100
+    background: str | None = None  #: None transparent, a colour ("#ffffff") or an image file path
+    crop: bool = False
+    padding: float = 0.0
+    padding_unit: Literal["px", "%"] = "px"
+    square: bool = False
+    output: Literal["cutout", "mask"] = "cutout"
+    feather: float = 0.0
+    shift: float = 0.0
+    matting: bool = False
+    decontaminate: bool = True
+
+    def edge_options(self) -> EdgeOptions:
+        return EdgeOptions(
+            feather=self.feather, shift=self.shift, matting=self.matting, decontaminate=self.decontaminate
+        )
+
+    def to_export_options(self, *, overwrite: bool = False) -> ExportOptions:
+        """The engine's options; raises :class:`ExportError` for an invalid combination."""
+        return ExportOptions(
+            format=self.format,
+            quality=self.quality,
+            background=self.background,
+            crop=self.crop,
+            padding=self.padding,
+            padding_unit=self.padding_unit,
+            square=self.square,
+            output=self.output,
+            overwrite=overwrite,
+            edges=self.edge_options(),
+        )
+
+
+@dataclass
+class EditorSettings:
+    """How the editor looks and which brush it holds."""
+
+    brush_size: float = 24.0  #: brush diameter in photo pixels
+    overlay_color: str = "#ff2d55"
+    overlay_opacity: float = 0.55
+    view_mode: str = "overlay"
+    cutout_color: str = "#ffffff"  #: background of the "cutout over a colour" view
+
+
+@dataclass
+class Settings:
+    version: int = SETTINGS_VERSION
+    export: ExportPreset = field(default_factory=ExportPreset)
+    editor: EditorSettings = field(default_factory=EditorSettings)
+    recent_files: list[str] = field(default_factory=list)
+    last_open_dir: str = ""
+    last_export_dir: str = ""
+    last_batch_dir: str = ""
+    last_batch_output: str = ""
+    model: str = "default"
+
+    def add_recent(self, path: str | os.PathLike[str]) -> None:
+        """Put ``path`` first in the recent files (no duplicates, at most RECENT_LIMIT)."""
+        text = str(Path(path))
+        self.recent_files = [text] + [p for p in self.recent_files if p != text]
+        del self.recent_files[RECENT_LIMIT:]
+
+
+def settings_path() -> Path:
+    return paths.config_dir() / SETTINGS_FILE
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """The stored settings, or the defaults for anything missing, unreadable or invalid."""
+    path = path or settings_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Settings()
+    except OSError as exc:
+        _log.warning("cannot read %s (%s): using default settings", path, exc)
+        return Settings()
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("the top level is not an object")
+    except ValueError as exc:
+        _set_aside(path, exc)
+        return Settings()
+    settings = _from_dict(Settings, data)
+    try:
+        settings.export.to_export_options()
+    except (CutoutError, ValueError) as exc:
+        # Each value had the right type but together they are refused (e.g. JPEG quality 0).
+        _log.warning("stored export preset is invalid (%s): using the default preset", exc)
+        settings.export = ExportPreset()
+    settings.version = SETTINGS_VERSION
+    return settings
+
+
+def save_settings(settings: Settings, path: Path | None = None) -> Path:
+    """Write the settings atomically; returns the file written. Raises OSError if impossible."""
+    path = path or settings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(dataclasses.asdict(settings), indent=2, ensure_ascii=False) + "\n"
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _set_aside(path: Path, reason: Exception) -> None:
+    backup = path.with_name(path.name + ".corrupt")
+    _log.warning("settings file %s is corrupt (%s): moved to %s, using defaults", path, reason, backup.name)
+    try:
+        os.replace(path, backup)
+    except OSError:
+        pass  # read-only folder: the next save fails too and says so
+
+
+def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Build dataclass ``cls`` from ``data``, keeping the default for every missing or bad value."""
+    hints = typing.get_type_hints(cls)
+    default = cls()
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name not in data:
+            continue
+        expected = hints[f.name]
+        current = getattr(default, f.name)
+        raw = data[f.name]
+        if dataclasses.is_dataclass(current):
+            if isinstance(raw, dict):
+                values[f.name] = _from_dict(type(current), raw)
+            else:
+                _log.warning("settings: %s is not an object; using defaults", f.name)
+            continue
+        ok, value = _coerce(raw, expected)
+        if ok:
+            values[f.name] = value
+        else:
+            _log.warning("settings: ignoring %s=%r (expected %s)", f.name, raw, expected)
+    return dataclasses.replace(default, **values)  # type: ignore[type-var]
+
+
+def _coerce(raw: Any, expected: Any) -> tuple[bool, Any]:
+    """(True, value) when ``raw`` fits the annotation ``expected``; JSON ints are accepted as floats."""
+    origin = typing.get_origin(expected)
+    if origin is Literal:
+        return (raw in typing.get_args(expected)), raw
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(expected):
+            ok, value = _coerce(raw, option)
+            if ok:
+                return True, value
+        return False, None
+    if origin is list:
+        (item_type,) = typing.get_args(expected)
+        if not isinstance(raw, list):
+            return False, None
+        items = [_coerce(item, item_type) for item in raw]
+        return True, [value for ok, value in items if ok]  # drop only the bad entries
+    if expected is type(None):
+        return raw is None, None
+    if expected is bool:
+        return isinstance(raw, bool), raw
+    if expected is int:
+        return isinstance(raw, int) and not isinstance(raw, bool), raw
+    if expected is float:
+        ok = isinstance(raw, (int, float)) and not isinstance(raw, bool) and raw == raw and abs(raw) != float("inf")
+        return ok, float(raw) if ok else None
+    if expected is str:
+        return isinstance(raw, str), raw
+    return False, None

@@ -1,0 +1,115 @@
+"""Every command of the editor as a QAction: menus, tool buttons and the shortcuts dialog share them.
+
+The shortcuts dialog is generated from these actions, so it cannot drift from what the keys do.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QWidget
+
+from cutout_studio.qt.canvas import BRUSH_TOOLS
+from cutout_studio.qt.render import VIEW_MODES
+
+StdKey = QKeySequence.StandardKey
+
+
+class Actions:
+    """The window's actions, by name (``actions.undo``) and in menu order (``actions.all()``)."""
+
+    def __init__(self, parent: QWidget) -> None:
+        self._parent = parent
+        self._all: list[tuple[str, QAction]] = []
+        make = self._make
+
+        self.open = make("File", "&Open photos…", [StdKey.Open], "Open photos to cut out")
+        self.open_folder = make("File", "Open &folder…", ["Ctrl+Shift+O"], "Open every photo in a folder")
+        self.export = make("File", "&Export photo…", [StdKey.Save], "Export the photo on screen with the export settings")
+        self.export_all = make("File", "Export &all photos…", ["Ctrl+Shift+S"], "Export every loaded photo into a folder")
+        self.export_settings = make("File", "Export se&ttings…", ["Ctrl+E"], "Format, background, crop and padding of exports")
+        self.quit = make("File", "&Quit", [StdKey.Quit], "Close Cutout Studio")
+
+        self.undo = make("Edit", "&Undo", ["Ctrl+Z"], "Undo the last stroke")
+        self.redo = make("Edit", "&Redo", ["Ctrl+Shift+Z", "Ctrl+Y"], "Redo the stroke you undid")
+        self.reset = make("Edit", "Reset to &automatic mask", ["Ctrl+R"], "Drop every stroke: back to the model's mask (undoable)")
+
+        self.tool_group = QActionGroup(parent)
+        keys = {"fg": "F", "bg": "B", "erase": "E"}
+        tips = {
+            "fg": "Paint what belongs to the subject",
+            "bg": "Paint what must be removed",
+            "erase": "Return an area to the automatic mask",
+        }
+        self.tools: dict[str, QAction] = {}
+        for tool, label in BRUSH_TOOLS.items():
+            self.tools[tool] = make("Tools", label, [keys[tool]], tips[tool], checkable=True, group=self.tool_group)
+        self.tools["pan"] = make("Tools", "Hand (pan)", ["H"], "Drag to move around the photo", checkable=True,
+                                 group=self.tool_group)
+        self.tools["fg"].setChecked(True)
+        self.brush_smaller = make("Tools", "Smaller brush", ["["], "Make the brush smaller")
+        self.brush_bigger = make("Tools", "Bigger brush", ["]"], "Make the brush bigger")
+
+        self.zoom_in = make("View", "Zoom &in", [StdKey.ZoomIn, "Ctrl+="], "Zoom in")
+        self.zoom_out = make("View", "Zoom &out", [StdKey.ZoomOut], "Zoom out")
+        self.fit = make("View", "&Fit to window", ["Ctrl+0"], "Show the whole photo")
+        self.actual_size = make("View", "&100 %", ["Ctrl+1"], "One photo pixel per screen pixel")
+        self.mode_group = QActionGroup(parent)
+        self.modes: dict[str, QAction] = {}
+        for number, (mode, label) in enumerate(VIEW_MODES.items(), start=1):
+            self.modes[mode] = make("View", label, [str(number)], f"View: {label.lower()}", checkable=True,
+                                    group=self.mode_group)
+        self.modes["overlay"].setChecked(True)
+        self.split = make("View", "&Split before/after", ["S"], "Original on the left, result on the right",
+                          checkable=True)
+        self.compare = make("View", "Show original (hold)", ["\\"], "Hold to see the original photo")
+        self.compare.setAutoRepeat(False)
+        self.next_photo = make("View", "&Next photo", ["PgDown", "Alt+Right"], "Show the next photo")
+        self.previous_photo = make("View", "&Previous photo", ["PgUp", "Alt+Left"], "Show the previous photo")
+
+        self.batch = make("Batch", "Run on &folder…", ["Ctrl+B"], "Cut out every photo in a folder with the export settings")
+
+        self.shortcuts = make("Help", "&Keyboard shortcuts", [StdKey.HelpContents, "F1"], "List every shortcut")
+        self.install_model = make("Help", "&Install model…", [], "Download and install the segmentation model")
+        self.about = make("Help", "&About Cutout Studio", [], "Version, model and device")
+
+    def _make(
+        self,
+        menu: str,
+        text: str,
+        keys: list,
+        tip: str,
+        *,
+        checkable: bool = False,
+        group: QActionGroup | None = None,
+    ) -> QAction:
+        action = QAction(text, self._parent)
+        sequences: list[QKeySequence] = []
+        for key in keys:
+            if isinstance(key, StdKey):
+                sequences.extend(QKeySequence.keyBindings(key))
+            else:
+                sequences.append(QKeySequence(key))
+        unique: list[QKeySequence] = []
+        for sequence in sequences:
+            if not sequence.isEmpty() and sequence not in unique:
+                unique.append(sequence)
+        action.setShortcuts(unique)
+        shortcut_text = ", ".join(s.toString(QKeySequence.SequenceFormat.NativeText) for s in unique)
+        action.setToolTip(f"{tip} ({shortcut_text})" if shortcut_text else tip)
+        action.setStatusTip(tip)
+        action.setCheckable(checkable)
+        if group is not None:
+            group.addAction(action)
+        self._all.append((menu, action))
+        return action
+
+    def all(self) -> list[tuple[str, QAction]]:
+        """(menu name, action) for every action, in menu order."""
+        return list(self._all)
+
+    def menu_names(self) -> list[str]:
+        seen: list[str] = []
+        for menu, _ in self._all:
+            if menu not in seen:
+                seen.append(menu)
+        return seen

@@ -1,0 +1,124 @@
+"""The editor's entry point: the QApplication, logging, and the hooks that keep crashes visible.
+
+``run_gui(files)`` is what ``cutout-studio`` (no arguments) and ``cutout-studio gui FILES``
+call. Unexpected exceptions, on the GUI thread or any other, never take the window down
+silently: they are written with their traceback to a log file in ``paths.log_dir()``, and
+the user gets a message that points to it. Qt's own warnings go to the same log.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import traceback
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
+from types import TracebackType
+
+from PySide6.QtCore import QObject, QtMsgType, Signal, qInstallMessageHandler
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+
+import cutout_studio
+from cutout_studio.core import paths
+
+LOG_FILE_NAME = "cutout-studio.log"
+_log = logging.getLogger("cutout_studio.gui")
+
+
+def setup_logging() -> Path:
+    """Log to ``paths.log_dir()/cutout-studio.log`` (rotated); returns the file."""
+    log_file = paths.log_dir() / LOG_FILE_NAME
+    root = logging.getLogger()
+    if not any(isinstance(h, RotatingFileHandler) and Path(h.baseFilename) == log_file for h in root.handlers):
+        handler = RotatingFileHandler(log_file, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"))
+        root.addHandler(handler)
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)
+    return log_file
+
+
+class ErrorReporter(QObject):
+    """Shows unexpected errors to the user; safe to call from any thread (queued signal)."""
+
+    report = Signal(str)
+
+    def __init__(self, log_file: Path, parent_widget: QWidget | None = None) -> None:
+        super().__init__()
+        self.log_file = log_file
+        self.parent_widget = parent_widget
+        self.box: QMessageBox | None = None
+        self.messages: list[str] = []
+        self.report.connect(self._show)
+
+    def _show(self, summary: str) -> None:
+        text = f"Something went wrong: {summary}\n\nThe details were written to:\n{self.log_file}"
+        self.messages.append(text)
+        window = self.parent_widget
+        if window is not None and hasattr(window, "statusBar"):
+            window.statusBar().showMessage(f"Unexpected error (details in {self.log_file})", 15000)
+        if self.box is None:
+            self.box = QMessageBox(QMessageBox.Icon.Critical, "Cutout Studio", text, parent=window)
+            self.box.setModal(False)  # never block the event loop from inside an error handler
+        else:
+            self.box.setText(text)
+        self.box.show()
+
+
+def install_exception_hooks(reporter: ErrorReporter) -> None:
+    """Route uncaught exceptions (any thread) and Qt messages to the log and the reporter."""
+
+    def excepthook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            sys.__excepthook__(kind, value, tb)
+            return
+        _log.error("uncaught exception:\n%s", "".join(traceback.format_exception(kind, value, tb)))
+        reporter.report.emit(f"{kind.__name__}: {value}")
+
+    def thread_excepthook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit:
+            return
+        name = args.thread.name if args.thread else "?"
+        _log.error(
+            "uncaught exception in thread %s:\n%s",
+            name,
+            "".join(traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback)),
+        )
+        reporter.report.emit(f"{args.exc_type.__name__}: {args.exc_value}")
+
+    def qt_message_handler(mode: QtMsgType, context, message: str) -> None:
+        level = {
+            QtMsgType.QtDebugMsg: logging.DEBUG,
+            QtMsgType.QtInfoMsg: logging.INFO,
+            QtMsgType.QtWarningMsg: logging.WARNING,
+            QtMsgType.QtCriticalMsg: logging.ERROR,
+            QtMsgType.QtFatalMsg: logging.CRITICAL,
+        }.get(mode, logging.WARNING)
+        location = f" ({context.file}:{context.line})" if context is not None and context.file else ""
+        logging.getLogger("qt").log(level, "%s%s", message, location)
+
+    sys.excepthook = excepthook
+    threading.excepthook = thread_excepthook
+    qInstallMessageHandler(qt_message_handler)
+
+
+def run_gui(files: list[str]) -> int:
+    """Open the editor (optionally with photos or folders) and run until it is closed."""
+    log_file = setup_logging()
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Cutout Studio")
+    app.setOrganizationName("cutout-studio")
+    app.setApplicationVersion(cutout_studio.__version__)
+
+    from cutout_studio.qt.main_window import MainWindow
+
+    reporter = ErrorReporter(log_file)
+    install_exception_hooks(reporter)
+    _log.info("Cutout Studio %s starting (log: %s)", cutout_studio.__version__, log_file)
+    window = MainWindow()
+    reporter.parent_widget = window
+    window.show()
+    if files:
+        window.open_paths(files)
+    return int(app.exec())

@@ -1,0 +1,234 @@
+"""The batch window: the engine's run_batch on the jobs lane, with per-file status and failures.
+
+Rows fill in as files finish; failures are listed with their reasons. Any row (or all
+failures) can be opened in the editor to fix by hand.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cutout_studio.core.batch import FileResult, collect_jobs, run_batch
+from cutout_studio.core.export import ExportOptions
+from cutout_studio.qt.workers import JobContext, Lane
+
+DEFAULT_OUTPUT_NAME = "cutouts"
+_STATUS_COLOURS = {"done": QColor(80, 200, 110), "skipped": QColor(160, 160, 160), "failed": QColor(240, 80, 80)}
+
+
+def default_output(inputs: list[Path]) -> Path:
+    """``<folder>/cutouts`` next to the photos: never the photos' own folder."""
+    first = inputs[0]
+    base = first if first.is_dir() else first.parent
+    return base / DEFAULT_OUTPUT_NAME
+
+
+def batch_job(inputs: list[Path], out_dir: Path, options: ExportOptions, segmenter, ctx: JobContext):
+    """Run the core batch, forwarding each finished file to the dialog (worker thread)."""
+    generator = run_batch(inputs, out_dir, options, segmenter=segmenter, cancel=ctx.cancel_event)
+    while True:
+        try:
+            event = next(generator)
+        except StopIteration as stop:
+            return stop.value  # BatchSummary
+        ctx.progress(event)
+
+
+class BatchDialog(QDialog):
+    open_requested = Signal(list)  #: [(source Path, output Path | None)]
+    finished_batch = Signal(object)  #: BatchSummary or None when it failed
+
+    COLUMNS = ("File", "Status", "Seconds", "Reason / notes")
+
+    def __init__(self, lane: Lane, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Batch")
+        self.setModal(False)
+        self._lane = lane
+        self._job = None
+        self._results: list[FileResult] = []
+        self.summary = None
+
+        self.inputs_label = QLabel()
+        self.inputs_label.setWordWrap(True)
+        self.output_edit = QLineEdit()
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse_output)
+        self.progress = QProgressBar()
+        self.summary_label = QLabel("")
+        self.table = QTableWidget(0, len(self.COLUMNS))
+        self.table.setHorizontalHeaderLabels(self.COLUMNS)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        self.table.doubleClicked.connect(lambda _index: self._open_selected())
+
+        self.start_button = QPushButton("Start")
+        self.cancel_button = QPushButton("Cancel")
+        self.open_button = QPushButton("Open selected in editor")
+        self.open_failed_button = QPushButton("Open failures in editor")
+        self.open_all_button = QPushButton("Open all in editor")
+        self.close_button = QPushButton("Close")
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.open_button.clicked.connect(self._open_selected)
+        self.open_failed_button.clicked.connect(self._open_failed)
+        self.open_all_button.clicked.connect(self._open_all)
+        self.close_button.clicked.connect(self.close)  # the batch goes on; Batch > … shows it again
+
+        out_row = QHBoxLayout()
+        out_row.addWidget(QLabel("Output folder"))
+        out_row.addWidget(self.output_edit, 1)
+        out_row.addWidget(browse)
+        buttons = QHBoxLayout()
+        for button in (self.start_button, self.cancel_button, self.open_button, self.open_failed_button,
+                       self.open_all_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.close_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.inputs_label)
+        layout.addLayout(out_row)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.summary_label)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(buttons)
+        self.resize(820, 520)
+        self._inputs: list[Path] = []
+        self._options: ExportOptions | None = None
+        self._segmenter = None
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ running
+
+    @property
+    def running(self) -> bool:
+        return self._job is not None
+
+    @property
+    def results(self) -> list[FileResult]:
+        return list(self._results)
+
+    def configure(self, inputs: list[Path], out_dir: Path | None, options: ExportOptions, segmenter) -> None:
+        self._inputs = list(inputs)
+        self._options = options
+        self._segmenter = segmenter
+        names = ", ".join(p.name or str(p) for p in inputs[:3]) + (" …" if len(inputs) > 3 else "")
+        self.inputs_label.setText(f"<b>Photos:</b> {names}")
+        self.output_edit.setText(str(out_dir or default_output(self._inputs)))
+        self._update_buttons()
+
+    def start(self) -> None:
+        if self._job is not None or not self._inputs or self._options is None:
+            return
+        if self._segmenter is None:
+            self.summary_label.setText("No segmentation model is installed: install it first (Help > Install model).")
+            return
+        out_dir = Path(self.output_edit.text()).expanduser()
+        total = len(collect_jobs(self._inputs, out_dir, self._options))
+        self._results.clear()
+        self.table.setRowCount(0)
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(0)
+        self.summary_label.setText(f"Running: {total} photo(s) → {out_dir}")
+        inputs, options, segmenter = list(self._inputs), self._options, self._segmenter
+        self._job = self._lane.submit(
+            lambda ctx: batch_job(inputs, out_dir, options, segmenter, ctx),
+            name="batch",
+            on_done=self._done,
+            on_error=self._failed,
+            on_progress=self._on_event,
+        )
+        self._update_buttons()
+
+    def cancel(self) -> None:
+        if self._job is not None:
+            self._job.cancel()
+            self.summary_label.setText("Cancelling: photos already in progress are finished…")
+
+    def _on_event(self, event) -> None:
+        result: FileResult = event.result
+        self._results.append(result)
+        self.progress.setRange(0, max(event.total, 1))
+        self.progress.setValue(event.done)
+        row = self.table.rowCount()
+        self.table.insertRow(row)
+        values = (result.source.name, result.status, f"{result.seconds:.1f}", result.message)
+        for column, value in enumerate(values):
+            item = QTableWidgetItem(value)
+            item.setToolTip(f"{result.source}\n{result.message}" if result.message else str(result.source))
+            if column == 1:
+                item.setForeground(QBrush(_STATUS_COLOURS.get(result.status, QColor("white"))))
+            item.setData(Qt.ItemDataRole.UserRole, row)
+            self.table.setItem(row, column, item)
+        self.table.scrollToBottom()
+
+    def _done(self, summary) -> None:
+        self._job = None
+        self.summary = summary
+        text = f"{summary.done} done, {summary.skipped} skipped, {summary.failed} failed"
+        if summary.cancelled:
+            text = "Cancelled. " + text
+        if summary.report is not None:
+            text += f" — report: {summary.report}"
+        self.summary_label.setText(text)
+        self._update_buttons()
+        self.finished_batch.emit(summary)
+
+    def _failed(self, exc: BaseException) -> None:
+        self._job = None
+        self.summary_label.setText(f"The batch stopped: {exc}")
+        self._update_buttons()
+        self.finished_batch.emit(None)
+
+    def failures(self) -> list[FileResult]:
+        return [r for r in self._results if r.status == "failed"]
+
+    # ------------------------------------------------------------------ opening results
+
+    def _open_selected(self) -> None:
+        rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
+        chosen = [self._results[row] for row in rows if row < len(self._results)]
+        if chosen:
+            self.open_requested.emit([(r.source, r.output) for r in chosen])
+
+    def _open_failed(self) -> None:
+        failed = self.failures()
+        if failed:
+            self.open_requested.emit([(r.source, r.output) for r in failed])
+
+    def _open_all(self) -> None:
+        if self._results:
+            self.open_requested.emit([(r.source, r.output) for r in self._results])
+
+    def _browse_output(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Output folder", self.output_edit.text())
+        if folder:
+            self.output_edit.setText(folder)
+
+    def _update_buttons(self) -> None:
+        running = self._job is not None
+        self.start_button.setEnabled(not running and bool(self._inputs))
+        self.cancel_button.setEnabled(running)
+        self.output_edit.setEnabled(not running)

@@ -1,0 +1,511 @@
+"""The canvas: the photo, the mask layer and the brushes, in a zoomable QGraphicsView.
+
+Scene coordinates are photo pixels: pixel (col, row) covers the square [col, col+1) ×
+[row, row+1), so its centre is (col + 0.5, row + 0.5). The engine puts pixel centres at
+integer coordinates, hence :meth:`Canvas.scene_to_image` subtracts half a pixel: the stroke
+that the user sees painted is exactly the set of pixels the engine labels.
+
+Painting is cheap on purpose: the layers are finished QImages made on a worker
+(:mod:`render`), and items draw only the exposed part of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QImage,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPainterPath,
+    QPen,
+    QPixmap,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import (
+    QGraphicsEllipseItem,
+    QGraphicsItem,
+    QGraphicsLineItem,
+    QGraphicsPathItem,
+    QGraphicsScene,
+    QGraphicsView,
+    QLabel,
+    QStyleOptionGraphicsItem,
+    QWidget,
+)
+
+from cutout_studio.qt.render import CUTOUT_MODES
+
+BRUSH_TOOLS = {"fg": "Foreground brush", "bg": "Background brush", "erase": "Eraser"}
+STROKE_COLOURS = {"fg": QColor(40, 220, 90, 150), "bg": QColor(240, 60, 60, 150), "erase": QColor(90, 160, 255, 150)}
+MIN_ZOOM, MAX_ZOOM = 0.02, 32.0
+#: Mouse gestures and held keys that are not QActions, listed in the shortcuts dialog.
+GESTURES = (
+    ("Mouse wheel", "Zoom around the cursor"),
+    ("Space + drag", "Pan the photo"),
+    ("Middle button drag", "Pan the photo"),
+    ("Left drag", "Paint with the current brush (one drag = one undo step)"),
+    ("Drag the split line", "Move the before/after divider"),
+)
+_BACKGROUND = QColor(43, 43, 46)
+_CHECKER_LIGHT, _CHECKER_DARK = QColor(204, 204, 204), QColor(150, 150, 150)
+_SPLIT_GRAB_PX = 6.0
+
+
+class ImageItem(QGraphicsItem):
+    """Paints a QImage at scene (0, 0), one scene unit per pixel, optionally clipped to a rect."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._image: QImage | None = None
+        self._owner: object | None = None  # keeps the array behind the QImage alive
+        self._clip: QRectF | None = None
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
+
+    def set_image(self, image: QImage | None, owner: object | None = None) -> None:
+        self.prepareGeometryChange()
+        self._image, self._owner = image, owner
+        self.update()
+
+    @property
+    def image(self) -> QImage | None:
+        return self._image
+
+    def set_clip(self, clip: QRectF | None) -> None:
+        if clip != self._clip:
+            self._clip = clip
+            self.update()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt's name
+        if self._image is None:
+            return QRectF()
+        return QRectF(0, 0, self._image.width(), self._image.height())
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        if self._image is None:
+            return
+        rect = option.exposedRect.intersected(self.boundingRect())  # type: ignore[attr-defined]
+        if self._clip is not None:
+            rect = rect.intersected(self._clip)
+        if rect.isEmpty():
+            return
+        # Smooth when zoomed out (no aliasing), crisp pixels when zoomed in to inspect edges.
+        zoom = painter.worldTransform().m11()
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, zoom < 1.0)
+        painter.drawImage(rect, self._image, rect)
+
+
+class Canvas(QGraphicsView):
+    stroke_finished = Signal(str, list, float)  #: kind, [(x, y) photo pixels], radius
+    zoom_changed = Signal(float)
+    brush_resize_requested = Signal(int)  #: +1 / -1 (Ctrl+wheel)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setScene(QGraphicsScene(self))
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.FullViewportUpdate)
+        self.setMouseTracking(True)
+        self.setAcceptDrops(False)  # drops go to the main window, which opens them
+        self.viewport().setAcceptDrops(False)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setFrameShape(QGraphicsView.Shape.NoFrame)
+        # Panning is by space/middle drag; the scroll bars would only take room from the photo.
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+        self.photo_item = ImageItem()
+        self.layer_item = ImageItem()
+        self.layer_item.setZValue(1)
+        self._stroke_items: list[QGraphicsPathItem] = []
+        self._cursor = QGraphicsEllipseItem()
+        self._cursor.setZValue(10)
+        pen = QPen(QColor(255, 255, 255), 1.5)
+        pen.setCosmetic(True)
+        self._cursor.setPen(pen)
+        self._cursor.setVisible(False)
+        self._split_line = QGraphicsLineItem()
+        split_pen = QPen(QColor(255, 255, 255), 2)
+        split_pen.setCosmetic(True)
+        self._split_line.setPen(split_pen)
+        self._split_line.setZValue(5)
+        self._split_line.setVisible(False)
+        for item in (self.photo_item, self.layer_item, self._cursor, self._split_line):
+            self.scene().addItem(item)
+
+        self.tool = "fg"
+        self.brush_radius = 12.0
+        self.mode = "overlay"
+        self.cutout_color = QColor(255, 255, 255)
+        self.split = False
+        self.split_fraction = 0.5
+        self.comparing = False
+        self.brushes_enabled = False
+        self._stroke: list[tuple[float, float]] | None = None
+        self._stroke_path: QPainterPath | None = None
+        self._pan_anchor: QPoint | None = None
+        self._space_held = False
+        self._dragging_split = False
+        self._checker = self._checker_brush()
+        self._fit_pending = False
+
+        self._busy_label = QLabel(self.viewport())
+        self._busy_label.setStyleSheet(
+            "QLabel { background: rgba(20,20,20,200); color: white; padding: 6px 10px; border-radius: 4px; }"
+        )
+        self._busy_label.move(12, 12)
+        self._busy_label.hide()
+
+    # ------------------------------------------------------------------ content
+
+    @property
+    def has_photo(self) -> bool:
+        return self.photo_item.image is not None
+
+    @property
+    def photo_rect(self) -> QRectF:
+        return self.photo_item.boundingRect()
+
+    def set_photo(self, image: QImage | None, owner: object | None = None, *, fit: bool = True) -> None:
+        """Show a new photo (its layer is cleared until the next one arrives)."""
+        self.cancel_stroke()
+        self.clear_stroke_previews()
+        self.photo_item.set_image(image, owner)
+        self.layer_item.set_image(None)
+        rect = self.photo_rect
+        self.scene().setSceneRect(rect.adjusted(-rect.width(), -rect.height(), rect.width(), rect.height()))
+        self._update_clips()
+        if fit and image is not None:
+            self.fit()
+        self.viewport().update()
+
+    def set_layer(self, image: QImage | None, owner: object | None = None) -> None:
+        self.layer_item.set_image(image, owner)
+        self._update_clips()
+
+    def set_busy(self, text: str | None) -> None:
+        if text:
+            self._busy_label.setText(text)
+            self._busy_label.adjustSize()
+            self._busy_label.show()
+        else:
+            self._busy_label.hide()
+
+    @property
+    def busy_text(self) -> str | None:
+        return self._busy_label.text() if self._busy_label.isVisible() else None
+
+    # ------------------------------------------------------------------ view modes
+
+    def set_mode(self, mode: str) -> None:
+        self.mode = mode
+        self._update_clips()
+
+    def set_cutout_color(self, color: QColor) -> None:
+        self.cutout_color = QColor(color)
+        self.viewport().update()
+
+    def set_split(self, on: bool) -> None:
+        self.split = on
+        self._update_clips()
+
+    def set_comparing(self, on: bool) -> None:
+        """Show the original photo while a key is held (quick before/after)."""
+        if on != self.comparing:
+            self.comparing = on
+            self._update_clips()
+
+    def _update_clips(self) -> None:
+        rect = self.photo_rect
+        split_x = rect.width() * self.split_fraction
+        left = QRectF(0, 0, split_x, rect.height())
+        right = QRectF(split_x, 0, rect.width() - split_x, rect.height())
+        photo_under_layer = self.mode in ("overlay", "original")
+        showing_original = self.comparing or self.mode == "original"
+        self.layer_item.setVisible(not showing_original and self.layer_item.image is not None)
+        self.layer_item.set_clip(right if self.split else None)
+        self.photo_item.setVisible(photo_under_layer or showing_original or self.split)
+        self.photo_item.set_clip(left if self.split and not photo_under_layer and not showing_original else None)
+        self._split_line.setVisible(self.split and not showing_original and self.has_photo)
+        self._split_line.setLine(split_x, 0, split_x, rect.height())
+        self.viewport().update()
+
+    def drawBackground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802
+        painter.fillRect(rect, _BACKGROUND)
+        if not self.has_photo or self.comparing or self.mode not in CUTOUT_MODES:
+            return
+        photo = self.photo_rect
+        if self.split:
+            photo = photo.adjusted(photo.width() * self.split_fraction, 0, 0, 0)
+        if self.mode == "color":
+            painter.fillRect(photo, self.cutout_color)
+            return
+        # The checkerboard is drawn in screen pixels so its squares keep their size at any zoom.
+        painter.save()
+        painter.resetTransform()
+        device = self.mapFromScene(photo).boundingRect().intersected(self.viewport().rect())
+        painter.fillRect(device, self._checker)
+        painter.restore()
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802
+        if self.has_photo:
+            return
+        painter.save()
+        painter.resetTransform()
+        painter.setPen(QColor(190, 190, 190))
+        font = painter.font()
+        font.setPointSizeF(font.pointSizeF() * 1.3)
+        painter.setFont(font)
+        painter.drawText(
+            self.viewport().rect(),
+            Qt.AlignmentFlag.AlignCenter,
+            "Open photos (Ctrl+O) or drop photos and folders here",
+        )
+        painter.restore()
+
+    @staticmethod
+    def _checker_brush(square: int = 10) -> QBrush:
+        tile = QPixmap(2 * square, 2 * square)
+        tile.fill(_CHECKER_LIGHT)
+        painter = QPainter(tile)
+        painter.fillRect(0, 0, square, square, _CHECKER_DARK)
+        painter.fillRect(square, square, square, square, _CHECKER_DARK)
+        painter.end()
+        return QBrush(tile)
+
+    # ------------------------------------------------------------------ zoom and pan
+
+    @property
+    def zoom(self) -> float:
+        return self.transform().m11()
+
+    def set_zoom(self, zoom: float) -> None:
+        zoom = min(max(zoom, MIN_ZOOM), MAX_ZOOM)
+        self.scale(zoom / self.zoom, zoom / self.zoom)
+        self._after_zoom()
+
+    def zoom_by(self, factor: float) -> None:
+        self.set_zoom(self.zoom * factor)
+
+    def fit(self) -> None:
+        if self.has_photo:
+            self.fitInView(self.photo_rect, Qt.AspectRatioMode.KeepAspectRatio)
+            if self.zoom > MAX_ZOOM or self.zoom < MIN_ZOOM:
+                self.set_zoom(self.zoom)
+            self._after_zoom()
+
+    def actual_size(self) -> None:
+        anchor = self.transformationAnchor()
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.set_zoom(1.0)
+        self.setTransformationAnchor(anchor)
+
+    def _after_zoom(self) -> None:
+        self._update_cursor(self.mapFromGlobal(self.cursor().pos()))
+        self.zoom_changed.emit(self.zoom)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
+        steps = event.angleDelta().y() / 120.0
+        if not steps:
+            return
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.brush_resize_requested.emit(1 if steps > 0 else -1)
+            return
+        self.zoom_by(1.25**steps)  # AnchorUnderMouse keeps the point under the cursor in place
+        event.accept()
+
+    def _start_pan(self, pos: QPoint) -> None:
+        self._pan_anchor = pos
+        self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
+
+    def _pan_to(self, pos: QPoint) -> None:
+        assert self._pan_anchor is not None
+        delta = pos - self._pan_anchor
+        self._pan_anchor = pos
+        self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - delta.x())
+        self.verticalScrollBar().setValue(self.verticalScrollBar().value() - delta.y())
+
+    def _end_pan(self) -> None:
+        self._pan_anchor = None
+        self._update_cursor_shape()
+
+    # ------------------------------------------------------------------ brushes
+
+    def scene_to_image(self, point: QPointF) -> tuple[float, float]:
+        return (point.x() - 0.5, point.y() - 0.5)
+
+    def _event_scene_pos(self, event: QMouseEvent) -> QPointF:
+        inverted, _ok = self.viewportTransform().inverted()
+        return inverted.map(event.position())
+
+    def set_tool(self, tool: str) -> None:
+        self.tool = tool
+        self._update_cursor_shape()
+
+    def set_brush_radius(self, radius: float) -> None:
+        self.brush_radius = max(0.5, float(radius))
+        self._update_cursor(self.mapFromGlobal(self.cursor().pos()))
+
+    def set_brushes_enabled(self, enabled: bool) -> None:
+        self.brushes_enabled = enabled
+        if not enabled:
+            self.cancel_stroke()
+        self._update_cursor_shape()
+
+    def _brush_active(self) -> bool:
+        return self.brushes_enabled and self.tool in BRUSH_TOOLS and self.has_photo and not self._space_held
+
+    def _update_cursor_shape(self) -> None:
+        if self._pan_anchor is not None:
+            return
+        if self.tool == "pan" or self._space_held:
+            self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
+        elif self._brush_active():
+            self.viewport().setCursor(Qt.CursorShape.CrossCursor)
+        else:
+            self.viewport().unsetCursor()
+
+    def _update_cursor(self, view_pos: QPoint) -> None:
+        inside = self.viewport().rect().contains(view_pos)
+        if not (self._brush_active() and inside):
+            self._cursor.setVisible(False)
+            return
+        centre = self.mapToScene(view_pos)
+        r = self.brush_radius
+        self._cursor.setRect(centre.x() - r, centre.y() - r, 2 * r, 2 * r)
+        self._cursor.setVisible(True)
+
+    def _begin_stroke(self, scene_pos: QPointF) -> None:
+        self._stroke = [self.scene_to_image(scene_pos)]
+        self._stroke_path = QPainterPath(scene_pos)
+        self._stroke_path.lineTo(scene_pos)  # a click is a dot
+        item = QGraphicsPathItem()
+        pen = QPen(STROKE_COLOURS[self.tool], 2 * self.brush_radius)
+        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+        pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+        item.setPen(pen)
+        item.setZValue(3)
+        item.setPath(self._stroke_path)
+        self.scene().addItem(item)
+        self._stroke_items.append(item)
+
+    def _extend_stroke(self, scene_pos: QPointF) -> None:
+        assert self._stroke is not None and self._stroke_path is not None
+        point = self.scene_to_image(scene_pos)
+        if point == self._stroke[-1]:
+            return
+        self._stroke.append(point)
+        self._stroke_path.lineTo(scene_pos)
+        self._stroke_items[-1].setPath(self._stroke_path)
+
+    def _end_stroke(self) -> None:
+        points, self._stroke, self._stroke_path = self._stroke, None, None
+        if points:
+            self.stroke_finished.emit(self.tool, points, float(self.brush_radius))
+
+    def cancel_stroke(self) -> None:
+        if self._stroke is not None:
+            self._stroke = None
+            self._stroke_path = None
+            if self._stroke_items:
+                self.scene().removeItem(self._stroke_items.pop())
+
+    def clear_stroke_previews(self) -> None:
+        """Remove the painted previews of strokes whose result is now on screen."""
+        keep = self._stroke_items[-1:] if self._stroke is not None else []
+        for item in self._stroke_items:
+            if item not in keep:
+                self.scene().removeItem(item)
+        self._stroke_items = keep
+
+    @property
+    def pending_stroke_previews(self) -> int:
+        return len(self._stroke_items)
+
+    # ------------------------------------------------------------------ events
+
+    def _near_split(self, view_pos: QPointF) -> bool:
+        if not self.split or not self.has_photo:
+            return False
+        split_view_x = self.mapFromScene(QPointF(self.photo_rect.width() * self.split_fraction, 0)).x()
+        return abs(view_pos.x() - split_view_x) <= _SPLIT_GRAB_PX
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        pos = event.position().toPoint()
+        if event.button() == Qt.MouseButton.MiddleButton or (
+            event.button() == Qt.MouseButton.LeftButton and (self._space_held or self.tool == "pan")
+        ):
+            self._start_pan(pos)
+        elif event.button() == Qt.MouseButton.LeftButton and self._near_split(event.position()):
+            self._dragging_split = True
+        elif event.button() == Qt.MouseButton.LeftButton and self._brush_active():
+            self._begin_stroke(self._event_scene_pos(event))
+        else:
+            super().mousePressEvent(event)
+            return
+        event.accept()
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        pos = event.position().toPoint()
+        if self._pan_anchor is not None:
+            self._pan_to(pos)
+        elif self._dragging_split:
+            x = self._event_scene_pos(event).x()
+            width = max(self.photo_rect.width(), 1.0)
+            self.split_fraction = min(max(x / width, 0.0), 1.0)
+            self._update_clips()
+        elif self._stroke is not None:
+            self._extend_stroke(self._event_scene_pos(event))
+        self._update_cursor(pos)
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self._pan_anchor is not None and event.button() in (Qt.MouseButton.MiddleButton, Qt.MouseButton.LeftButton):
+            self._end_pan()
+        elif self._dragging_split and event.button() == Qt.MouseButton.LeftButton:
+            self._dragging_split = False
+        elif self._stroke is not None and event.button() == Qt.MouseButton.LeftButton:
+            self._extend_stroke(self._event_scene_pos(event))
+            self._end_stroke()
+        else:
+            super().mouseReleaseEvent(event)
+            return
+        event.accept()
+
+    def leaveEvent(self, event) -> None:  # noqa: N802
+        self._cursor.setVisible(False)
+        super().leaveEvent(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space_held = True
+            self._cursor.setVisible(False)
+            self._update_cursor_shape()
+            event.accept()
+            return
+        if event.key() == Qt.Key.Key_Escape and self._stroke is not None:
+            self.cancel_stroke()
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space_held = False
+            self._update_cursor_shape()
+            event.accept()
+            return
+        super().keyReleaseEvent(event)
+
+    def focusOutEvent(self, event) -> None:  # noqa: N802
+        self._space_held = False  # a release we never saw must not leave the pan mode stuck
+        super().focusOutEvent(event)
+
+
+def points_to_tuples(points: Sequence[Sequence[float]]) -> tuple[tuple[float, float], ...]:
+    return tuple((float(x), float(y)) for x, y in points)

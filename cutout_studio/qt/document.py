@@ -1,0 +1,94 @@
+"""Per-photo state of the editor: the photo, its automatic mask, its refinement and its status.
+
+A :class:`Document` is owned by the GUI thread. The heavy fields (``image``, ``auto_alpha``,
+``session``) are produced on the mask lane and handed over whole; after that only the edit
+lane calls into ``session``. ``alpha`` is an immutable snapshot of the current (refined) mask
+that the edit lane publishes after every change, so export never reads a buffer that a
+stroke may be writing.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtGui import QImage
+
+from cutout_studio.core.image_io import LoadedImage
+from cutout_studio.core.refine import RefineSession
+from cutout_studio.qt.render import Layer
+
+
+class DocStatus(enum.Enum):
+    WAITING = "waiting"
+    WORKING = "computing mask"
+    MASKED = "masked"
+    EDITED = "edited"
+    EXPORTED = "exported"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class StrokeCommand:
+    kind: str  #: "fg", "bg" or "erase"
+    points: tuple[tuple[float, float], ...]  #: full-resolution (x, y) pixel coordinates
+    radius: float
+
+
+@dataclass(frozen=True)
+class HistoryCommand:
+    action: str  #: "undo", "redo" or "reset"
+
+
+EditCommand = StrokeCommand | HistoryCommand
+
+
+@dataclass
+class Document:
+    path: Path
+    status: DocStatus = DocStatus.WAITING
+    message: str = ""  #: the reason of a failure, or notes about the photo
+    image: LoadedImage | None = None
+    auto_alpha: np.ndarray | None = None
+    session: RefineSession | None = None
+    alpha: np.ndarray | None = None  #: read-only snapshot of the current mask (before edge settings)
+    photo: Layer | None = None  #: the photo as a display image (made on a worker)
+    thumbnail: QImage | None = None
+    output_path: Path | None = None  #: where this photo was last exported (or batch output)
+    can_undo: bool = False
+    can_redo: bool = False
+    #: edits waiting for the edit lane, in order; drained by the next edit job
+    pending: list[EditCommand] = field(default_factory=list)
+    #: bumped by every request that changes what the canvas should show (latest wins)
+    generation: int = 0
+    shown_generation: int = -1
+    edited: bool = False  #: any stroke was ever applied (kept in memory, never evicted)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def ready(self) -> bool:
+        """The photo is loaded and has its automatic mask: the canvas can show it and brushes work."""
+        return self.session is not None and self.alpha is not None and self.image is not None
+
+    def status_text(self) -> str:
+        text = self.status.value
+        if self.status is DocStatus.FAILED and self.message:
+            text += f": {self.message}"
+        return text
+
+    def unload(self) -> None:
+        """Drop the pixels (to bound memory); the status stays, the photo reloads when shown again."""
+        self.image = None
+        self.auto_alpha = None
+        self.session = None
+        self.alpha = None
+        self.photo = None
+        self.pending.clear()
+        self.can_undo = self.can_redo = False
+        if self.status is DocStatus.WORKING:
+            self.status = DocStatus.WAITING

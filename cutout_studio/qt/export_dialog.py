@@ -1,0 +1,172 @@
+"""The export settings dialog: format and quality, background, crop and padding, output kind.
+
+It edits an :class:`ExportPreset` (the one stored in the settings file); the edge settings are
+edited live in the tools panel instead, where their preview is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cutout_studio.core.errors import CutoutError
+from cutout_studio.core.export import parse_color
+from cutout_studio.core.settings import ExportPreset
+from cutout_studio.qt.tools_panel import ColorButton
+
+FORMATS = {"png": "PNG (lossless, transparent)", "webp": "WebP (small, transparent)", "jpeg": "JPEG (needs a background)"}
+
+
+def describe(preset: ExportPreset) -> str:
+    """A short summary for the tools panel, e.g. "PNG · transparent · crop +20 px"."""
+    parts = [preset.format.upper() if preset.output == "cutout" else "Mask PNG"]
+    if preset.format == "webp" and preset.output == "cutout":
+        parts[0] += " lossless" if preset.quality in (None, 100) else f" q{preset.quality}"
+    if preset.background is None:
+        parts.append("transparent")
+    else:
+        try:
+            parts.append(f"on {QColor(*parse_color(preset.background)).name()}")
+        except ValueError:
+            parts.append("on an image")
+    if preset.crop:
+        unit = "px" if preset.padding_unit == "px" else "%"
+        parts.append(f"crop +{preset.padding:g} {unit}")
+    if preset.square:
+        parts.append("square")
+    return " · ".join(parts)
+
+
+class ExportSettingsDialog(QDialog):
+    def __init__(self, preset: ExportPreset, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export settings")
+        self._preset = preset
+
+        self.format_combo = QComboBox()
+        for key, label in FORMATS.items():
+            self.format_combo.addItem(label, key)
+        self.format_combo.setCurrentIndex(max(0, self.format_combo.findData(preset.format)))
+        self.quality_spin = QSpinBox()
+        self.quality_spin.setRange(1, 100)
+        self.quality_spin.setValue(preset.quality or 100)
+        self.quality_spin.setToolTip("WebP: 100 = lossless, below = lossy. JPEG: 1–100.")
+
+        self.transparent_radio = QRadioButton("Transparent")
+        self.color_radio = QRadioButton("Colour")
+        self.image_radio = QRadioButton("Image")
+        group = QButtonGroup(self)
+        for radio in (self.transparent_radio, self.color_radio, self.image_radio):
+            group.addButton(radio)
+        self.color_button = ColorButton(QColor("#ffffff"), "Background colour")
+        self.image_edit = QLineEdit()
+        self.image_edit.setPlaceholderText("background image file")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        background = preset.background
+        if background is None:
+            self.transparent_radio.setChecked(True)
+        else:
+            try:
+                self.color_button.set_color(QColor(*parse_color(background)))
+                self.color_radio.setChecked(True)
+            except ValueError:
+                self.image_edit.setText(background)
+                self.image_radio.setChecked(True)
+
+        self.crop_check = QCheckBox("Crop to the subject")
+        self.crop_check.setChecked(preset.crop)
+        self.padding_spin = QDoubleSpinBox()
+        self.padding_spin.setRange(0, 10000)
+        self.padding_spin.setValue(preset.padding)
+        self.padding_unit = QComboBox()
+        self.padding_unit.addItem("px", "px")
+        self.padding_unit.addItem("% of subject", "%")
+        self.padding_unit.setCurrentIndex(max(0, self.padding_unit.findData(preset.padding_unit)))
+        self.square_check = QCheckBox("Square canvas")
+        self.square_check.setChecked(preset.square)
+        self.mask_check = QCheckBox("Export the mask (greyscale PNG) instead of the cutout")
+        self.mask_check.setChecked(preset.output == "mask")
+        self.error_label = QLabel()
+        self.error_label.setStyleSheet("color: #e55;")
+
+        form = QFormLayout()
+        form.addRow("Format", self.format_combo)
+        form.addRow("Quality", self.quality_spin)
+        bg_row = QHBoxLayout()
+        for widget in (self.transparent_radio, self.color_radio, self.color_button, self.image_radio):
+            bg_row.addWidget(widget)
+        form.addRow("Background", bg_row)
+        image_row = QHBoxLayout()
+        image_row.addWidget(self.image_edit, 1)
+        image_row.addWidget(browse)
+        form.addRow("", image_row)
+        pad_row = QHBoxLayout()
+        pad_row.addWidget(self.crop_check)
+        pad_row.addWidget(QLabel("padding"))
+        pad_row.addWidget(self.padding_spin)
+        pad_row.addWidget(self.padding_unit)
+        form.addRow("Crop", pad_row)
+        form.addRow("", self.square_check)
+        form.addRow("", self.mask_check)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.error_label)
+        layout.addWidget(buttons)
+
+    def _browse(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(self, "Background image", "", "Images (*.jpg *.jpeg *.png *.webp *.tif *.tiff)")
+        if name:
+            self.image_edit.setText(name)
+            self.image_radio.setChecked(True)
+
+    def preset(self) -> ExportPreset:
+        """The preset as the dialog shows it (edge settings carried over unchanged)."""
+        fmt = self.format_combo.currentData()
+        background: str | None = None
+        if self.color_radio.isChecked():
+            background = self.color_button.color.name()
+        elif self.image_radio.isChecked():
+            background = self.image_edit.text().strip() or None
+        quality = self.quality_spin.value() if fmt in ("webp", "jpeg") else None
+        return dataclasses.replace(
+            self._preset,
+            format=fmt,
+            quality=quality,
+            background=background,
+            crop=self.crop_check.isChecked(),
+            padding=self.padding_spin.value(),
+            padding_unit=self.padding_unit.currentData(),
+            square=self.square_check.isChecked(),
+            output="mask" if self.mask_check.isChecked() else "cutout",
+        )
+
+    def accept(self) -> None:
+        try:
+            self.preset().to_export_options()  # the engine's own validation, one line
+        except CutoutError as exc:
+            self.error_label.setText(str(exc))
+            return
+        super().accept()

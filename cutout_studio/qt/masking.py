@@ -1,0 +1,257 @@
+"""Automatic masks ahead of the user: the photo on screen first, then the next ones.
+
+The scheduler keeps exactly one preparation job (load, predict, start a RefineSession, build
+the display image) on the mask lane at a time and picks the next document only when it
+finishes, so switching photos re-prioritises at once instead of waiting behind a queue. A
+running job whose document is no longer wanted is cancelled (it stops between steps).
+Documents far from the one on screen are unloaded again, unless they carry edits.
+
+Thumbnails come from a separate, lower-priority lane, one photo at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QImage
+
+from cutout_studio.core.errors import CancelledError, CutoutError, ModelNotInstalledError
+from cutout_studio.core.image_io import LoadedImage, load_image
+from cutout_studio.qt.document import DocStatus, Document
+from cutout_studio.qt.render import Layer, photo_layer, thumbnail
+from cutout_studio.qt.workers import JobContext, Lane
+
+_log = logging.getLogger(__name__)
+
+#: Unedited documents kept in memory besides the wanted ones (a 24 MP photo costs ~300 MB).
+KEEP_LOADED = 4
+#: How many photos after the one on screen are prepared ahead.
+PREFETCH = 2
+
+
+@dataclass
+class Prepared:
+    image: LoadedImage
+    photo: Layer
+    thumb: QImage
+    alpha: np.ndarray | None  #: None when no model is available yet
+    session: object | None
+
+
+def prepare(path, image: LoadedImage | None, segmenter, ctx: JobContext) -> Prepared:
+    """Load the photo and compute its automatic mask (worker thread)."""
+    from cutout_studio.core.refine import RefineSession
+
+    if image is None:
+        image = load_image(path)
+    ctx.check_cancelled()
+    photo = photo_layer(image.rgb)
+    thumb = thumbnail(image.rgb)
+    if segmenter is None:
+        return Prepared(image, photo, thumb, None, None)
+    alpha = segmenter.predict(image.rgb)
+    ctx.check_cancelled()
+    session = RefineSession(image.rgb, alpha)
+    alpha.setflags(write=False)
+    return Prepared(image, photo, thumb, alpha, session)
+
+
+def load_segmenter(model: str, ctx: JobContext):
+    """The Segmenter, or a ModelNotInstalledError when its weights are not installed (worker thread)."""
+    from cutout_studio.core.models import get_card, installed
+    from cutout_studio.core.segmenter import Segmenter
+
+    card = get_card(model)
+    # Ask the registry first: a model already loaded in this process would otherwise be
+    # reused even though its weights are gone from the models folder.
+    if installed(card) is None:
+        raise ModelNotInstalledError(f"model '{card.name}' is not installed")
+    return Segmenter(model)
+
+
+class MaskScheduler(QObject):
+    prepared = Signal(object)  #: document: loaded (and masked, when a model is available)
+    failed = Signal(object)  #: document: could not be loaded or masked (doc.message says why)
+    started = Signal(object)  #: document: its preparation began
+    segmenter_ready = Signal(object)
+    model_missing = Signal(str)
+    model_failed = Signal(str)
+
+    def __init__(self, lane: Lane, model: str = "default", parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._lane = lane
+        self._model = model
+        self.segmenter = None
+        self._loading_model = False
+        self.model_unavailable = False
+        self._wanted: list[Document] = []
+        self._running: tuple[Document, object] | None = None
+        self._loaded: OrderedDict[int, Document] = OrderedDict()  # least recently wanted first
+
+    # ------------------------------------------------------------------ model
+
+    def load_model(self) -> None:
+        if self._loading_model or self.segmenter is not None:
+            return
+        self._loading_model = True
+        self.model_unavailable = False
+        self._lane.submit(
+            lambda ctx: load_segmenter(self._model, ctx),
+            name="load model",
+            on_done=self._model_loaded,
+            on_error=self._model_error,
+        )
+
+    def _model_loaded(self, segmenter) -> None:
+        self._loading_model = False
+        self.segmenter = segmenter
+        self.segmenter_ready.emit(segmenter)
+        self._next()  # photos shown without a mask while the model was missing get one now
+
+    def _model_error(self, exc: BaseException) -> None:
+        self._loading_model = False
+        self.model_unavailable = True
+        message = str(exc) or type(exc).__name__
+        if isinstance(exc, ModelNotInstalledError):
+            self.model_missing.emit(message)
+        else:
+            self.model_failed.emit(message)
+        self._next()  # photos still load and show, without a mask
+
+    # ------------------------------------------------------------------ scheduling
+
+    def want(self, docs: Sequence[Document]) -> None:
+        """Prepare these documents, first one first (the one on screen, then the next ones)."""
+        self._wanted = [d for d in docs if d is not None]
+        for doc in self._wanted:
+            self._touch(doc)
+        if self._running is not None and self._running[0] not in self._wanted:
+            self._running[1].cancel()  # type: ignore[attr-defined]
+        self._evict()
+        self._next()
+
+    def _needs_work(self, doc: Document) -> bool:
+        if doc.status is DocStatus.FAILED:
+            return False
+        if doc.image is None:
+            return True
+        return doc.alpha is None and self.segmenter is not None
+
+    def _next(self) -> None:
+        if self._running is not None or self._loading_model:
+            return
+        if self.segmenter is None and not self.model_unavailable:
+            self.load_model()
+            return
+        doc = next((d for d in self._wanted if self._needs_work(d)), None)
+        if doc is None:
+            return
+        segmenter, image, path = self.segmenter, doc.image, doc.path
+        if segmenter is not None:
+            doc.status = DocStatus.WORKING
+        job = self._lane.submit(
+            lambda ctx: prepare(path, image, segmenter, ctx),
+            name=f"prepare {doc.name}",
+            on_done=lambda result: self._done(doc, result),
+            on_error=lambda exc: self._error(doc, exc),
+        )
+        self._running = (doc, job)
+        self.started.emit(doc)
+
+    def _done(self, doc: Document, result: Prepared) -> None:
+        self._running = None
+        doc.image = result.image
+        doc.photo = result.photo
+        doc.thumbnail = doc.thumbnail or result.thumb
+        if result.alpha is not None:
+            doc.auto_alpha = result.alpha
+            doc.alpha = result.alpha
+            doc.session = result.session  # type: ignore[assignment]
+            doc.can_undo = doc.can_redo = False
+            if doc.status in (DocStatus.WAITING, DocStatus.WORKING):
+                doc.status = DocStatus.MASKED
+        elif doc.status is DocStatus.WORKING:
+            doc.status = DocStatus.WAITING
+        if result.image.notes:
+            doc.message = "; ".join(result.image.notes)
+        self._loaded[id(doc)] = doc
+        self.prepared.emit(doc)
+        self._evict()
+        self._next()
+
+    def _error(self, doc: Document, exc: BaseException) -> None:
+        self._running = None
+        if isinstance(exc, CancelledError):
+            if doc.status is DocStatus.WORKING:
+                doc.status = DocStatus.WAITING
+        else:
+            doc.status = DocStatus.FAILED
+            doc.message = str(exc) if isinstance(exc, CutoutError) else f"unexpected error: {exc!r}"
+            self.failed.emit(doc)
+        self._next()
+
+    def _touch(self, doc: Document) -> None:
+        if id(doc) in self._loaded:
+            self._loaded.move_to_end(id(doc))
+
+    def _evict(self) -> None:
+        """Unload the least recently wanted unedited documents beyond KEEP_LOADED."""
+        wanted = {id(d) for d in self._wanted}
+        running = id(self._running[0]) if self._running else None
+        spare = [d for key, d in self._loaded.items() if key not in wanted and key != running]
+        for doc in spare[: max(0, len(spare) - KEEP_LOADED)]:
+            if doc.edited or doc.pending:
+                continue  # the user's work stays in memory
+            doc.unload()
+            del self._loaded[id(doc)]
+
+    def forget(self, doc: Document) -> None:
+        self._loaded.pop(id(doc), None)
+        self._wanted = [d for d in self._wanted if d is not doc]
+
+
+class ThumbnailLoader(QObject):
+    """Makes the filmstrip's thumbnails one photo at a time on its own lane."""
+
+    ready = Signal(object)  #: document whose thumbnail (or failure) is known
+
+    def __init__(self, lane: Lane, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._lane = lane
+        self._queue: list[Document] = []
+        self._busy = False
+
+    def add(self, docs: Sequence[Document]) -> None:
+        self._queue.extend(docs)
+        self._next()
+
+    def _next(self) -> None:
+        while self._queue and not self._busy:
+            doc = self._queue.pop(0)
+            if doc.thumbnail is not None or doc.status is DocStatus.FAILED:
+                continue
+            self._busy = True
+            path = doc.path
+            self._lane.submit(
+                lambda ctx, path=path: thumbnail(load_image(path).rgb),
+                name=f"thumbnail {doc.name}",
+                on_done=lambda thumb, doc=doc: self._done(doc, thumb, None),
+                on_error=lambda exc, doc=doc: self._done(doc, None, exc),
+            )
+
+    def _done(self, doc: Document, thumb: QImage | None, exc: BaseException | None) -> None:
+        self._busy = False
+        if thumb is not None and doc.thumbnail is None:
+            doc.thumbnail = thumb
+        elif isinstance(exc, CutoutError) and doc.status is DocStatus.WAITING:
+            # The photo cannot be read: say so now rather than when it is opened.
+            doc.status = DocStatus.FAILED
+            doc.message = str(exc)
+        self.ready.emit(doc)
+        self._next()
+

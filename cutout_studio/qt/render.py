@@ -1,0 +1,133 @@
+"""What the canvas shows, computed on a worker: NumPy arrays in, ready-to-paint QImages out.
+
+QImage (unlike QPixmap) may be built off the GUI thread, so all the per-pixel work of a
+24-megapixel photo (colour conversion, premultiplication, edge settings, decontaminated
+cutout) happens here; the GUI thread only swaps the finished image into an item, and Qt's
+raster engine paints just the visible part of it.
+
+Images are made in the premultiplied 32-bit format Qt paints fastest, from arrays laid out
+in the machine's byte order; each :class:`Layer` keeps its array alive for as long as the
+QImage that wraps it (QImage does not copy the buffer).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PySide6.QtGui import QImage
+
+from cutout_studio.core.edges import EdgeOptions, apply_edges
+from cutout_studio.core.export import ExportOptions, render_cutout
+from cutout_studio.core.image_io import LoadedImage
+
+VIEW_MODES = {
+    "overlay": "Coloured overlay",
+    "checker": "Cutout on checkerboard",
+    "color": "Cutout on colour",
+    "mask": "Mask only",
+    "original": "Original photo",
+}
+CUTOUT_MODES = ("checker", "color")
+THUMBNAIL_SIDE = 72
+
+# ARGB32 is a native-endian 32-bit word: bytes B, G, R, A on little-endian machines.
+_LITTLE_ENDIAN = sys.byteorder == "little"
+
+
+@dataclass(frozen=True)
+class ViewSettings:
+    mode: str = "overlay"
+    overlay_color: tuple[int, int, int] = (255, 45, 85)
+    overlay_opacity: float = 0.55  #: 0..1, opacity of the overlay where the mask is background
+
+    @property
+    def shows_layer(self) -> bool:
+        return self.mode != "original"
+
+
+@dataclass
+class Layer:
+    """A QImage and the array that owns its pixels."""
+
+    image: QImage
+    buffer: np.ndarray
+
+
+def _wrap(buffer: np.ndarray, fmt: QImage.Format) -> Layer:
+    buffer = np.ascontiguousarray(buffer)
+    height, width = buffer.shape[:2]
+    bytes_per_line = buffer.strides[0]
+    return Layer(QImage(buffer.data, width, height, bytes_per_line, fmt), buffer)
+
+
+def _argb32(r: np.ndarray, g: np.ndarray, b: np.ndarray, a: np.ndarray) -> np.ndarray:
+    planes = [b, g, r, a] if _LITTLE_ENDIAN else [a, r, g, b]
+    return cv2.merge(planes)
+
+
+def photo_layer(rgb: np.ndarray) -> Layer:
+    """The photo as an opaque 32-bit image."""
+    opaque = np.full(rgb.shape[:2], 255, np.uint8)
+    r, g, b = cv2.split(rgb)
+    return _wrap(_argb32(r, g, b, opaque), QImage.Format.Format_ARGB32_Premultiplied)
+
+
+def thumbnail(rgb: np.ndarray, side: int = THUMBNAIL_SIDE) -> QImage:
+    height, width = rgb.shape[:2]
+    scale = side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = np.ascontiguousarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA))
+    # copy(): the QImage must own its pixels once ``small`` goes away
+    return QImage(small.data, size[0], size[1], small.strides[0], QImage.Format.Format_RGB888).copy()
+
+
+def alpha_to_uint8(alpha: np.ndarray, scale: float = 1.0, offset: float = 0.0) -> np.ndarray:
+    """round(|alpha × 255 × scale + 255 × offset|) as uint8, saturated, in one pass."""
+    return cv2.convertScaleAbs(alpha, alpha=255.0 * scale, beta=255.0 * offset)
+
+
+def overlay_layer(alpha: np.ndarray, color: tuple[int, int, int], opacity: float) -> Layer:
+    """The colour laid over what the mask removes: opacity × (1 − alpha), premultiplied."""
+    opacity = float(min(max(opacity, 0.0), 1.0))
+    cover = alpha_to_uint8(alpha, -opacity, opacity)
+    # One 32-bit ARGB word per cover level; a native-endian uint32 is exactly Qt's ARGB32 layout.
+    levels = np.arange(256, dtype=np.uint32)
+    r, g, b = (np.round(levels * (c / 255.0)).astype(np.uint32) for c in color)
+    table = (levels << 24) | (r << 16) | (g << 8) | b
+    words = table[cover]
+    return _wrap(words.view(np.uint8).reshape(*cover.shape, 4), QImage.Format.Format_ARGB32_Premultiplied)
+
+
+def mask_layer(alpha: np.ndarray) -> Layer:
+    return _wrap(alpha_to_uint8(alpha), QImage.Format.Format_Grayscale8)
+
+
+def cutout_layer(image: LoadedImage, alpha: np.ndarray, edges: EdgeOptions) -> Layer:
+    """Exactly the pixels a transparent export writes (edges and decontamination included)."""
+    # The preview is 8-bit whatever the source depth: drop the 16-bit copy for the render.
+    preview_source = dataclasses.replace(image, rgb16=None) if image.rgb16 is not None else image
+    rendered = render_cutout(preview_source, alpha, ExportOptions(format="png", edges=edges))
+    r, g, b, a = cv2.split(rendered.pixels)
+    r, g, b = (cv2.multiply(channel, a, scale=1 / 255.0) for channel in (r, g, b))
+    return _wrap(_argb32(r, g, b, a), QImage.Format.Format_ARGB32_Premultiplied)
+
+
+def display_alpha(rgb: np.ndarray, alpha: np.ndarray, edges: EdgeOptions) -> np.ndarray:
+    """The mask as it will be exported: the edge settings applied (when they change the alpha)."""
+    return apply_edges(rgb, alpha, edges) if edges.changes_alpha else alpha
+
+
+def compose(image: LoadedImage, alpha: np.ndarray, edges: EdgeOptions, view: ViewSettings) -> Layer | None:
+    """The layer the canvas draws above the photo for ``view`` (None for the original)."""
+    if view.mode == "original":
+        return None
+    if view.mode in CUTOUT_MODES:
+        return cutout_layer(image, alpha, edges)
+    shown = display_alpha(image.rgb, alpha, edges)
+    if view.mode == "mask":
+        return mask_layer(shown)
+    return overlay_layer(shown, view.overlay_color, view.overlay_opacity)

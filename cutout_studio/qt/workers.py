@@ -1,0 +1,167 @@
+"""The one worker pattern of the editor: serial lanes of background jobs.
+
+Every long operation (automatic mask, refinement, edge preview, export, batch, model install)
+is a plain function run by a :class:`Lane`: a private ``QThreadPool`` with a single thread, so
+jobs of one lane run one after the other (which is what makes a ``RefineSession`` safe: only
+the edit lane ever touches it) while different lanes run side by side.
+
+A job function receives a :class:`JobContext` to report progress and to notice cancellation.
+Its result, error and progress reach the GUI thread through queued signals of a small QObject
+that lives in the GUI thread; callbacks therefore always run on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
+
+from cutout_studio.core.errors import CancelledError, CutoutError
+
+_log = logging.getLogger(__name__)
+
+
+class JobContext:
+    """What a job function may use: progress reports and the cancel flag."""
+
+    def __init__(self, signals: _JobSignals, cancel: threading.Event) -> None:
+        self._signals = signals
+        self.cancel_event = cancel
+
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+    def check_cancelled(self) -> None:
+        if self.cancel_event.is_set():
+            raise CancelledError("cancelled")
+
+    def progress(self, value: Any) -> None:
+        """Send ``value`` to the job's ``on_progress`` callback (on the GUI thread)."""
+        self._signals.progress.emit(value)
+
+
+class _JobSignals(QObject):
+    done = Signal(object)
+    failed = Signal(object)
+    progress = Signal(object)
+
+
+class Job(QRunnable):
+    """One submitted function. ``cancel()`` asks it to stop; a job cancelled before it starts never runs."""
+
+    def __init__(self, lane: Lane, name: str, fn: Callable[[JobContext], Any]) -> None:
+        super().__init__()
+        self.setAutoDelete(False)  # Python keeps the reference (Lane._jobs) until it is finished
+        self.name = name
+        self._lane = lane
+        self._fn = fn
+        self.signals = _JobSignals()  # created on the GUI thread: its queued slots run there
+        self._cancel = threading.Event()
+        self.finished = False
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def run(self) -> None:  # worker thread
+        try:
+            if self._cancel.is_set():
+                raise CancelledError("cancelled")
+            result = self._fn(JobContext(self.signals, self._cancel))
+        except BaseException as exc:  # noqa: BLE001 - every failure must reach the GUI, never kill the thread
+            if not isinstance(exc, CutoutError):
+                # Unexpected: keep the traceback for the log (the GUI shows only the message).
+                exc.traceback_text = traceback.format_exc()  # type: ignore[attr-defined]
+            self.signals.failed.emit(exc)
+        else:
+            self.signals.done.emit(result)
+
+
+class Lane(QObject):
+    """A serial queue of jobs on one background thread."""
+
+    def __init__(self, name: str, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.name = name
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._jobs: set[Job] = set()
+
+    def submit(
+        self,
+        fn: Callable[[JobContext], Any],
+        *,
+        name: str = "",
+        on_done: Callable[[Any], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+        on_progress: Callable[[Any], None] | None = None,
+    ) -> Job:
+        """Queue ``fn(context)``; its outcome goes to ``on_done(result)`` or ``on_error(exc)``.
+
+        A job cancelled before it ran, or that raised :class:`CancelledError`, reports to
+        ``on_error`` with that error, so callers always hear back exactly once.
+        """
+        job = Job(self, name or getattr(fn, "__name__", "job"), fn)
+
+        def finish() -> None:
+            job.finished = True
+            self._jobs.discard(job)
+
+        def done(result: Any) -> None:
+            finish()
+            if on_done is not None:
+                on_done(result)
+
+        def failed(exc: BaseException) -> None:
+            finish()
+            if not isinstance(exc, CutoutError):
+                _log.error("job %s/%s failed:\n%s", self.name, job.name, getattr(exc, "traceback_text", exc))
+            if on_error is not None:
+                on_error(exc)
+
+        job.signals.done.connect(done, Qt.ConnectionType.QueuedConnection)
+        job.signals.failed.connect(failed, Qt.ConnectionType.QueuedConnection)
+        if on_progress is not None:
+            job.signals.progress.connect(on_progress, Qt.ConnectionType.QueuedConnection)
+        self._jobs.add(job)
+        self._pool.start(job)
+        return job
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._jobs)
+
+    def cancel_all(self) -> None:
+        for job in list(self._jobs):
+            job.cancel()
+
+    def wait(self, msecs: int = -1) -> bool:
+        """Block until the lane is idle (used when the window closes); True if it finished in time."""
+        return self._pool.waitForDone(msecs)
+
+
+class Lanes(QObject):
+    """The editor's lanes: masks, edits (refine/preview), long jobs (export, batch, install), thumbnails."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.mask = Lane("mask", self)
+        self.edit = Lane("edit", self)
+        self.jobs = Lane("jobs", self)
+        self.thumbs = Lane("thumbs", self)
+
+    def all(self) -> tuple[Lane, ...]:
+        return (self.mask, self.edit, self.jobs, self.thumbs)
+
+    def shutdown(self, msecs: int = 3000) -> None:
+        for lane in self.all():
+            lane.cancel_all()
+        for lane in self.all():
+            lane.wait(msecs)

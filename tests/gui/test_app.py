@@ -1,0 +1,146 @@
+"""The window around the editing: settings, missing model, help, and the crash safety net."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import qInstallMessageHandler
+from PySide6.QtGui import QColor, QKeySequence
+
+from cutout_studio.core import paths
+from cutout_studio.core.errors import CancelledError
+from cutout_studio.core.settings import load_settings
+from cutout_studio.qt.document import DocStatus
+from tests.gui.conftest import MASK_TIMEOUT_MS, TEDDY
+
+pytestmark = pytest.mark.gui
+
+
+def test_settings_persist_into_a_new_window(qtbot, make_window, gui_home):
+    first = make_window()
+    first.set_brush_size(57)
+    first.set_view_mode("mask")
+    first.tools.set_overlay(first.tools.overlay_button.color, 0.3)
+    first.tools.overlay_button.set_color(QColor("#00ff00"))
+    first.tools.feather_spin.setValue(2.5)
+    first.resize(1000, 700)
+    first.close()
+
+    stored = load_settings()
+    assert stored.editor.brush_size == 57
+    assert (paths.config_dir() / "settings.json").is_file()
+    assert (paths.config_dir() / "window.ini").is_file()
+
+    second = make_window()
+    assert second.settings.editor.brush_size == 57
+    assert second.tools.brush_size == 57 and second.canvas.brush_radius == 28.5
+    assert second.canvas.mode == "mask" and second.tools.mode_combo.currentData() == "mask"
+    assert second.tools.overlay_button.color.name() == "#00ff00"
+    assert second.tools.opacity_slider.value() == 30
+    assert second.tools.feather_spin.value() == 2.5
+    assert second.edge_options().feather == 2.5
+
+
+def test_brush_size_keys_and_the_shortcuts_dialog_come_from_the_actions(qtbot, make_window):
+    window = make_window()
+    window.set_brush_size(40)
+    window.actions_.brush_bigger.trigger()
+    assert window.settings.editor.brush_size == 50
+    window.actions_.brush_smaller.trigger()
+    window.actions_.brush_smaller.trigger()
+    assert window.settings.editor.brush_size == 32
+
+    dialog = window.show_shortcuts()
+    keys_by_action = {action: keys for _group, keys, action in dialog.rows}
+    assert keys_by_action["Undo"] == QKeySequence("Ctrl+Z").toString(QKeySequence.SequenceFormat.NativeText)
+    assert "[" in keys_by_action["Smaller brush"] and "]" in keys_by_action["Bigger brush"]
+    # Every action with a shortcut is listed, so the dialog cannot drift from the keys.
+    with_keys = [a for _m, a in window.actions_.all() if a.shortcuts()]
+    assert len([r for r in dialog.rows if r[0] != "Mouse"]) == len(with_keys)
+    assert any(r[0] == "Mouse" and "Space" in r[1] for r in dialog.rows)
+    # A tool's tooltip names its shortcut.
+    assert "(F)" in window.actions_.tools["fg"].toolTip()
+    dialog.close()
+
+
+def test_without_a_model_the_window_offers_to_install_it(qtbot, make_window, tmp_path, monkeypatch):
+    empty = tmp_path / "empty-home"
+    empty.mkdir()
+    monkeypatch.setenv("CUTOUT_STUDIO_HOME", str(empty))
+    window = make_window()
+    qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=MASK_TIMEOUT_MS)
+    assert "not installed" in window.banner.label.text()
+    assert window.model_label.text() == "Model: not installed"
+
+    # Photos still open and show, without a mask, and the brushes are off.
+    with qtbot.waitSignal(window.masks.prepared, timeout=MASK_TIMEOUT_MS):
+        window.open_paths([TEDDY])
+    doc = window.current
+    assert window.canvas.has_photo and doc.alpha is None
+    assert doc.status is DocStatus.WAITING
+    assert not window.canvas.brushes_enabled and not window.actions_.export.isEnabled()
+
+    window.banner.install_button.click()
+    dialogs = [d for d in window._dialogs if d.isVisible()]
+    assert len(dialogs) == 1 and dialogs[0].install_button.isEnabled()
+    dialogs[0].reject()
+
+
+def test_model_install_dialog_reports_progress_and_can_be_cancelled(qtbot, make_window):
+    from cutout_studio.qt.dialogs import ModelInstallDialog
+
+    window = make_window()
+    started = threading.Event()
+
+    def fake_install(model: str, ctx):
+        ctx.progress((0.25, f"downloading {model}"))
+        started.set()
+        while not ctx.cancelled():
+            ctx.cancel_event.wait(0.01)
+        raise CancelledError("model install cancelled")
+
+    dialog = ModelInstallDialog(window.lanes.jobs, "u2netp", "No model", window, installer=fake_install)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.install_button.click()
+    qtbot.waitUntil(lambda: dialog.progress.value() == 25, timeout=10_000)
+    assert "downloading u2netp" in dialog.status.text()
+    assert not dialog.install_button.isEnabled()
+    dialog.cancel_button.click()
+    qtbot.waitUntil(lambda: not dialog.running, timeout=10_000)
+    assert dialog.status.text() == "Installation cancelled."
+    assert dialog.install_button.isEnabled() and dialog.isVisible()
+
+
+def test_unexpected_exceptions_are_logged_and_shown(qtbot, make_window, monkeypatch):
+    from cutout_studio.qt.app import ErrorReporter, install_exception_hooks, setup_logging
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
+    window = make_window()
+    log_file = setup_logging()
+    reporter = ErrorReporter(log_file, window)
+    previous_handler = qInstallMessageHandler(None)
+    try:
+        install_exception_hooks(reporter)
+        try:
+            raise ValueError("a bug in a slot")
+        except ValueError as exc:
+            sys.excepthook(type(exc), exc, exc.__traceback__)
+        qtbot.waitUntil(lambda: reporter.box is not None and reporter.box.isVisible(), timeout=5000)
+    finally:
+        qInstallMessageHandler(previous_handler)
+        root = logging.getLogger()
+        for handler in [h for h in root.handlers if getattr(h, "baseFilename", None) == str(log_file)]:
+            handler.close()
+            root.removeHandler(handler)
+    text = Path(log_file).read_text(encoding="utf-8")
+    assert "ValueError: a bug in a slot" in text and "Traceback" in text
+    assert str(log_file) in reporter.box.text() and "a bug in a slot" in reporter.box.text()
+    assert log_file.parent == paths.log_dir()
+    reporter.box.close()
+

@@ -1,0 +1,60 @@
+"""A private Cutout Studio home for the test session, with the default model installed in it.
+
+Tests must not write settings or logs into the user's real folders, yet the real model is
+needed for end-to-end checks. So the session gets its own ``CUTOUT_STUDIO_HOME``; the
+default model's weights are copied there from the user's cache when they are installed
+(as README's first command does), and otherwise installed from the registry once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+
+def _user_models_dir() -> Path:
+    import platformdirs
+
+    home = os.environ.get("CUTOUT_STUDIO_HOME")
+    if home:
+        return Path(home) / "models"
+    return Path(platformdirs.user_cache_dir("cutout-studio")) / "models"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def test_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every test runs with CUTOUT_STUDIO_HOME pointing at a fresh session folder."""
+    source_models = _user_models_dir()
+    home = tmp_path_factory.mktemp("cutout-studio-home")
+    previous = os.environ.get("CUTOUT_STUDIO_HOME")
+    os.environ["CUTOUT_STUDIO_HOME"] = str(home)
+    (home / "models").mkdir()
+    for name in ("u2netp.safetensors", "u2netp.json"):
+        if (source_models / name).is_file():
+            shutil.copy2(source_models / name, home / "models" / name)
+    yield home
+    if previous is None:
+        os.environ.pop("CUTOUT_STUDIO_HOME", None)
+    else:
+        os.environ["CUTOUT_STUDIO_HOME"] = previous
+
+
+@pytest.fixture(scope="session")
+def model_home(test_home: Path) -> Path:
+    """The session home with the default model (u2netp) installed; installs it if needed."""
+    from cutout_studio.core.models import get_card, install, installed
+
+    if installed(get_card("u2netp")) is None:
+        install("u2netp")
+    return test_home
+
+
+@pytest.fixture(scope="session")
+def segmenter(model_home: Path):
+    """The real default model on the CPU, loaded once for the session."""
+    from cutout_studio.core.segmenter import Segmenter
+
+    return Segmenter("default", device="cpu")

@@ -1,0 +1,146 @@
+"""The batch: mirrors folders, reports bad files and goes on, resumes after a kill."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cutout_studio.core.batch import REPORT_NAME, collect_jobs, run_batch, run_batch_to_end
+from cutout_studio.core.export import ExportOptions
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+PHOTOS = sorted(DATA.glob("*.jpg"))
+
+
+@pytest.fixture
+def photo_tree(tmp_path: Path) -> Path:
+    """in/a.jpg, in/b.jpg, in/sub dir/ç.jpg, plus a broken file and a non-image that folders skip."""
+    root = tmp_path / "in"
+    (root / "sub dir").mkdir(parents=True)
+    shutil.copy(PHOTOS[0], root / "a.jpg")
+    shutil.copy(PHOTOS[1], root / "b.jpg")
+    shutil.copy(PHOTOS[2], root / "sub dir" / "ç photo.jpg")
+    (root / "broken.jpg").write_bytes(PHOTOS[0].read_bytes()[:3000])  # truncated JPEG
+    (root / "notes.txt").write_text("not a photo")
+    return root
+
+
+def _results(events):
+    return {e.result.source.name: e.result for e in events}
+
+
+def test_batch_mirrors_folders_and_reports_the_bad_file(segmenter, photo_tree, tmp_path):
+    out = tmp_path / "out"
+    events = list(run_batch([photo_tree], out, ExportOptions(format="webp"), segmenter=segmenter))
+    results = _results(events)
+    assert set(results) == {"a.jpg", "b.jpg", "ç photo.jpg", "broken.jpg"}
+    assert [e.done for e in events] == [1, 2, 3, 4] and all(e.total == 4 for e in events)
+    assert results["broken.jpg"].status == "failed"
+    assert "broken.jpg" in results["broken.jpg"].message and "\n" not in results["broken.jpg"].message
+    for name, rel in (("a.jpg", "a.webp"), ("ç photo.jpg", "sub dir/ç photo.webp")):
+        assert results[name].status == "done" and results[name].output == out / rel
+        with Image.open(out / rel) as im:
+            assert im.mode == "RGBA"
+            alpha = np.asarray(im.getchannel("A"))
+        assert alpha.min() == 0 and alpha.max() == 255
+    rows = list(csv.DictReader((out / REPORT_NAME).open(encoding="utf-8")))
+    assert {Path(r["file"]).name: r["status"] for r in rows} == {
+        "a.jpg": "done",
+        "b.jpg": "done",
+        "ç photo.jpg": "done",
+        "broken.jpg": "failed",
+    }
+    assert not list(out.rglob("*.tmp*")) and not list(out.rglob(".*"))
+
+
+def test_output_mask_writes_8bit_png_at_the_same_relative_path(segmenter, photo_tree, tmp_path):
+    out = tmp_path / "masks"
+    run_batch_to_end([photo_tree / "sub dir"], out, ExportOptions(output="mask"), segmenter=segmenter)
+    with Image.open(out / "ç photo.png") as im:
+        assert im.mode == "L"
+        assert im.size == Image.open(photo_tree / "sub dir" / "ç photo.jpg").size
+
+
+def test_cancel_stops_between_files_and_a_rerun_resumes(segmenter, photo_tree, tmp_path):
+    out = tmp_path / "out"
+    cancel = threading.Event()
+    events = []
+    for event in run_batch([photo_tree], out, ExportOptions(), segmenter=segmenter, cancel=cancel):
+        events.append(event)
+        if event.result.status == "done":
+            cancel.set()
+    summary_first = [e.result.source.name for e in events if e.result.status == "done"]
+    assert 1 <= len(summary_first) < 3
+    done_before = {p: p.stat().st_mtime_ns for p in out.rglob("*.png")}
+
+    second = run_batch_to_end([photo_tree], out, ExportOptions(), segmenter=segmenter)
+    assert second.skipped == len(done_before) and second.done == 3 - len(done_before) and second.failed == 1
+    for path, mtime in done_before.items():
+        assert path.stat().st_mtime_ns == mtime  # finished files were not redone
+
+
+def test_batch_killed_half_way_resumes_without_redoing_finished_files(model_home, tmp_path):
+    """A real SIGKILL of the CLI in the middle of a batch, then the same command again."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(12):
+        shutil.copy(PHOTOS[i % len(PHOTOS)], src / f"p{i:02d}.jpg")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "cutout_studio", "batch", str(src), "-o", str(out)]
+    env = {**os.environ, "CUTOUT_STUDIO_HOME": str(model_home)}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    while len(list(out.rglob("*.png"))) < 3 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = {p: p.stat().st_mtime_ns for p in out.rglob("*.png")}
+    assert 3 <= len(finished) < 12, "the kill should land mid-batch"
+    for path in finished:  # atomic writes: whatever exists is a complete, readable image
+        with Image.open(path) as im:
+            im.load()
+    assert not [p for p in out.rglob("*") if p.is_file() and p.suffix not in (".png", ".csv")]
+
+    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{12 - len(finished)} done, {len(finished)} skipped" in rerun.stderr
+    assert len(list(out.rglob("*.png"))) == 12
+    for path, mtime in finished.items():
+        assert path.stat().st_mtime_ns == mtime
+
+
+def test_several_input_folders_each_get_their_own_subfolder(tmp_path):
+    for name in ("shoes", "bags"):
+        (tmp_path / name).mkdir()
+        Image.new("RGB", (8, 8)).save(tmp_path / name / "x.jpg")
+    jobs = collect_jobs([tmp_path / "shoes", tmp_path / "bags"], tmp_path / "out", ExportOptions())
+    assert sorted(j.output.relative_to(tmp_path / "out").as_posix() for j in jobs) == [
+        "bags/x.png",
+        "shoes/x.png",
+    ]
+
+
+def test_collect_jobs_keeps_same_named_photos_apart(tmp_path):
+    (tmp_path / "f").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "f" / "x.jpg")
+    Image.new("RGB", (8, 8)).save(tmp_path / "f" / "x.png")
+    jobs = collect_jobs([tmp_path / "f"], tmp_path / "out", ExportOptions())
+    assert len({j.output for j in jobs}) == 2
+
+
+def test_output_folder_inside_the_input_folder_is_not_rescanned(segmenter, photo_tree):
+    out = photo_tree / "cutouts"
+    first = run_batch_to_end([photo_tree], out, ExportOptions(), segmenter=segmenter)
+    again = collect_jobs([photo_tree], out, ExportOptions())
+    assert first.total == 4 and len(again) == 4

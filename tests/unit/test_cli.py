@@ -1,0 +1,122 @@
+"""The command line as a user meets it: exit codes, messages, outputs."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cutout_studio.cli import main
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+PHOTO = DATA / "objects-coco__teddy_bear04_000000325527.jpg"
+
+
+def test_cut_beside_the_photo_in_a_unicode_folder_with_spaces(model_home, tmp_path, capsys):
+    folder = tmp_path / "Ünïcødé photos 写真"
+    folder.mkdir()
+    src = folder / "bear photo.jpg"
+    shutil.copy(PHOTO, src)
+    before = src.read_bytes()
+    assert main(["cut", str(src)]) == 0
+    out = folder / "bear photo_cutout.png"
+    with Image.open(out) as im:
+        assert im.mode == "RGBA" and im.size == Image.open(src).size
+    assert src.read_bytes() == before
+    # never an existing output unless asked
+    assert main(["cut", str(src)]) == 0
+    assert "1 skipped" in capsys.readouterr().err
+
+
+def test_exif_rotated_photo_comes_out_upright(model_home, tmp_path):
+    upright = Image.open(PHOTO)
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # what a camera held sideways stores
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    stored.save(tmp_path / "rotated.jpg", exif=exif.tobytes(), quality=95)
+    assert main(["cut", str(tmp_path / "rotated.jpg"), "-o", str(tmp_path / "out")]) == 0
+    with Image.open(tmp_path / "out" / "rotated.png") as im:
+        assert im.size == upright.size
+        assert im.getexif().get(0x0112, 1) == 1
+        rgb = np.asarray(im.convert("RGB"), np.float32)
+    reference = np.asarray(upright.convert("RGB"), np.float32)
+    opaque = np.asarray(im.getchannel("A")) == 255
+    assert np.abs(rgb[opaque] - reference[opaque]).mean() < 6  # same pixels, same orientation
+
+
+def test_batch_exit_status_1_when_some_files_fail(model_home, tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(PHOTO, src / "good.jpg")
+    (src / "text.jpg").write_text("this is not a photo")
+    (src / "empty.png").write_bytes(b"")
+    code = main(["batch", str(src), "-o", str(tmp_path / "out"), "--format", "webp", "--quality", "80"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "text.jpg: not an image" in err and "empty.png: empty file" in err
+    assert "1 done" in err and "2 failed" in err
+    with Image.open(tmp_path / "out" / "good.webp") as im:
+        assert im.mode == "RGBA"
+
+
+def test_batch_into_an_unwritable_place_fails_per_file_with_a_reason(model_home, tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(PHOTO, src / "good.jpg")
+    blocker = tmp_path / "out"
+    blocker.write_text("a file where the output folder should be")
+    code = main(["batch", str(src), "-o", str(blocker)])
+    err = capsys.readouterr().err
+    assert code == 1 and "good" in err and "failed" in err
+    assert blocker.read_text() == "a file where the output folder should be"
+
+
+def test_mask_output_background_crop_and_jpeg(model_home, tmp_path):
+    out = tmp_path / "out"
+    assert main(["cut", str(PHOTO), "-o", str(out), "--output", "mask"]) == 0
+    with Image.open(out / (PHOTO.stem + ".png")) as im:
+        assert im.mode == "L"
+    assert main(["cut", str(PHOTO), "-o", str(out / "j"), "--format", "jpeg", "--background", "#ffffff",
+                 "--crop", "--padding", "5%"]) == 0
+    with Image.open(out / "j" / (PHOTO.stem + ".jpg")) as im:
+        assert im.mode == "RGB" and im.size[0] < Image.open(PHOTO).size[0]
+
+
+@pytest.mark.parametrize("args", [
+    ["cut", "x.jpg", "--format", "jpeg"],            # JPEG needs a background
+    ["cut", "x.jpg", "--padding", "lots"],
+    ["cut", "x.jpg", "--background", "not-a-colour"],
+    ["cut", "x.jpg", "--quality", "0"],
+    ["batch", "does-not-exist", "-o", "out"],
+    ["cut", "x.jpg", "--device", "quantum"],
+    ["frobnicate"],
+])
+def test_usage_errors_exit_2(model_home, args, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(PHOTO, tmp_path / "x.jpg")
+    with pytest.raises(SystemExit) as exc_info:
+        code = main(args)
+        raise SystemExit(code)
+    assert exc_info.value.code == 2
+    assert capsys.readouterr().err.strip()
+
+
+def test_missing_model_is_a_usage_error_with_the_fix(tmp_path, monkeypatch, capsys):
+    from cutout_studio.core import segmenter
+
+    monkeypatch.setenv("CUTOUT_STUDIO_HOME", str(tmp_path / "empty-home"))
+    monkeypatch.setattr(segmenter, "_MODELS", {})  # forget the model other tests loaded
+    shutil.copy(PHOTO, tmp_path / "x.jpg")
+    assert main(["cut", str(tmp_path / "x.jpg")]) == 2
+    assert "cutout-studio models install u2netp" in capsys.readouterr().err
+
+
+def test_models_list_and_selftest(model_home, capsys):
+    assert main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "u2netp" in out and "installed" in out and "unet" in out
+    assert main(["--selftest"]) == 0
+    assert "selftest: OK" in capsys.readouterr().out
