@@ -17,6 +17,7 @@ from pathlib import Path
 from types import TracebackType
 
 from PySide6.QtCore import QObject, QtMsgType, Signal, qInstallMessageHandler
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 import cutout_studio
@@ -103,6 +104,31 @@ def install_exception_hooks(reporter: ErrorReporter) -> None:
     qInstallMessageHandler(qt_message_handler)
 
 
+def apply_style(app: QApplication) -> None:
+    """Fusion with a dark palette: photos are judged against neutral grey, not bright chrome."""
+    app.setStyle("Fusion")
+    palette = QPalette()
+    colours = {
+        QPalette.ColorRole.Window: QColor(45, 45, 48),
+        QPalette.ColorRole.WindowText: QColor(225, 225, 225),
+        QPalette.ColorRole.Base: QColor(32, 32, 34),
+        QPalette.ColorRole.AlternateBase: QColor(50, 50, 54),
+        QPalette.ColorRole.Text: QColor(225, 225, 225),
+        QPalette.ColorRole.Button: QColor(58, 58, 62),
+        QPalette.ColorRole.ButtonText: QColor(230, 230, 230),
+        QPalette.ColorRole.Highlight: QColor(48, 120, 200),
+        QPalette.ColorRole.HighlightedText: QColor(255, 255, 255),
+        QPalette.ColorRole.ToolTipBase: QColor(250, 250, 230),
+        QPalette.ColorRole.ToolTipText: QColor(20, 20, 20),
+        QPalette.ColorRole.PlaceholderText: QColor(140, 140, 140),
+    }
+    for role, colour in colours.items():
+        palette.setColor(role, colour)
+    for role in (QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText, QPalette.ColorRole.WindowText):
+        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor(120, 120, 120))
+    app.setPalette(palette)
+
+
 def run_gui(files: list[str]) -> int:
     """Open the editor (optionally with photos or folders) and run until it is closed."""
     log_file = setup_logging()
@@ -110,6 +136,7 @@ def run_gui(files: list[str]) -> int:
     app.setApplicationName("Cutout Studio")
     app.setOrganizationName("cutout-studio")
     app.setApplicationVersion(cutout_studio.__version__)
+    apply_style(app)
 
     from cutout_studio.qt.main_window import MainWindow
 
