@@ -4,7 +4,7 @@ Sections (add new fixtures to the section they belong to, or start a new one):
 
 1. Environment        — set before anything imports Qt.
 2. Checked-in data    — small real photos in ``tests/data`` (copied from the shared data sets).
-3. Pixel helpers      — deterministic test patterns.
+3. Helpers            — deterministic pixels, ICC profiles, PNG chunks, JPEG segments.
 4. Image factories    — ``sample_images``: valid files of every kind the loader must read
                          (16-bit, CMYK, palette, animated, EXIF orientation, ICC + DPI, …).
 5. Bad-file factories — ``bad_images`` / ``bad_image_paths``: files the loader must refuse
@@ -49,7 +49,8 @@ REAL_PHOTO_NAMES = (
 
 
 @pytest.fixture
-def test_data_dir() -> Path:
+def data_dir() -> Path:
+    """``tests/data``: small checked-in files. Read them; never write there."""
     return TEST_DATA_DIR
 
 
@@ -65,7 +66,7 @@ def real_photo_paths() -> list[Path]:
 
 
 # ---------------------------------------------------------------------------------------------
-# 3. Pixel helpers
+# 3. Helpers: deterministic pixels, ICC profiles, PNG chunks, JPEG segments
 # ---------------------------------------------------------------------------------------------
 QUADRANT_COLOURS = {
     "top_left": (255, 0, 0),

@@ -49,10 +49,10 @@ def working_size(height: int, width: int, work_max_side: int) -> tuple[int, int]
 def default_radius(work_long_side: int, mask_long_side: int) -> int:
     """Window radius (working pixels) that spans the blur of a mask upsampled to the working size.
 
-    A mask pixel of the model covers ``work/mask`` working pixels and its edge is soft over about
-    one such pixel, so windows of twice that radius straddle the whole uncertain edge (the
-    filter can only move an edge to a photo edge inside its window). Capped so that windows stay
-    local on tiny masks.
+    A model's mask pixel covers ``work/mask`` working pixels and its edge is soft over about one
+    such pixel, so windows of twice that radius straddle the whole uncertain edge (the filter
+    can only move an edge to a photo edge inside its window). Larger windows would carry more
+    of the photo's texture into the mask. Capped so that windows stay local on tiny masks.
     """
     ratio = work_long_side / max(1, mask_long_side)
     return int(np.clip(round(2 * ratio), 2, max(2, work_long_side // 16)))

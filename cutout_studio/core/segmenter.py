@@ -25,6 +25,9 @@ from cutout_studio.core.models.weights import load_model
 _MODELS: dict[tuple[str, str, bool], nn.Module] = {}
 _MODELS_LOCK = threading.Lock()
 
+#: Alpha range stretched to 0–1 after guided upsampling (see Segmenter.upsample).
+EDGE_CONTRAST = (0.2, 0.8)
+
 
 def preprocess(rgb: np.ndarray, card: ModelCard) -> np.ndarray:
     """uint8 H×W×3 photo → float32 3×S×S model input, normalised as the model was trained."""
@@ -108,5 +111,16 @@ class Segmenter:
 
     @staticmethod
     def upsample(mask: np.ndarray, rgb: np.ndarray) -> np.ndarray:
-        """Snap a low-resolution mask to the edges of the full-resolution photo."""
-        return guided_upsample(mask, rgb)
+        """Snap a low-resolution mask to the edges of the full-resolution photo.
+
+        The guided filter moves the edge onto the photo's edge but, where the photo has little
+        contrast, leaves a ramp as wide as the model's pixels; stretching the middle of the
+        range (0.2–0.8 → 0–1) halves that undecided ring and lowers the error against
+        ground truth, while hair-like structures the filter found stay partly transparent.
+        """
+        alpha = guided_upsample(mask, rgb)
+        lo, hi = EDGE_CONTRAST
+        alpha -= lo
+        alpha *= 1.0 / (hi - lo)
+        np.clip(alpha, 0.0, 1.0, out=alpha)
+        return alpha

@@ -78,7 +78,7 @@ class EditorSettings:
     """How the editor looks and which brush it holds."""
 
     brush_size: float = 24.0  #: brush diameter in photo pixels
-    overlay_color: str = "#ff2d55"
+    overlay_color: str = "#4f6bff"
     overlay_opacity: float = 0.55
     view_mode: str = "overlay"
     cutout_color: str = "#ffffff"  #: background of the "cutout over a colour" view

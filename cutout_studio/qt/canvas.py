@@ -54,6 +54,7 @@ GESTURES = (
 _BACKGROUND = QColor(43, 43, 46)
 _CHECKER_LIGHT, _CHECKER_DARK = QColor(204, 204, 204), QColor(150, 150, 150)
 _SPLIT_GRAB_PX = 6.0
+PLACEHOLDER = "Open photos (Ctrl+O) or drop photos and folders here"
 
 
 class ImageItem(QGraphicsItem):
@@ -152,7 +153,7 @@ class Canvas(QGraphicsView):
         self._space_held = False
         self._dragging_split = False
         self._checker = self._checker_brush()
-        self._fit_pending = False
+        self.placeholder = PLACEHOLDER
 
         self._busy_label = QLabel(self.viewport())
         self._busy_label.setStyleSheet(
@@ -187,6 +188,11 @@ class Canvas(QGraphicsView):
     def set_layer(self, image: QImage | None, owner: object | None = None) -> None:
         self.layer_item.set_image(image, owner)
         self._update_clips()
+
+    def set_placeholder(self, text: str | None) -> None:
+        """What the empty canvas says (a failed photo's reason, or how to open photos)."""
+        self.placeholder = text or PLACEHOLDER
+        self.viewport().update()
 
     def set_busy(self, text: str | None) -> None:
         if text:
@@ -262,9 +268,9 @@ class Canvas(QGraphicsView):
         font.setPointSizeF(font.pointSizeF() * 1.3)
         painter.setFont(font)
         painter.drawText(
-            self.viewport().rect(),
-            Qt.AlignmentFlag.AlignCenter,
-            "Open photos (Ctrl+O) or drop photos and folders here",
+            self.viewport().rect().adjusted(20, 20, -20, -20),
+            Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+            self.placeholder,
         )
         painter.restore()
 

@@ -260,7 +260,7 @@ class MainWindow(QMainWindow):
         editor = self.settings.editor
         self.set_brush_size(editor.brush_size)
         color = QColor(editor.overlay_color)
-        self.tools.set_overlay(color if color.isValid() else QColor("#ff2d55"), editor.overlay_opacity)
+        self.tools.set_overlay(color if color.isValid() else QColor("#4f6bff"), editor.overlay_opacity)
         cutout = QColor(editor.cutout_color)
         self.tools.cutout_button.set_color(cutout if cutout.isValid() else QColor("white"))
         self.canvas.set_cutout_color(self.tools.cutout_button.color)
@@ -384,6 +384,7 @@ class MainWindow(QMainWindow):
             self.canvas.set_photo(doc.photo.image, doc.photo)
         else:
             self.canvas.set_photo(None)
+        self._update_placeholder()
         if doc.ready:
             self.pipeline.request(doc)
         self._want_masks()
@@ -400,10 +401,20 @@ class MainWindow(QMainWindow):
         ahead = self.docs[index + 1 : index + 1 + PREFETCH]
         self.masks.want([self.current, *ahead])
 
+    def _update_placeholder(self) -> None:
+        doc = self.current
+        if doc is not None and doc.status is DocStatus.FAILED:
+            self.canvas.set_placeholder(f"Cannot open this photo.\n{doc.message}")
+        elif doc is not None:
+            self.canvas.set_placeholder(f"Loading {doc.name}…")
+        else:
+            self.canvas.set_placeholder(None)
+
     def _on_thumbnail(self, doc: Document) -> None:
         self.filmstrip.refresh(doc)
         if doc is self.current and doc.status is DocStatus.FAILED:
             self.statusBar().showMessage(f"{doc.name}: {doc.message}", 10000)
+            self._update_placeholder()
             self._update_busy()
 
     def _on_prepare_started(self, doc: Document) -> None:
@@ -428,6 +439,7 @@ class MainWindow(QMainWindow):
         self.filmstrip.refresh(doc)
         if doc is self.current:
             self.canvas.set_photo(None)
+            self._update_placeholder()
             self.statusBar().showMessage(f"{doc.name}: {doc.message}", 10000)
         self._update_actions()
         self._update_busy()

@@ -41,7 +41,7 @@ _LITTLE_ENDIAN = sys.byteorder == "little"
 @dataclass(frozen=True)
 class ViewSettings:
     mode: str = "overlay"
-    overlay_color: tuple[int, int, int] = (255, 45, 85)
+    overlay_color: tuple[int, int, int] = (79, 107, 255)
     overlay_opacity: float = 0.55  #: 0..1, opacity of the overlay where the mask is background
 
     @property

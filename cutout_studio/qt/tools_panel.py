@@ -76,6 +76,14 @@ class ToolsPanel(QWidget):
 
     def __init__(self, actions: Actions, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        # The checked tool and view must stand out at a glance, whatever the platform style.
+        self.setStyleSheet(
+            "QToolButton { padding: 4px 6px; border: 1px solid palette(mid); border-radius: 3px;"
+            " background: palette(button); }"
+            "QToolButton:hover { border-color: palette(highlight); }"
+            "QToolButton:checked { background: palette(highlight); color: palette(highlighted-text); }"
+            "QToolButton:disabled { color: palette(mid); }"
+        )
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.addWidget(self._brush_group(actions))
@@ -123,7 +131,7 @@ class ToolsPanel(QWidget):
         )
         form.addRow("Show", self.mode_combo)
 
-        self.overlay_button = ColorButton(QColor("#ff2d55"), "Overlay colour")
+        self.overlay_button = ColorButton(QColor("#4f6bff"), "Overlay colour")
         self.overlay_button.setToolTip("Colour of the overlay over removed areas")
         self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
         self.opacity_slider.setRange(0, 100)

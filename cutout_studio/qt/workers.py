@@ -93,6 +93,7 @@ class Lane(QObject):
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
         self._jobs: set[Job] = set()
+        self.closed = False  # after shutdown, late results are dropped: their receivers may be gone
 
     def submit(
         self,
@@ -116,20 +117,22 @@ class Lane(QObject):
 
         def done(result: Any) -> None:
             finish()
-            if on_done is not None:
+            if on_done is not None and not self.closed:
                 on_done(result)
 
         def failed(exc: BaseException) -> None:
             finish()
             if not isinstance(exc, CutoutError):
                 _log.error("job %s/%s failed:\n%s", self.name, job.name, getattr(exc, "traceback_text", exc))
-            if on_error is not None:
+            if on_error is not None and not self.closed:
                 on_error(exc)
 
         job.signals.done.connect(done, Qt.ConnectionType.QueuedConnection)
         job.signals.failed.connect(failed, Qt.ConnectionType.QueuedConnection)
         if on_progress is not None:
-            job.signals.progress.connect(on_progress, Qt.ConnectionType.QueuedConnection)
+            job.signals.progress.connect(
+                lambda value: None if self.closed else on_progress(value), Qt.ConnectionType.QueuedConnection
+            )
         self._jobs.add(job)
         self._pool.start(job)
         return job
@@ -162,6 +165,7 @@ class Lanes(QObject):
 
     def shutdown(self, msecs: int = 3000) -> None:
         for lane in self.all():
+            lane.closed = True
             lane.cancel_all()
         for lane in self.all():
             lane.wait(msecs)

@@ -126,6 +126,22 @@ def test_view_modes_and_edge_settings_preview_on_the_worker(qtbot, make_window):
     assert (layer.width(), layer.height()) == (w, h)
     assert layer.pixelColor(5, 5).alpha() == 0  # background removed: the checkerboard shows through
 
+    # Split view: the original on the left of the divider, the cutout on the right.
+    canvas = window.canvas
+    window.actions_.split.trigger()
+    assert canvas.split and canvas.photo_item.isVisible() and canvas.layer_item.isVisible()
+    assert canvas.photo_item._clip.right() == pytest.approx(w / 2)
+    assert canvas.layer_item._clip.left() == pytest.approx(w / 2)
+    window.actions_.split.trigger()
+    assert canvas.photo_item._clip is None and not canvas.photo_item.isVisible()
+
+    # Holding "\\" shows the original; releasing the key brings the result back.
+    canvas.setFocus()
+    QTest.keyPress(canvas, Qt.Key.Key_Backslash)
+    assert canvas.comparing and canvas.photo_item.isVisible() and not canvas.layer_item.isVisible()
+    QTest.keyRelease(canvas, Qt.Key.Key_Backslash)
+    assert not canvas.comparing and canvas.layer_item.isVisible()
+
 
 def _layer_grey(window) -> np.ndarray:
     image = window.canvas.layer_item.image
@@ -150,3 +166,26 @@ def test_export_writes_a_png_with_the_edited_alpha(qtbot, make_window, tmp_path)
     assert np.abs(alpha.astype(int) - np.round(doc.alpha * 255)).max() <= 1
     assert doc.status is DocStatus.EXPORTED and doc.output_path == dest
     assert "exported" in window.filmstrip.row_text(doc)
+
+
+def test_export_all_names_files_like_the_batch_and_asks_before_overwriting(qtbot, make_window, tmp_path):
+    window = make_window()
+    doc = open_and_wait_for_mask(qtbot, window, TEDDY)
+    window.open_paths([PERSON])  # not shown yet: exported through the batch path if not masked by then
+    window.show_document(doc)
+    out = tmp_path / "exports"
+    out.mkdir()
+    with qtbot.waitSignal(window.export_finished, timeout=MASK_TIMEOUT_MS) as blocker:
+        assert window.export_all(out)
+    assert blocker.args == [2, False]
+    assert sorted(p.name for p in out.iterdir()) == sorted([TEDDY.stem + ".png", PERSON.stem + ".png"])
+    assert all(d.status is DocStatus.EXPORTED for d in window.docs)
+
+    # A second export into the same folder asks first; "keep them" skips every existing file.
+    asked: list[int] = []
+    window.ask_overwrite = lambda existing: asked.append(len(existing)) or "skip"
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    with qtbot.waitSignal(window.export_finished, timeout=MASK_TIMEOUT_MS) as blocker:
+        assert window.export_all(out)
+    assert asked == [2] and blocker.args == [0, False]
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
