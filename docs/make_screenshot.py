@@ -78,7 +78,9 @@ def main() -> int:
             for point in view[1:]:
                 QTest.mouseMove(viewport, point)
             if release:
-                QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, view[-1])
+                QTest.mouseRelease(
+                    viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, view[-1]
+                )
 
         window.actions_.tools["fg"].trigger()
         window.set_brush_size(16)
@@ -94,8 +96,12 @@ def main() -> int:
 
         image = window.grab().toImage()
         image.save(str(OUTPUT), "PNG", 9)
-        QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
-                           canvas.mapFromScene(QPointF(364, 281)))
+        QTest.mouseRelease(
+            viewport,
+            Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier,
+            canvas.mapFromScene(QPointF(364, 281)),
+        )
         print(f"wrote {OUTPUT} ({OUTPUT.stat().st_size / 1024:.0f} KB, {image.width()}×{image.height()})")
         window.close()
     return 0

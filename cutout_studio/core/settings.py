@@ -211,7 +211,12 @@ def _coerce(raw: Any, expected: Any) -> tuple[bool, Any]:
     if expected is int:
         return isinstance(raw, int) and not isinstance(raw, bool), raw
     if expected is float:
-        ok = isinstance(raw, (int, float)) and not isinstance(raw, bool) and raw == raw and abs(raw) != float("inf")
+        ok = (
+            isinstance(raw, (int, float))
+            and not isinstance(raw, bool)
+            and raw == raw
+            and abs(raw) != float("inf")
+        )
         return ok, float(raw) if ok else None
     if expected is str:
         return isinstance(raw, str), raw

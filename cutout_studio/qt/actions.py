@@ -24,14 +24,25 @@ class Actions:
 
         self.open = make("File", "&Open photos…", [StdKey.Open], "Open photos to cut out")
         self.open_folder = make("File", "Open &folder…", ["Ctrl+Shift+O"], "Open every photo in a folder")
-        self.export = make("File", "&Export photo…", [StdKey.Save], "Export the photo on screen with the export settings")
-        self.export_all = make("File", "Export &all photos…", ["Ctrl+Shift+S"], "Export every loaded photo into a folder")
-        self.export_settings = make("File", "Export se&ttings…", ["Ctrl+E"], "Format, background, crop and padding of exports")
+        self.export = make(
+            "File", "&Export photo…", [StdKey.Save], "Export the photo on screen with the export settings"
+        )
+        self.export_all = make(
+            "File", "Export &all photos…", ["Ctrl+Shift+S"], "Export every loaded photo into a folder"
+        )
+        self.export_settings = make(
+            "File", "Export se&ttings…", ["Ctrl+E"], "Format, background, crop and padding of exports"
+        )
         self.quit = make("File", "&Quit", [StdKey.Quit], "Close Cutout Studio")
 
         self.undo = make("Edit", "&Undo", ["Ctrl+Z"], "Undo the last stroke")
         self.redo = make("Edit", "&Redo", ["Ctrl+Shift+Z", "Ctrl+Y"], "Redo the stroke you undid")
-        self.reset = make("Edit", "Reset to &automatic mask", ["Ctrl+R"], "Drop every stroke: back to the model's mask (undoable)")
+        self.reset = make(
+            "Edit",
+            "Reset to &automatic mask",
+            ["Ctrl+R"],
+            "Drop every stroke: back to the model's mask (undoable)",
+        )
 
         self.tool_group = QActionGroup(parent)
         keys = {"fg": "F", "bg": "B", "erase": "E"}
@@ -42,9 +53,17 @@ class Actions:
         }
         self.tools: dict[str, QAction] = {}
         for tool, label in BRUSH_TOOLS.items():
-            self.tools[tool] = make("Tools", label, [keys[tool]], tips[tool], checkable=True, group=self.tool_group)
-        self.tools["pan"] = make("Tools", "Hand (pan)", ["H"], "Drag to move around the photo", checkable=True,
-                                 group=self.tool_group)
+            self.tools[tool] = make(
+                "Tools", label, [keys[tool]], tips[tool], checkable=True, group=self.tool_group
+            )
+        self.tools["pan"] = make(
+            "Tools",
+            "Hand (pan)",
+            ["H"],
+            "Drag to move around the photo",
+            checkable=True,
+            group=self.tool_group,
+        )
         self.tools["fg"].setChecked(True)
         self.brush_smaller = make("Tools", "Smaller brush", ["["], "Make the brush smaller")
         self.brush_bigger = make("Tools", "Bigger brush", ["]"], "Make the brush bigger")
@@ -56,20 +75,28 @@ class Actions:
         self.mode_group = QActionGroup(parent)
         self.modes: dict[str, QAction] = {}
         for number, (mode, label) in enumerate(VIEW_MODES.items(), start=1):
-            self.modes[mode] = make("View", label, [str(number)], f"View: {label.lower()}", checkable=True,
-                                    group=self.mode_group)
+            self.modes[mode] = make(
+                "View", label, [str(number)], f"View: {label.lower()}", checkable=True, group=self.mode_group
+            )
         self.modes["overlay"].setChecked(True)
-        self.split = make("View", "&Split before/after", ["S"], "Original on the left, result on the right",
-                          checkable=True)
+        self.split = make(
+            "View", "&Split before/after", ["S"], "Original on the left, result on the right", checkable=True
+        )
         self.compare = make("View", "Show original (hold)", ["\\"], "Hold to see the original photo")
         self.compare.setAutoRepeat(False)
         self.next_photo = make("View", "&Next photo", ["PgDown", "Alt+Right"], "Show the next photo")
         self.previous_photo = make("View", "&Previous photo", ["PgUp", "Alt+Left"], "Show the previous photo")
 
-        self.batch = make("Batch", "Run on &folder…", ["Ctrl+B"], "Cut out every photo in a folder with the export settings")
+        self.batch = make(
+            "Batch", "Run on &folder…", ["Ctrl+B"], "Cut out every photo in a folder with the export settings"
+        )
 
-        self.shortcuts = make("Help", "&Keyboard shortcuts", [StdKey.HelpContents, "F1"], "List every shortcut")
-        self.install_model = make("Help", "&Install model…", [], "Download and install the segmentation model")
+        self.shortcuts = make(
+            "Help", "&Keyboard shortcuts", [StdKey.HelpContents, "F1"], "List every shortcut"
+        )
+        self.install_model = make(
+            "Help", "&Install model…", [], "Download and install the segmentation model"
+        )
         self.about = make("Help", "&About Cutout Studio", [], "Version, model and device")
 
     def _make(

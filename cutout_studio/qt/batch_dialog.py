@@ -31,7 +31,11 @@ from cutout_studio.core.export import ExportOptions
 from cutout_studio.qt.workers import JobContext, Lane
 
 DEFAULT_OUTPUT_NAME = "cutouts"
-_STATUS_COLOURS = {"done": QColor(80, 200, 110), "skipped": QColor(160, 160, 160), "failed": QColor(240, 80, 80)}
+_STATUS_COLOURS = {
+    "done": QColor(80, 200, 110),
+    "skipped": QColor(160, 160, 160),
+    "failed": QColor(240, 80, 80),
+}
 
 
 def default_output(inputs: list[Path]) -> Path:
@@ -102,8 +106,13 @@ class BatchDialog(QDialog):
         out_row.addWidget(self.output_edit, 1)
         out_row.addWidget(browse)
         buttons = QHBoxLayout()
-        for button in (self.start_button, self.cancel_button, self.open_button, self.open_failed_button,
-                       self.open_all_button):
+        for button in (
+            self.start_button,
+            self.cancel_button,
+            self.open_button,
+            self.open_failed_button,
+            self.open_all_button,
+        ):
             buttons.addWidget(button)
         buttons.addStretch(1)
         buttons.addWidget(self.close_button)
@@ -143,7 +152,9 @@ class BatchDialog(QDialog):
         if self._job is not None or not self._inputs or self._options is None:
             return
         if self._segmenter is None:
-            self.summary_label.setText("No segmentation model is installed: install it first (Help > Install model).")
+            self.summary_label.setText(
+                "No segmentation model is installed: install it first (Help > Install model)."
+            )
             return
         out_dir = Path(self.output_edit.text()).expanduser()
         total = len(collect_jobs(self._inputs, out_dir, self._options))

@@ -38,10 +38,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cutout_studio.qt.render import CUTOUT_MODES
+from cutout_studio.qt.render import CUTOUT_MODES, Layer
 
 BRUSH_TOOLS = {"fg": "Foreground brush", "bg": "Background brush", "erase": "Eraser"}
-STROKE_COLOURS = {"fg": QColor(40, 220, 90, 150), "bg": QColor(240, 60, 60, 150), "erase": QColor(90, 160, 255, 150)}
+STROKE_COLOURS = {
+    "fg": QColor(40, 220, 90, 150),
+    "bg": QColor(240, 60, 60, 150),
+    "erase": QColor(90, 160, 255, 150),
+}
 MIN_ZOOM, MAX_ZOOM = 0.02, 32.0
 #: Mouse gestures and held keys that are not QActions, listed in the shortcuts dialog.
 GESTURES = (
@@ -58,23 +62,34 @@ PLACEHOLDER = "Open photos (Ctrl+O) or drop photos and folders here"
 
 
 class ImageItem(QGraphicsItem):
-    """Paints a QImage at scene (0, 0), one scene unit per pixel, optionally clipped to a rect."""
+    """Paints a :class:`Layer` at scene (0, 0), one scene unit per pixel, optionally clipped.
+
+    When zoomed out it paints the layer's nearest reduced copy, so the cost follows the screen
+    size, not the photo's megapixels.
+    """
 
     def __init__(self) -> None:
         super().__init__()
-        self._image: QImage | None = None
-        self._owner: object | None = None  # keeps the array behind the QImage alive
+        self._layer: Layer | None = None
         self._clip: QRectF | None = None
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
 
-    def set_image(self, image: QImage | None, owner: object | None = None) -> None:
+    def set_layer(self, layer: Layer | None) -> None:
         self.prepareGeometryChange()
-        self._image, self._owner = image, owner
+        self._layer = layer
         self.update()
 
     @property
+    def layer(self) -> Layer | None:
+        return self._layer
+
+    @property
     def image(self) -> QImage | None:
-        return self._image
+        return self._layer.image if self._layer is not None else None
+
+    @property
+    def clip(self) -> QRectF | None:
+        return self._clip
 
     def set_clip(self, clip: QRectF | None) -> None:
         if clip != self._clip:
@@ -82,22 +97,26 @@ class ImageItem(QGraphicsItem):
             self.update()
 
     def boundingRect(self) -> QRectF:  # noqa: N802 - Qt's name
-        if self._image is None:
+        if self._layer is None:
             return QRectF()
-        return QRectF(0, 0, self._image.width(), self._image.height())
+        return QRectF(0, 0, self._layer.image.width(), self._layer.image.height())
 
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
-        if self._image is None:
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        if self._layer is None:
             return
         rect = option.exposedRect.intersected(self.boundingRect())  # type: ignore[attr-defined]
         if self._clip is not None:
             rect = rect.intersected(self._clip)
         if rect.isEmpty():
             return
-        # Smooth when zoomed out (no aliasing), crisp pixels when zoomed in to inspect edges.
         zoom = painter.worldTransform().m11()
+        scale, image = self._layer.level_for(zoom)
+        # Smooth when zoomed out (no aliasing), crisp pixels when zoomed in to inspect edges.
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, zoom < 1.0)
-        painter.drawImage(rect, self._image, rect)
+        source = QRectF(rect.x() * scale, rect.y() * scale, rect.width() * scale, rect.height() * scale)
+        painter.drawImage(rect, image, source)
 
 
 class Canvas(QGraphicsView):
@@ -172,21 +191,21 @@ class Canvas(QGraphicsView):
     def photo_rect(self) -> QRectF:
         return self.photo_item.boundingRect()
 
-    def set_photo(self, image: QImage | None, owner: object | None = None, *, fit: bool = True) -> None:
+    def set_photo(self, photo: Layer | None, *, fit: bool = True) -> None:
         """Show a new photo (its layer is cleared until the next one arrives)."""
         self.cancel_stroke()
         self.clear_stroke_previews()
-        self.photo_item.set_image(image, owner)
-        self.layer_item.set_image(None)
+        self.photo_item.set_layer(photo)
+        self.layer_item.set_layer(None)
         rect = self.photo_rect
         self.scene().setSceneRect(rect.adjusted(-rect.width(), -rect.height(), rect.width(), rect.height()))
         self._update_clips()
-        if fit and image is not None:
+        if fit and photo is not None:
             self.fit()
         self.viewport().update()
 
-    def set_layer(self, image: QImage | None, owner: object | None = None) -> None:
-        self.layer_item.set_image(image, owner)
+    def set_layer(self, layer: Layer | None) -> None:
+        self.layer_item.set_layer(layer)
         self._update_clips()
 
     def set_placeholder(self, text: str | None) -> None:
@@ -236,7 +255,9 @@ class Canvas(QGraphicsView):
         self.layer_item.setVisible(not showing_original and self.layer_item.image is not None)
         self.layer_item.set_clip(right if self.split else None)
         self.photo_item.setVisible(photo_under_layer or showing_original or self.split)
-        self.photo_item.set_clip(left if self.split and not photo_under_layer and not showing_original else None)
+        self.photo_item.set_clip(
+            left if self.split and not photo_under_layer and not showing_original else None
+        )
         self._split_line.setVisible(self.split and not showing_original and self.has_photo)
         self._split_line.setLine(split_x, 0, split_x, rect.height())
         self.viewport().update()
@@ -471,7 +492,10 @@ class Canvas(QGraphicsView):
         super().mouseMoveEvent(event)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
-        if self._pan_anchor is not None and event.button() in (Qt.MouseButton.MiddleButton, Qt.MouseButton.LeftButton):
+        if self._pan_anchor is not None and event.button() in (
+            Qt.MouseButton.MiddleButton,
+            Qt.MouseButton.LeftButton,
+        ):
             self._end_pan()
         elif self._dragging_split and event.button() == Qt.MouseButton.LeftButton:
             self._dragging_split = False

@@ -9,6 +9,8 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
+    QFrame,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
     QProgressBar,
@@ -41,7 +43,10 @@ class ShortcutsDialog(QDialog):
     """Every shortcut, generated from the window's QActions so that it cannot go stale."""
 
     def __init__(
-        self, actions: Sequence[tuple[str, QAction]], gestures: Sequence[tuple[str, str]], parent: QWidget | None = None
+        self,
+        actions: Sequence[tuple[str, QAction]],
+        gestures: Sequence[tuple[str, str]],
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Keyboard shortcuts")
@@ -92,7 +97,9 @@ def install_model(model: str, ctx: JobContext):
     """Install the model's weights (worker thread); progress goes to the dialog."""
     from cutout_studio.core.models import install
 
-    return install(model, progress=lambda fraction, message: ctx.progress((fraction, message)), cancelled=ctx.cancelled)
+    return install(
+        model, progress=lambda fraction, message: ctx.progress((fraction, message)), cancelled=ctx.cancelled
+    )
 
 
 class ModelInstallDialog(QDialog):
@@ -186,3 +193,18 @@ class ModelInstallDialog(QDialog):
         if self._job is not None:
             self._job.cancel()  # the dialog may close; the job stops at its next check
         super().reject()
+
+
+class ModelBanner(QFrame):
+    """Shown above the canvas when no model is installed: says so and offers to install it."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setStyleSheet("ModelBanner { background: #5a4513; } QLabel { color: #fff; }")
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.install_button = QPushButton("Install model…")
+        layout = QHBoxLayout(self)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(self.install_button)
+        self.hide()

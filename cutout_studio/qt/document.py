@@ -10,13 +10,15 @@ stroke may be writing.
 from __future__ import annotations
 
 import enum
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtGui import QImage
 
-from cutout_studio.core.image_io import LoadedImage
+from cutout_studio.core.image_io import LoadedImage, is_image_path
 from cutout_studio.core.refine import RefineSession
 from cutout_studio.qt.render import Layer
 
@@ -92,3 +94,21 @@ class Document:
         self.can_undo = self.can_redo = False
         if self.status is DocStatus.WORKING:
             self.status = DocStatus.WAITING
+
+
+def scan_paths(items: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Photos named directly, plus every photo inside the folders (sorted, hidden files skipped)."""
+    found: list[Path] = []
+    for item in items:
+        path = Path(item).expanduser()
+        if path.is_dir():
+            for dirpath, dirnames, filenames in os.walk(path):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                found.extend(
+                    Path(dirpath) / name
+                    for name in sorted(filenames)
+                    if not name.startswith(".") and is_image_path(name)
+                )
+        else:
+            found.append(path)
+    return found

@@ -35,8 +35,13 @@ class EditResult:
 
 
 def run_edit(
-    doc_session, image, commands: list[EditCommand], edges: EdgeOptions, view: ViewSettings | None,
-    generation: int, ctx: JobContext,
+    doc_session,
+    image,
+    commands: list[EditCommand],
+    edges: EdgeOptions,
+    view: ViewSettings | None,
+    generation: int,
+    ctx: JobContext,
 ) -> EditResult:
     """Apply ``commands`` to the session, then compose the layer for ``view`` (worker thread)."""
     for command in commands:
@@ -54,7 +59,9 @@ def run_edit(
     layer, composed = None, False
     if view is not None and not ctx.cancelled():
         layer, composed = compose(image, alpha, edges, view), True
-    return EditResult(generation, alpha, doc_session.can_undo, doc_session.can_redo, layer, composed, len(commands))
+    return EditResult(
+        generation, alpha, doc_session.can_undo, doc_session.can_redo, layer, composed, len(commands)
+    )
 
 
 class EditPipeline(QObject):

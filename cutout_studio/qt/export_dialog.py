@@ -33,7 +33,11 @@ from cutout_studio.core.export import parse_color
 from cutout_studio.core.settings import ExportPreset
 from cutout_studio.qt.tools_panel import ColorButton
 
-FORMATS = {"png": "PNG (lossless, transparent)", "webp": "WebP (small, transparent)", "jpeg": "JPEG (needs a background)"}
+FORMATS = {
+    "png": "PNG (lossless, transparent)",
+    "webp": "WebP (small, transparent)",
+    "jpeg": "JPEG (needs a background)",
+}
 
 
 def describe(preset: ExportPreset) -> str:
@@ -128,7 +132,9 @@ class ExportSettingsDialog(QDialog):
         form.addRow("Crop", pad_row)
         form.addRow("", self.square_check)
         form.addRow("", self.mask_check)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
@@ -137,7 +143,9 @@ class ExportSettingsDialog(QDialog):
         layout.addWidget(buttons)
 
     def _browse(self) -> None:
-        name, _ = QFileDialog.getOpenFileName(self, "Background image", "", "Images (*.jpg *.jpeg *.png *.webp *.tif *.tiff)")
+        name, _ = QFileDialog.getOpenFileName(
+            self, "Background image", "", "Images (*.jpg *.jpeg *.png *.webp *.tif *.tiff)"
+        )
         if name:
             self.image_edit.setText(name)
             self.image_radio.setChecked(True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QUrl, Signal
@@ -20,14 +20,11 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QFrame,
-    QHBoxLayout,
     QLabel,
     QMainWindow,
     QMessageBox,
     QProgressBar,
-    QPushButton,
     QScrollArea,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -35,20 +32,25 @@ from PySide6.QtWidgets import (
 from cutout_studio.core import paths
 from cutout_studio.core.edges import EdgeOptions
 from cutout_studio.core.errors import CutoutError
-from cutout_studio.core.export import output_suffix
-from cutout_studio.core.image_io import IMAGE_SUFFIXES, is_image_path
+from cutout_studio.core.image_io import IMAGE_SUFFIXES
 from cutout_studio.core.settings import Settings, load_settings, save_settings
 from cutout_studio.qt.actions import Actions
 from cutout_studio.qt.batch_dialog import BatchDialog
 from cutout_studio.qt.canvas import GESTURES, Canvas
-from cutout_studio.qt.dialogs import AboutDialog, ModelInstallDialog, ShortcutsDialog, model_description
-from cutout_studio.qt.document import DocStatus, Document, HistoryCommand, StrokeCommand
+from cutout_studio.qt.dialogs import (
+    AboutDialog,
+    ModelBanner,
+    ModelInstallDialog,
+    ShortcutsDialog,
+    model_description,
+)
+from cutout_studio.qt.document import DocStatus, Document, HistoryCommand, StrokeCommand, scan_paths
 from cutout_studio.qt.editing import EditPipeline, EditResult
-from cutout_studio.qt.export_dialog import ExportSettingsDialog, describe
-from cutout_studio.qt.exporting import ExportController, ExportItem
+from cutout_studio.qt.export_dialog import describe
+from cutout_studio.qt.exporting import ExportFlow
 from cutout_studio.qt.filmstrip import Filmstrip
 from cutout_studio.qt.masking import PREFETCH, MaskScheduler, ThumbnailLoader
-from cutout_studio.qt.render import ViewSettings
+from cutout_studio.qt.render import ViewSettings, warm_up
 from cutout_studio.qt.tools_panel import MAX_BRUSH, MIN_BRUSH, ToolsPanel
 from cutout_studio.qt.workers import Lanes
 
@@ -56,42 +58,9 @@ _log = logging.getLogger(__name__)
 WINDOW_STATE_FILE = "window.ini"
 
 
-def scan_paths(items: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Photos named directly, plus every photo inside the folders (sorted, hidden files skipped)."""
-    found: list[Path] = []
-    for item in items:
-        path = Path(item).expanduser()
-        if path.is_dir():
-            for dirpath, dirnames, filenames in os.walk(path):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-                found.extend(
-                    Path(dirpath) / name
-                    for name in sorted(filenames)
-                    if not name.startswith(".") and is_image_path(name)
-                )
-        else:
-            found.append(path)
-    return found
-
-
 def window_state_store() -> QSettings:
     """Window geometry lives in an INI file beside the settings (never the system registry)."""
     return QSettings(str(paths.config_dir() / WINDOW_STATE_FILE), QSettings.Format.IniFormat)
-
-
-class ModelBanner(QFrame):
-    """Shown above the canvas when no model is installed: says so and offers to install it."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setStyleSheet("ModelBanner { background: #5a4513; } QLabel { color: #fff; }")
-        self.label = QLabel()
-        self.label.setWordWrap(True)
-        self.install_button = QPushButton("Install model…")
-        layout = QHBoxLayout(self)
-        layout.addWidget(self.label, 1)
-        layout.addWidget(self.install_button)
-        self.hide()
 
 
 class MainWindow(QMainWindow):
@@ -114,6 +83,7 @@ class MainWindow(QMainWindow):
         self.model_label_text = "loading…"
         self._error_box: QMessageBox | None = None
         self._dialogs: list[QWidget] = []
+        self._warmed_up = False
 
         self.lanes = Lanes(self)
         self.actions_ = Actions(self)
@@ -122,7 +92,7 @@ class MainWindow(QMainWindow):
         self.pipeline = EditPipeline(
             self.lanes.edit, lambda: self.current, self.view_settings, self.edge_options, self
         )
-        self.exporter = ExportController(self.lanes.jobs, self)
+        self.exports = ExportFlow(self, self.lanes.jobs)
         self.batch_dialog: BatchDialog | None = None
 
         self._build_widgets()
@@ -168,16 +138,15 @@ class MainWindow(QMainWindow):
         self.busy_bar.setMaximumWidth(140)
         self.busy_bar.setToolTip("Working…")
         self.busy_bar.hide()
-        self.export_bar = QProgressBar()
-        self.export_bar.setMaximumWidth(200)
-        self.export_bar.setFormat("Export %v/%m")
-        self.export_bar.hide()
-        self.export_cancel = QToolButton()
-        self.export_cancel.setText("Cancel export")
-        self.export_cancel.hide()
         self.zoom_label = QLabel("")
         self.model_label = QLabel("Model: loading…")
-        for widget in (self.busy_bar, self.export_bar, self.export_cancel, self.zoom_label, self.model_label):
+        for widget in (
+            self.busy_bar,
+            self.exports.bar,
+            self.exports.cancel_button,
+            self.zoom_label,
+            self.model_label,
+        ):
             status.addPermanentWidget(widget)
 
     def _build_menus(self) -> None:
@@ -201,7 +170,7 @@ class MainWindow(QMainWindow):
         a.open_folder.triggered.connect(self._choose_folder)
         a.export.triggered.connect(lambda: self.export_current())
         a.export_all.triggered.connect(lambda: self.export_all())
-        a.export_settings.triggered.connect(self._edit_export_settings)
+        a.export_settings.triggered.connect(self.exports.edit_settings)
         a.quit.triggered.connect(self.close)
         a.undo.triggered.connect(lambda: self._history("undo"))
         a.redo.triggered.connect(lambda: self._history("redo"))
@@ -249,11 +218,7 @@ class MainWindow(QMainWindow):
         self.pipeline.changed.connect(self._on_doc_changed)
         self.pipeline.failed.connect(lambda doc, msg: self.show_error(f"{doc.name}: the edit failed: {msg}"))
         self.pipeline.busy_changed.connect(lambda _b: self._update_busy())
-        self.exporter.started.connect(self._on_export_started)
-        self.exporter.file_done.connect(self._on_export_file)
-        self.exporter.finished.connect(self._on_export_finished)
-        self.exporter.failed.connect(self.show_error)
-        self.export_cancel.clicked.connect(self.exporter.cancel)
+        self.exports.finished.connect(self.export_finished)
         self._update_actions()
 
     def _apply_settings(self) -> None:
@@ -293,7 +258,9 @@ class MainWindow(QMainWindow):
             doc = Document(path)
             if not path.is_file():
                 doc.status = DocStatus.FAILED
-                doc.message = f"{path.name}: file not found" if not path.exists() else f"{path.name}: not a file"
+                doc.message = (
+                    f"{path.name}: file not found" if not path.exists() else f"{path.name}: not a file"
+                )
             self.docs.append(doc)
             self.filmstrip.add(doc)
             added.append(doc)
@@ -335,7 +302,9 @@ class MainWindow(QMainWindow):
             self.open_paths(names)
 
     def _choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder of photos", self.settings.last_open_dir)
+        folder = QFileDialog.getExistingDirectory(
+            self, "Open a folder of photos", self.settings.last_open_dir
+        )
         if folder:
             self.open_paths([folder])
 
@@ -359,7 +328,11 @@ class MainWindow(QMainWindow):
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
         """Photos open in the editor; folders run the batch with the current export settings."""
-        local = [Path(url.toLocalFile()) for url in event.mimeData().urls() if isinstance(url, QUrl) and url.isLocalFile()]
+        local = [
+            Path(url.toLocalFile())
+            for url in event.mimeData().urls()
+            if isinstance(url, QUrl) and url.isLocalFile()
+        ]
         folders = [p for p in local if p.is_dir()]
         files = [p for p in local if not p.is_dir()]
         if not local:
@@ -381,7 +354,7 @@ class MainWindow(QMainWindow):
         self.filmstrip.select(doc)
         self.setWindowTitle(f"{doc.name} — Cutout Studio")
         if doc.photo is not None:
-            self.canvas.set_photo(doc.photo.image, doc.photo)
+            self.canvas.set_photo(doc.photo)
         else:
             self.canvas.set_photo(None)
         self._update_placeholder()
@@ -424,8 +397,8 @@ class MainWindow(QMainWindow):
     def _on_prepared(self, doc: Document) -> None:
         self.filmstrip.refresh(doc)
         if doc is self.current:
-            if doc.photo is not None and self.canvas.photo_item.image is not doc.photo.image:
-                self.canvas.set_photo(doc.photo.image, doc.photo)
+            if doc.photo is not None and self.canvas.photo_item.layer is not doc.photo:
+                self.canvas.set_photo(doc.photo)
             if doc.ready:
                 self.pipeline.request(doc)
             if doc.image is not None and doc.image.notes:
@@ -448,8 +421,7 @@ class MainWindow(QMainWindow):
     def _on_rendered(self, doc: Document, result: EditResult) -> None:
         if doc is not self.current:
             return
-        layer = result.layer
-        self.canvas.set_layer(layer.image if layer is not None else None, layer)
+        self.canvas.set_layer(result.layer)
         self.canvas.clear_stroke_previews()
         self._update_busy()
         self.view_updated.emit(doc)
@@ -469,6 +441,9 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Model {segmenter.model_name} ready on {segmenter.device_label}", 4000)
         self._want_masks()
         self._update_busy()
+        if not self._warmed_up:
+            self._warmed_up = True
+            self.lanes.thumbs.submit(lambda _ctx: warm_up(), name="warm up edges")
 
     def _on_model_missing(self, message: str) -> None:
         self.model_label_text = "not installed"
@@ -534,7 +509,9 @@ class MainWindow(QMainWindow):
     def view_settings(self) -> ViewSettings:
         editor = self.settings.editor
         color = QColor(editor.overlay_color)
-        return ViewSettings(editor.view_mode, (color.red(), color.green(), color.blue()), editor.overlay_opacity)
+        return ViewSettings(
+            editor.view_mode, (color.red(), color.green(), color.blue()), editor.overlay_opacity
+        )
 
     def edge_options(self) -> EdgeOptions:
         return self.settings.export.edge_options()
@@ -579,120 +556,21 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ export
 
-    def _edit_export_settings(self) -> None:
-        dialog = ExportSettingsDialog(self.settings.export, self)
-        if dialog.exec() == ExportSettingsDialog.DialogCode.Accepted:
-            self.settings.export = dialog.preset()
-            self.tools.export_summary.setText(describe(self.settings.export))
-            self._save_settings()
-
-    def ask_overwrite(self, existing: list[Path]) -> str:
-        """'overwrite', 'skip' or 'cancel' for outputs that already exist."""
-        names = "\n".join(p.name for p in existing[:8]) + ("\n…" if len(existing) > 8 else "")
-        box = QMessageBox(QMessageBox.Icon.Question, "Files exist", f"{len(existing)} file(s) already exist:\n{names}", parent=self)
-        overwrite = box.addButton("Overwrite", QMessageBox.ButtonRole.AcceptRole)
-        skip = box.addButton("Keep them (skip)", QMessageBox.ButtonRole.ActionRole) if len(existing) > 1 else None
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.exec()
-        clicked = box.clickedButton()
-        return "overwrite" if clicked is overwrite else "skip" if skip is not None and clicked is skip else "cancel"
-
-    def _export_options(self, overwrite: bool):
-        try:
-            return self.settings.export.to_export_options(overwrite=overwrite)
-        except CutoutError as exc:
-            self.show_error(f"Export settings: {exc}")
-            return None
-
     def export_current(self, dest: str | os.PathLike[str] | None = None) -> bool:
         """Export the photo on screen (asks where when ``dest`` is None); False if it did not start."""
-        doc = self.current
-        if doc is None or not doc.ready:
-            self.statusBar().showMessage("Nothing to export yet: open a photo and wait for its mask", 5000)
-            return False
-        options = self._export_options(False)
-        if options is None or self.exporter.running:
-            return False
-        confirmed = False
-        if dest is None:
-            default_dir = Path(self.settings.last_export_dir or doc.path.parent)
-            default = doc.output_path or default_dir / f"{doc.path.stem}_cutout{output_suffix(options)}"
-            name, _ = QFileDialog.getSaveFileName(self, "Export cutout", str(default))
-            if not name:
-                return False
-            dest, confirmed = name, True  # the file dialog already asked about replacing
-        target = Path(dest)
-        if not target.suffix:
-            target = target.with_name(target.name + output_suffix(options))
-        if target.exists() and not confirmed and self.ask_overwrite([target]) != "overwrite":
-            return False
-        options = dataclasses.replace(options, overwrite=target.exists())
-        self.settings.last_export_dir = str(target.parent)
-        self.pipeline.call_when_idle(
-            doc,
-            lambda: self.exporter.export(
-                [doc], [ExportItem(doc.path, target, doc.image, doc.alpha)], target.parent, options, self.masks.segmenter
-            ),
-        )
-        return True
+        return self.exports.export_current(dest)
 
     def export_all(self, out_dir: str | os.PathLike[str] | None = None) -> bool:
         """Export every loaded photo into a folder (asks which when ``out_dir`` is None)."""
-        docs = [doc for doc in self.docs if doc.status is not DocStatus.FAILED or doc.alpha is not None]
-        if not docs:
-            self.statusBar().showMessage("No photos to export", 5000)
-            return False
-        options = self._export_options(False)
-        if options is None or self.exporter.running:
-            return False
-        if out_dir is None:
-            start = self.settings.last_export_dir or str(docs[0].path.parent)
-            chosen = QFileDialog.getExistingDirectory(self, "Export all photos into", start)
-            if not chosen:
-                return False
-            out_dir = chosen
-        folder = Path(out_dir)
-        self.settings.last_export_dir = str(folder)
+        return self.exports.export_all(out_dir)
 
-        def start() -> None:
-            items = ExportController.plan(docs, folder, options)
-            existing = [item.output for item in items if item.output.exists()]
-            answer = self.ask_overwrite(existing) if existing else "overwrite"
-            if answer == "cancel":
-                return
-            final = dataclasses.replace(options, overwrite=answer == "overwrite")
-            self.exporter.export(docs, items, folder, final, self.masks.segmenter)
-
-        self.pipeline.call_when_all_idle(start)
-        return True
-
-    def _on_export_started(self, total: int) -> None:
-        self.export_bar.setRange(0, max(total, 1))
-        self.export_bar.setValue(0)
-        self.export_bar.show()
-        self.export_cancel.setVisible(total > 1)
-        self._export_written = []
-
-    def _on_export_file(self, doc: Document | None, result) -> None:
-        self.export_bar.setValue(self.export_bar.value() + 1)
-        if doc is not None:
-            self.filmstrip.refresh(doc)
-        if result.status == "failed":
-            self.statusBar().showMessage(result.message, 10000)
-        elif result.status == "done":
-            self._export_written.append(result.output)
-
-    def _on_export_finished(self, written: int, cancelled: bool) -> None:
-        self.export_bar.hide()
-        self.export_cancel.hide()
-        if cancelled:
-            self.statusBar().showMessage(f"Export cancelled after {written} file(s)", 8000)
-        elif written == 1 and self._export_written:
-            self.statusBar().showMessage(f"Exported {self._export_written[0]}", 8000)
-        else:
-            self.statusBar().showMessage(f"Exported {written} file(s)", 8000)
-        self._save_settings()
-        self.export_finished.emit(written, cancelled)
+    def export_options(self):
+        """The engine's options for the current preset, or None (the error shown) if invalid."""
+        try:
+            return self.settings.export.to_export_options()
+        except CutoutError as exc:
+            self.show_error(f"Export settings: {exc}")
+            return None
 
     # ------------------------------------------------------------------ batch
 
@@ -701,13 +579,17 @@ class MainWindow(QMainWindow):
             self.batch_dialog.show()
             self.batch_dialog.raise_()
             return
-        folder = QFileDialog.getExistingDirectory(self, "Run the batch on a folder", self.settings.last_batch_dir)
+        folder = QFileDialog.getExistingDirectory(
+            self, "Run the batch on a folder", self.settings.last_batch_dir
+        )
         if folder:
             self.run_batch_on([Path(folder)], start=False)
 
-    def run_batch_on(self, inputs: Sequence[Path], out_dir: Path | None = None, *, start: bool = True) -> BatchDialog:
+    def run_batch_on(
+        self, inputs: Sequence[Path], out_dir: Path | None = None, *, start: bool = True
+    ) -> BatchDialog:
         """Show the batch window for ``inputs`` with the current export settings (and start it)."""
-        options = self._export_options(False)
+        options = self.export_options()
         dialog = self.batch_dialog
         if dialog is None:
             dialog = self.batch_dialog = BatchDialog(self.lanes.jobs, self)
@@ -755,7 +637,9 @@ class MainWindow(QMainWindow):
     def _keep(self, dialog: QWidget) -> None:
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
         self._dialogs.append(dialog)
-        dialog.destroyed.connect(lambda _obj=None, d=dialog: self._dialogs.remove(d) if d in self._dialogs else None)
+        dialog.destroyed.connect(
+            lambda _obj=None, d=dialog: self._dialogs.remove(d) if d in self._dialogs else None
+        )
 
     # ------------------------------------------------------------------ state
 
@@ -785,18 +669,18 @@ class MainWindow(QMainWindow):
             self.canvas.set_busy(None)
         self.busy_bar.setVisible(masking or editing or loading_model)
 
-    def _save_settings(self) -> None:
+    def save_settings(self) -> None:
         try:
             save_settings(self.settings)
         except OSError as exc:
             self.statusBar().showMessage(f"Could not save the settings: {exc}", 8000)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
-        if self.exporter.running or (self.batch_dialog is not None and self.batch_dialog.running):
-            self.exporter.cancel()
+        if self.exports.running or (self.batch_dialog is not None and self.batch_dialog.running):
+            self.exports.controller.cancel()
             if self.batch_dialog is not None:
                 self.batch_dialog.cancel()
-        self._save_settings()
+        self.save_settings()
         store = window_state_store()
         store.setValue("geometry", self.saveGeometry())
         store.setValue("state", self.saveState())
@@ -804,4 +688,3 @@ class MainWindow(QMainWindow):
         QApplication.instance().removeEventFilter(self)
         self.lanes.shutdown()
         super().closeEvent(event)
-

@@ -22,6 +22,7 @@ from PySide6.QtGui import QImage
 
 from cutout_studio.core.errors import CancelledError, CutoutError, ModelNotInstalledError
 from cutout_studio.core.image_io import LoadedImage, load_image
+from cutout_studio.core.refine import RefineSession
 from cutout_studio.qt.document import DocStatus, Document
 from cutout_studio.qt.render import Layer, photo_layer, thumbnail
 from cutout_studio.qt.workers import JobContext, Lane
@@ -45,8 +46,6 @@ class Prepared:
 
 def prepare(path, image: LoadedImage | None, segmenter, ctx: JobContext) -> Prepared:
     """Load the photo and compute its automatic mask (worker thread)."""
-    from cutout_studio.core.refine import RefineSession
-
     if image is None:
         image = load_image(path)
     ctx.check_cancelled()
@@ -62,7 +61,10 @@ def prepare(path, image: LoadedImage | None, segmenter, ctx: JobContext) -> Prep
 
 
 def load_segmenter(model: str, ctx: JobContext):
-    """The Segmenter, or a ModelNotInstalledError when its weights are not installed (worker thread)."""
+    """The Segmenter, or a ModelNotInstalledError when its weights are not installed (worker thread).
+
+    Imported here, not at the top: loading torch takes seconds and must not delay the window.
+    """
     from cutout_studio.core.models import get_card, installed
     from cutout_studio.core.segmenter import Segmenter
 
@@ -254,4 +256,3 @@ class ThumbnailLoader(QObject):
             doc.message = str(exc)
         self.ready.emit(doc)
         self._next()
-

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 from PySide6.QtGui import QImage
 
-from cutout_studio.core.edges import EdgeOptions, apply_edges
+from cutout_studio.core.edges import EdgeOptions, apply_edges, estimate_foreground
 from cutout_studio.core.export import ExportOptions, render_cutout
 from cutout_studio.core.image_io import LoadedImage
 
@@ -51,17 +51,48 @@ class ViewSettings:
 
 @dataclass
 class Layer:
-    """A QImage and the array that owns its pixels."""
+    """A QImage, the array that owns its pixels, and reduced copies for zoomed-out painting.
+
+    Painting a 24 MP image scaled down to the screen costs time in proportion to the source
+    pixels (a few hundred ms on the GUI thread); painting the nearest reduced copy costs in
+    proportion to the screen. ``levels`` are (scale, QImage, array) with scale 1/2, 1/4, …
+    """
 
     image: QImage
     buffer: np.ndarray
+    levels: list[tuple[float, QImage, np.ndarray]] = field(default_factory=list)
+
+    def level_for(self, zoom: float) -> tuple[float, QImage]:
+        """The smallest copy that still has at least one pixel per screen pixel at ``zoom``."""
+        best = (1.0, self.image)
+        for scale, image, _buffer in self.levels:
+            if scale >= zoom:
+                best = (scale, image)
+        return best
+
+
+#: Reduced copies are made down to about this many pixels on the long side.
+_PYRAMID_MIN_SIDE = 1024
+
+
+def _qimage(buffer: np.ndarray, fmt: QImage.Format) -> QImage:
+    height, width = buffer.shape[:2]
+    return QImage(buffer.data, width, height, buffer.strides[0], fmt)
 
 
 def _wrap(buffer: np.ndarray, fmt: QImage.Format) -> Layer:
     buffer = np.ascontiguousarray(buffer)
-    height, width = buffer.shape[:2]
-    bytes_per_line = buffer.strides[0]
-    return Layer(QImage(buffer.data, width, height, bytes_per_line, fmt), buffer)
+    layer = Layer(_qimage(buffer, fmt), buffer)
+    level, scale = buffer, 1.0
+    while max(level.shape[:2]) > 2 * _PYRAMID_MIN_SIDE:
+        height, width = level.shape[:2]
+        # Area averaging of premultiplied pixels is exact compositing-wise.
+        level = np.ascontiguousarray(
+            cv2.resize(level, ((width + 1) // 2, (height + 1) // 2), interpolation=cv2.INTER_AREA)
+        )
+        scale /= 2
+        layer.levels.append((scale, _qimage(level, fmt), level))
+    return layer
 
 
 def _argb32(r: np.ndarray, g: np.ndarray, b: np.ndarray, a: np.ndarray) -> np.ndarray:
@@ -131,3 +162,15 @@ def compose(image: LoadedImage, alpha: np.ndarray, edges: EdgeOptions, view: Vie
     if view.mode == "mask":
         return mask_layer(shown)
     return overlay_layer(shown, view.overlay_color, view.overlay_opacity)
+
+
+def warm_up() -> None:
+    """Run colour decontamination once on a tiny image (worker thread, at start-up).
+
+    Its first call in a process loads numba-compiled code while holding the GIL for a few
+    hundred milliseconds; doing that early keeps the first cutout preview from freezing the GUI.
+    """
+    rgb = np.zeros((48, 48, 3), np.uint8)
+    rgb[:, 24:] = 200
+    alpha = np.tile(np.linspace(0.0, 1.0, 48, dtype=np.float32), (48, 1))
+    estimate_foreground(rgb, alpha)

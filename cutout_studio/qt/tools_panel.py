@@ -61,7 +61,9 @@ class ColorButton(QPushButton):
             self.color_changed.emit(QColor(color))
 
     def _paint(self) -> None:
-        self.setStyleSheet(f"QPushButton {{ background: {self._color.name()}; border: 1px solid #777; min-height: 18px; }}")
+        self.setStyleSheet(
+            f"QPushButton {{ background: {self._color.name()}; border: 1px solid #777; min-height: 18px; }}"
+        )
 
     def _pick(self) -> None:
         self.set_color(QColorDialog.getColor(self._color, self, self._title))

@@ -144,3 +144,19 @@ def test_unexpected_exceptions_are_logged_and_shown(qtbot, make_window, monkeypa
     assert log_file.parent == paths.log_dir()
     reporter.box.close()
 
+
+def test_recent_files_menu_and_about_dialog(qtbot, make_window, tmp_path):
+    window = make_window()
+    missing = tmp_path / "gone.jpg"
+    window.open_paths([missing])
+    doc = window.docs[0]
+    assert doc.status is DocStatus.FAILED and "file not found" in doc.message
+    assert "failed: gone.jpg: file not found" in window.filmstrip.row_text(doc)
+    window.recent_menu.aboutToShow.emit()
+    assert [a.text() for a in window.recent_menu.actions()] == [str(missing)]
+    assert window.settings.recent_files == [str(missing)]
+
+    qtbot.waitUntil(lambda: window.masks.segmenter is not None, timeout=MASK_TIMEOUT_MS)
+    about = window.show_about()
+    assert "u2netp" in about.text and "CPU" in about.text and "Apache-2.0" in about.text
+    about.close()

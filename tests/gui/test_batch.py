@@ -21,7 +21,11 @@ def _drop(window, paths) -> bool:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     enter = QDragEnterEvent(
-        QPointF(window.rect().center()), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+        QPointF(window.rect().center()),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
     )
     QApplication.sendEvent(window, enter)
     drop = QDropEvent(
@@ -68,8 +72,10 @@ def test_dropping_a_folder_runs_the_batch_and_reports_every_file(qtbot, make_win
     assert (folder / "cutouts" / "cutout-report.csv").is_file()
 
     # The table shows each file's status, the failure with its reason.
-    rows = {dialog.table.item(r, 0).text(): (dialog.table.item(r, 1).text(), dialog.table.item(r, 3).text())
-            for r in range(dialog.table.rowCount())}
+    rows = {
+        dialog.table.item(r, 0).text(): (dialog.table.item(r, 1).text(), dialog.table.item(r, 3).text())
+        for r in range(dialog.table.rowCount())
+    }
     assert rows["broken.jpg"][0] == "failed" and rows["broken.jpg"][1] == broken.message
     assert rows["bear.jpg"][0] == "done"
     assert dialog.progress.value() == dialog.progress.maximum() == 3

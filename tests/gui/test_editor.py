@@ -93,7 +93,9 @@ def test_brush_stroke_labels_exactly_the_painted_pixels_and_undo_restores(qtbot,
     assert doc.status is DocStatus.MASKED and doc.can_redo
 
     with qtbot.waitSignal(window.view_updated, timeout=MASK_TIMEOUT_MS):
-        QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+        QTest.keyClick(
+            window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+        )
     assert np.array_equal(np.array(doc.session.labels) == 2, expected)
 
     with qtbot.waitSignal(window.view_updated, timeout=MASK_TIMEOUT_MS):
@@ -130,10 +132,10 @@ def test_view_modes_and_edge_settings_preview_on_the_worker(qtbot, make_window):
     canvas = window.canvas
     window.actions_.split.trigger()
     assert canvas.split and canvas.photo_item.isVisible() and canvas.layer_item.isVisible()
-    assert canvas.photo_item._clip.right() == pytest.approx(w / 2)
-    assert canvas.layer_item._clip.left() == pytest.approx(w / 2)
+    assert canvas.photo_item.clip.right() == pytest.approx(w / 2)
+    assert canvas.layer_item.clip.left() == pytest.approx(w / 2)
     window.actions_.split.trigger()
-    assert canvas.photo_item._clip is None and not canvas.photo_item.isVisible()
+    assert canvas.photo_item.clip is None and not canvas.photo_item.isVisible()
 
     # Holding "\\" shows the original; releasing the key brings the result back.
     canvas.setFocus()
@@ -147,7 +149,9 @@ def _layer_grey(window) -> np.ndarray:
     image = window.canvas.layer_item.image
     assert image is not None
     ptr = image.constBits()
-    return np.frombuffer(ptr, np.uint8).reshape(image.height(), image.bytesPerLine())[:, : image.width()].copy()
+    return (
+        np.frombuffer(ptr, np.uint8).reshape(image.height(), image.bytesPerLine())[:, : image.width()].copy()
+    )
 
 
 def test_export_writes_a_png_with_the_edited_alpha(qtbot, make_window, tmp_path):
@@ -183,7 +187,7 @@ def test_export_all_names_files_like_the_batch_and_asks_before_overwriting(qtbot
 
     # A second export into the same folder asks first; "keep them" skips every existing file.
     asked: list[int] = []
-    window.ask_overwrite = lambda existing: asked.append(len(existing)) or "skip"
+    window.exports.ask_overwrite = lambda existing: asked.append(len(existing)) or "skip"
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     with qtbot.waitSignal(window.export_finished, timeout=MASK_TIMEOUT_MS) as blocker:
         assert window.export_all(out)

@@ -35,8 +35,18 @@ def test_round_trip_keeps_every_value(home: Path) -> None:
     settings = Settings()
     settings.editor.brush_size = 77.0
     settings.editor.overlay_color = "#123456"
-    settings.export = ExportPreset(format="webp", quality=80, background="#ffffff", crop=True, padding=5.0,
-                                   padding_unit="%", square=True, feather=1.5, shift=-2.0, matting=True)
+    settings.export = ExportPreset(
+        format="webp",
+        quality=80,
+        background="#ffffff",
+        crop=True,
+        padding=5.0,
+        padding_unit="%",
+        square=True,
+        feather=1.5,
+        shift=-2.0,
+        matting=True,
+    )
     settings.add_recent(home / "a.jpg")
     settings.last_export_dir = str(home / "out")
     path = save_settings(settings)
@@ -107,8 +117,15 @@ def test_recent_files_are_unique_newest_first_and_bounded() -> None:
 
 
 def test_preset_converts_to_engine_options() -> None:
-    preset = ExportPreset(format="webp", quality=90, background="white", crop=True, padding=10.0,
-                          feather=2.0, decontaminate=False)
+    preset = ExportPreset(
+        format="webp",
+        quality=90,
+        background="white",
+        crop=True,
+        padding=10.0,
+        feather=2.0,
+        decontaminate=False,
+    )
     options = preset.to_export_options(overwrite=True)
     assert options.format == "webp" and options.quality == 90 and options.background == (255, 255, 255)
     assert options.crop and options.padding == 10.0 and options.overwrite
