@@ -56,7 +56,9 @@ def damaged_mask(truth: np.ndarray, rng: np.random.Generator, errors: int) -> tu
     """The truth with chunks removed and blobs added; returns the soft mask and the error regions."""
     h, w = truth.shape
     small_scale = 512 / max(h, w)  # find error sites on a small copy: fast at any size
-    small = cv2.resize(truth.astype(np.uint8), None, fx=small_scale, fy=small_scale, interpolation=cv2.INTER_NEAREST)
+    small = cv2.resize(
+        truth.astype(np.uint8), None, fx=small_scale, fy=small_scale, interpolation=cv2.INTER_NEAREST
+    )
     inside = cv2.distanceTransform(small, cv2.DIST_L2, 5)
     outside = cv2.distanceTransform(1 - small, cv2.DIST_L2, 5)
     auto = truth.copy()
@@ -160,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
     parser.add_argument("--image", default="davis/davis000", help="SET/NAME of the photo to upscale")
-    parser.add_argument("--radius-frac", type=float, default=0.01, help="brush radius / long side (default 0.01)")
+    parser.add_argument(
+        "--radius-frac", type=float, default=0.01, help="brush radius / long side (default 0.01)"
+    )
     parser.add_argument(
         "--skip-full-grabcut-above",
         type=float,
@@ -194,7 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     header = f"{'MP':>6} {'setup ms':>9} {'p50 ms':>7} {'p95 ms':>7} {'max ms':>7} {'cpu p95':>8} {'undo ms':>8} {'IoU before':>10} {'after':>6} {'full GC s':>10} {'speed-up':>9}"
     print(header)
     for r in results:
-        gc = "n/a" if r["full_grabcut_s"] is None else f"{r['full_grabcut_s']:.1f}{'*' if r['full_grabcut_estimated'] else ''}"
+        gc = (
+            "n/a"
+            if r["full_grabcut_s"] is None
+            else f"{r['full_grabcut_s']:.1f}{'*' if r['full_grabcut_estimated'] else ''}"
+        )
         speedup = f"{r['speedup_vs_full_grabcut']:.0f}×" if "speedup_vs_full_grabcut" in r else "n/a"
         print(
             f"{r['megapixels']:>6.1f} {r['setup_ms']:>9.0f} {r['stroke_ms_p50']:>7.0f} {r['stroke_ms_p95']:>7.0f} "

@@ -55,6 +55,10 @@ _COLOUR_VARIANCE_FLOOR = 36.0
 _MAX_GMM_SAMPLES = 3000
 #: Multiplier of the colour (data) costs against GrabCut's fixed smoothness (see _sharpen).
 _DATA_WEIGHT = 2.0
+#: A stroke changes nothing further than this many brush radii from its painted pixels: measured
+#: on real photos with simulated and real model errors, 4 keeps the gains of filling missed
+#: regions while stopping floods into similar-coloured background (shadows, pavement).
+_REACH_RADII = 4.0
 #: Region of interest around a stroke, in working pixels: its box grown by this much (at least).
 _MIN_MARGIN = 32.0
 _MARGIN_RADII = 3.0
@@ -236,15 +240,25 @@ class RefineSession:
         history_bytes: int = DEFAULT_HISTORY_BYTES,
     ) -> None:
         rgb = np.asarray(rgb)
-        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] < 1 or rgb.shape[1] < 1:
+        if (
+            rgb.dtype != np.uint8
+            or rgb.ndim != 3
+            or rgb.shape[2] != 3
+            or rgb.shape[0] < 1
+            or rgb.shape[1] < 1
+        ):
             raise ValueError(f"rgb must be an H×W×3 uint8 array, got {rgb.dtype} with shape {rgb.shape}")
         alpha = np.asarray(alpha)
         if alpha.shape != rgb.shape[:2]:
             raise ValueError(f"alpha must be H×W = {rgb.shape[:2]} like the photo, got shape {alpha.shape}")
         if alpha.dtype == np.uint8:
-            auto = alpha.astype(np.float32) * np.float32(1 / 255)
+            auto = alpha.astype(np.float32)
+            auto *= np.float32(1 / 255)
         elif alpha.dtype == bool or np.issubdtype(alpha.dtype, np.floating):
-            auto = np.clip(np.nan_to_num(alpha.astype(np.float32)), 0.0, 1.0)
+            # One copy, then in place: at 24 MP every extra float32 temporary is 96 MB.
+            auto = np.array(alpha, dtype=np.float32, order="C")
+            np.nan_to_num(auto, copy=False)
+            np.clip(auto, 0.0, 1.0, out=auto)
         else:
             raise ValueError(f"alpha must be float in [0, 1] or uint8 0..255, got {alpha.dtype}")
         if max_solve_pixels < 1024:
@@ -263,7 +277,9 @@ class RefineSession:
         self._scale_x = work_w / self._width
         self._scale_y = work_h / self._height
         same = (work_h, work_w) == (self._height, self._width)
-        self._work_rgb = self._rgb if same else cv2.resize(self._rgb, (work_w, work_h), interpolation=cv2.INTER_AREA)
+        self._work_rgb = (
+            self._rgb if same else cv2.resize(self._rgb, (work_w, work_h), interpolation=cv2.INTER_AREA)
+        )
         work_auto = auto if same else cv2.resize(auto, (work_w, work_h), interpolation=cv2.INTER_AREA)
         self._work_auto = np.array(work_auto, np.float32)
         self._work_auto.setflags(write=False)
@@ -398,8 +414,8 @@ class RefineSession:
         if changed.size == 0:
             return
         index = changed.astype(np.int32 if h * w < 2**31 else np.int64)
-        before = region.reshape(-1)[changed] if region.flags.c_contiguous else region.ravel()[changed]
-        after = new.reshape(-1)[changed]
+        before = region.ravel()[changed]  # a copy for a strided region: taken before writing
+        after = new.ravel()[changed]
         region[...] = new
         step.patches.append(_Patch(name, y0, x0, w, index, before, after))
 
@@ -505,9 +521,12 @@ class RefineSession:
             else:
                 labels = labels.copy()
             grid_pts = (work_pts - (x0, y0) + 0.5) * (gw / crop_w, gh / crop_h) - 0.5
-            stroke = stroke_mask(grid_pts, max(work_radius * gw / crop_w, 0.75), 0, 0, gw, gh)
+            grid_radius = max(work_radius * gw / crop_w, 0.75)
+            stroke = stroke_mask(grid_pts, grid_radius, 0, 0, gw, gh)
             labels[stroke] = label  # the reduced grid must still see the new stroke
-            solution = _Solution((y0, y1, x0, x1), np.ascontiguousarray(rgb), labels, alpha >= 0.5, stroke)
+            solution = _Solution(
+                (y0, y1, x0, x1), np.ascontiguousarray(rgb), labels, alpha >= 0.5, stroke, grid_radius
+            )
             _cut(solution, label)
             changed = solution.changed
             touches_edge = (
@@ -584,7 +603,11 @@ class RefineSession:
                     band[:, c0:c1] = value
             for c0, c1 in _runs(verdict[i] == "snap", col_tiles[0]):
                 _snap_region(
-                    planes, self._rgb[fy0 + r0 : fy0 + r1, fx0 + c0 : fx0 + c1], band[:, c0:c1], rows[r0:r1], cols[c0:c1]
+                    planes,
+                    self._rgb[fy0 + r0 : fy0 + r1, fx0 + c0 : fx0 + c1],
+                    band[:, c0:c1],
+                    rows[r0:r1],
+                    cols[c0:c1],
                 )
         return (fy0, fy1, fx0, fx1), result
 
@@ -604,7 +627,7 @@ class RefineSession:
         self._write(step, "work_alpha", y0, x0, updated.astype(np.float32))
 
 
-_TILE = 64  # full-resolution pixels: the unit in which _snap_to_full decides what to compute
+_TILE = 128  # full-resolution pixels: the unit in which _snap_to_full decides what to compute
 
 
 def _tile_support(coords: np.ndarray, n_cells: int) -> tuple[list[tuple[int, int]], np.ndarray]:
@@ -642,7 +665,9 @@ def _runs(selected: np.ndarray, tiles: list[tuple[int, int]]) -> list[tuple[int,
     return runs
 
 
-def _snap_region(planes: np.ndarray, rgb: np.ndarray, out: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> None:
+def _snap_region(
+    planes: np.ndarray, rgb: np.ndarray, out: np.ndarray, rows: np.ndarray, cols: np.ndarray
+) -> None:
     """out ← out + w·(clip(a·I + b, 0, 1) − out), planes = (a/255 ×3, b, w) sampled bilinearly."""
     product = np.empty(out.shape, np.float32)
     for y0, y1, strip in bilinear_strips(planes, rows, cols, None):
@@ -676,6 +701,7 @@ class _Solution:
     labels: np.ndarray  # stroke labels on the solve grid (including the new stroke)
     current_fg: np.ndarray  # bool: foreground before this stroke
     stroke: np.ndarray  # bool: the new stroke's pixels
+    radius: float  # the brush radius on the solve grid
     new_fg: np.ndarray = field(init=False)  # bool: foreground after this stroke
     changed: np.ndarray = field(init=False)  # bool: flipped by this stroke (connected to it)
 
@@ -683,7 +709,9 @@ class _Solution:
         """1 on and around what flipped, fading to 0 within a few grid pixels: elsewhere the
         previous alpha (and the model's soft edges) is kept untouched."""
         reach = 2 * _SNAP_RADIUS + 1
-        zone = cv2.dilate(self.changed.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2))
+        zone = cv2.dilate(
+            self.changed.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2)
+        )
         # Integer box sums divided once: exactly 0 outside and exactly 1 inside (tested as such).
         sums = cv2.boxFilter(zone, cv2.CV_32F, (3, 3), normalize=False, borderType=cv2.BORDER_REPLICATE)
         return sums / np.float32(9)
@@ -702,7 +730,13 @@ def _cut(solution: _Solution, label: int) -> None:
     fg_label, bg_label = labels == LABEL_FG, labels == LABEL_BG
     size = max(current_fg.shape)
     reach = max(3, round(_NEAR_FRACTION * size))
-    near = cv2.dilate(solution.stroke.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2)) > 0
+    near = (
+        cv2.dilate(
+            solution.stroke.astype(np.uint8),
+            cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2),
+        )
+        > 0
+    )
     adding = label == LABEL_FG
     if adding:
         gc = np.where(current_fg, cv2.GC_FGD, cv2.GC_PR_BGD).astype(np.uint8)
@@ -732,5 +766,33 @@ def _cut(solution: _Solution, label: int) -> None:
         ids = np.unique(components[touching & flipped])
         if ids.size:
             changed = np.isin(components, ids)
+    # The brush's reach: where a stroke's colours continue into a similar-looking area across
+    # a weak edge (a dark subject on its own shadow), the cut would flood it. Nothing further
+    # than a few brush radii from the stroke changes, so a bigger brush reaches further and a
+    # stroke never surprises the user far from where it was painted.
+    # Beyond that reach, flipped areas enclosed by what the stroke takes and by the side it adds
+    # to (a hole in the subject) are still taken: they cannot spill anywhere.
+    # A stroke painted mostly over what already is on its side confirms it rather than asks for
+    # more, so the reach grows with the share of the stroke that disagreed with the mask.
+    if changed.any():
+        stroke = solution.stroke
+        disagreed = float((stroke & (~current_fg if adding else current_fg)).sum()) / max(int(stroke.sum()), 1)
+        reach = solution.radius * (1.0 + (_REACH_RADII - 1.0) * disagreed)
+        distance = cv2.distanceTransform((~stroke).astype(np.uint8), cv2.DIST_L2, 5)
+        within = distance <= reach
+        beyond = changed & ~within
+        changed &= within
+        if beyond.any():
+            changed |= _enclosed(beyond, unflipped=(~current_fg if adding else current_fg) & ~changed & ~beyond)
     solution.changed = changed
     solution.new_fg = (current_fg | changed) if adding else (current_fg & ~changed)
+
+
+def _enclosed(candidates: np.ndarray, unflipped: np.ndarray) -> np.ndarray:
+    """``candidates`` whose connected area, together with ``unflipped`` pixels of the same side,
+    never reaches the region's border: a hole in what the stroke adds to, with nowhere to spill."""
+    count, components = cv2.connectedComponents((candidates | unflipped).astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return np.zeros_like(candidates)
+    border = np.concatenate([components[0], components[-1], components[:, 0], components[:, -1]])
+    return candidates & ~np.isin(components, np.append(np.unique(border), 0))

@@ -75,7 +75,9 @@ def test_fg_stroke_pulls_in_the_missed_region(photo):
     chunk, (cx, cy), radius = missed_chunk(truth)
     auto = soften(truth & ~chunk)
     session = RefineSession(rgb, auto)
-    session.add_stroke("fg", [(cx - radius / 3, cy), (cx + radius / 3, cy)], radius / 6)
+    # A brush reaches a few of its radii (refine._REACH_RADII): a quarter of the missed area's
+    # radius is what a user picks to fill it with one stroke.
+    session.add_stroke("fg", [(cx - radius / 3, cy), (cx + radius / 3, cy)], radius / 4)
     alpha = session.refine()
 
     painted = session.labels == LABEL_FG
@@ -108,6 +110,33 @@ def test_bg_stroke_removes_the_wrongly_included_region(photo):
     assert iou(alpha >= 0.5, truth) > iou(auto >= 0.5, truth)
 
 
+@pytest.mark.parametrize(
+    ("name", "points", "radius"),
+    [
+        # a stroke along the fire hydrant's chain cap, over a dark gap next to dark pavement
+        ("objects-coco__fire_hydrant02_000000020107", [(136, 262), (133, 285), (139, 312)], 6),
+        # a stroke across the teddy bear's dark arm, next to the box's dark shadow
+        ("objects-coco__teddy_bear04_000000325527", [(232, 232), (250, 246), (268, 252)], 9),
+    ],
+)
+def test_fg_stroke_does_not_flood_a_similar_coloured_background(name, points, radius):
+    """Found in the editor: these strokes once pulled in 5,000-22,000 px of shadow and pavement."""
+    rgb, truth = load(name, max_side=10_000)
+    auto = soften(truth)
+    session = RefineSession(rgb, auto)
+    session.add_stroke("fg", points, radius)
+    alpha = session.refine()
+    painted = session.labels == LABEL_FG
+    added_wrongly = (alpha >= 0.5) & (auto < 0.5) & ~truth & ~painted
+    # at most a thin fringe: nothing like the area of the stroke itself
+    assert added_wrongly.sum() < 0.5 * painted.sum()
+    ys, xs = np.nonzero((alpha != auto) & ~painted)
+    pts = np.asarray(points, float)
+    if len(xs):
+        nearest = np.min(np.hypot(xs[:, None] - pts[None, :, 0], ys[:, None] - pts[None, :, 1]), axis=1)
+        assert nearest.max() <= 4 * radius + 2 * radius + 3  # the brush's reach (plus the polyline's spacing)
+
+
 def test_stroke_changes_nothing_far_away():
     rgb, truth = load(PHOTOS[0])
     chunk, (cx, cy), radius = missed_chunk(truth)
@@ -124,11 +153,13 @@ def test_works_when_the_photo_is_larger_than_the_working_copy():
     """Full-resolution mapping (guided snapping, tiles) when solving on a reduced copy."""
     rgb, truth = load(PHOTOS[0], max_side=640)
     big = cv2.resize(rgb, None, fx=2.5, fy=2.5, interpolation=cv2.INTER_CUBIC)
-    big_truth = cv2.resize(truth.astype(np.uint8), (big.shape[1], big.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
+    big_truth = (
+        cv2.resize(truth.astype(np.uint8), (big.shape[1], big.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
+    )
     chunk, (cx, cy), radius = missed_chunk(big_truth)
     auto = soften(big_truth & ~chunk)
     session = RefineSession(big, auto, work_max_side=400)
-    session.add_stroke("fg", [(cx - radius / 3, cy), (cx + radius / 3, cy)], radius / 6)
+    session.add_stroke("fg", [(cx - radius / 3, cy), (cx + radius / 3, cy)], radius / 4)
     alpha = session.refine()
 
     assert alpha.shape == big_truth.shape and alpha.dtype == np.float32
@@ -340,7 +371,10 @@ def test_concurrent_strokes_are_serialised():
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=paint, args=("fg", 40.0)), threading.Thread(target=paint, args=("bg", 200.0))]
+    threads = [
+        threading.Thread(target=paint, args=("fg", 40.0)),
+        threading.Thread(target=paint, args=("bg", 200.0)),
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
