@@ -428,26 +428,26 @@ class RefineSession:
         return pts, max(stroke.radius * min(self._scale_x, self._scale_y), 0.75)
 
     def _erase(self, stroke: _Stroke, step: _Step) -> None:
-        y0, y1, x0, x1 = _stroke_bounds(stroke.points, stroke.radius, self._height, self._width)
-        if y1 > y0 and x1 > x0:
-            inside = stroke_mask(stroke.points, stroke.radius, x0, y0, x1 - x0, y1 - y0)
-            labels = self._arrays["labels"][y0:y1, x0:x1].copy()
-            labels[inside] = LABEL_NONE
-            alpha = self._arrays["alpha"][y0:y1, x0:x1].copy()
-            alpha[inside] = self._auto[y0:y1, x0:x1][inside]
-            self._write(step, "labels", y0, x0, labels)
-            self._write(step, "alpha", y0, x0, alpha)
+        """Remove labels under the brush and return the alpha there to the automatic mask, at
+        full resolution and on the working copy alike."""
+        self._erase_in(step, stroke.points, stroke.radius, "labels", "alpha", self._auto)
         work_pts, work_radius = self._to_work(stroke)
-        wh, ww = self._arrays["work_labels"].shape
-        y0, y1, x0, x1 = _stroke_bounds(work_pts, work_radius, wh, ww)
-        if y1 > y0 and x1 > x0:
-            inside = stroke_mask(work_pts, work_radius, x0, y0, x1 - x0, y1 - y0)
-            labels = self._arrays["work_labels"][y0:y1, x0:x1].copy()
-            labels[inside] = LABEL_NONE
-            alpha = self._arrays["work_alpha"][y0:y1, x0:x1].copy()
-            alpha[inside] = self._work_auto[y0:y1, x0:x1][inside]
-            self._write(step, "work_labels", y0, x0, labels)
-            self._write(step, "work_alpha", y0, x0, alpha)
+        self._erase_in(step, work_pts, work_radius, "work_labels", "work_alpha", self._work_auto)
+
+    def _erase_in(
+        self, step: _Step, points: np.ndarray, radius: float, labels_name: str, alpha_name: str, auto: np.ndarray
+    ) -> None:
+        height, width = self._arrays[labels_name].shape
+        y0, y1, x0, x1 = _stroke_bounds(points, radius, height, width)
+        if y1 <= y0 or x1 <= x0:
+            return
+        inside = stroke_mask(points, radius, x0, y0, x1 - x0, y1 - y0)
+        labels = self._arrays[labels_name][y0:y1, x0:x1].copy()
+        labels[inside] = LABEL_NONE
+        alpha = self._arrays[alpha_name][y0:y1, x0:x1].copy()
+        alpha[inside] = auto[y0:y1, x0:x1][inside]
+        self._write(step, labels_name, y0, x0, labels)
+        self._write(step, alpha_name, y0, x0, alpha)
 
     def _paint(self, stroke: _Stroke, step: _Step) -> None:
         labels = self._arrays["labels"]
