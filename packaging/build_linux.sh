@@ -9,6 +9,7 @@
 #   PYINSTALLER         the PyInstaller to use (default: the project's .venv/bin/pyinstaller)
 #   CUTOUT_EMBED_MODEL  "1" embeds the installed default model's weights (see the spec)
 #   CUTOUT_STUDIO_HOME  where the self-test (and the embed option) look for installed models
+#   CUTOUT_STRIP        "0" keeps the symbol tables of torch and llvmlite (default: stripped)
 #
 # The self-test needs the default model: installed (`cutout-studio models install`) or embedded.
 # Exit status: 0 when the app built and passed --version, --help and --selftest; non-zero otherwise.
@@ -34,6 +35,19 @@ started=$SECONDS
     --distpath "$DIST" --workpath "$WORK" \
     "$@" "$ROOT/packaging/cutout-studio.spec"
 echo "== built in $((SECONDS - started)) s: $DIST/cutout-studio"
+
+# The symbol tables of the largest libraries (~110 MB) serve only debuggers; --strip-unneeded
+# keeps the dynamic symbols that the loader and llvmlite's JIT resolve. Everything below runs
+# on the stripped files. CUTOUT_STRIP=0 keeps them.
+if [[ "${CUTOUT_STRIP:-1}" != 0 ]] && command -v strip >/dev/null; then
+    before=$(du -sm "$DIST/cutout-studio" | cut -f1)
+    for lib in "$DIST"/cutout-studio/_internal/torch/lib/libtorch*.so \
+               "$DIST"/cutout-studio/_internal/torch/lib/libc10.so \
+               "$DIST"/cutout-studio/_internal/llvmlite/binding/libllvmlite.so; do
+        if [[ -f "$lib" ]]; then strip --strip-unneeded "$lib"; fi
+    done
+    echo "== stripped symbol tables: ${before} MB -> $(du -sm "$DIST/cutout-studio" | cut -f1) MB"
+fi
 
 # Headless checks: the offscreen Qt platform needs no display, so this runs on CI and servers.
 export QT_QPA_PLATFORM=offscreen

@@ -55,12 +55,19 @@ def _record_path(card: ModelCard) -> Path:
 
 
 def installed(card: ModelCard) -> InstalledModel | None:
-    """The installed weights of ``card``, or None; checks the file against its install record."""
+    """The installed weights of ``card``, or None; checks the file against its install record.
+
+    The user's models folder comes first, then weights embedded in a packaged app
+    (``resources/models``, built with ``CUTOUT_EMBED_MODEL=1``), so that a user can install
+    newer weights over the embedded ones.
+    """
     path = weights_path(card)
     if not path.is_file():
-        return None
+        path = resources_dir() / "models" / card.weights_file
+        if not path.is_file():
+            return None
     try:
-        record = json.loads(_record_path(card).read_text(encoding="utf-8"))
+        record = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         record = {}
     digest = sha256_of(path)
