@@ -30,6 +30,8 @@ __all__ = [
     "guided_filter",
     "guided_upsample",
     "apply_coefficients",
+    "apply_planes",
+    "coefficient_planes",
     "resample_bilinear",
     "bilinear_strips",
     "pixel_centre_coords",
@@ -215,6 +217,17 @@ def resample_bilinear(
     return out
 
 
+def coefficient_planes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a`` and ``b`` as contiguous planes (C+1)×h×w, ``a`` pre-scaled by 1/255 so that a uint8
+    guide is used as is, without a float copy of the photo."""
+    channels = a.shape[2]
+    planes = np.empty((channels + 1,) + b.shape, np.float32)
+    for c in range(channels):
+        np.multiply(a[..., c], np.float32(1 / 255), out=planes[c])
+    planes[channels] = b
+    return planes
+
+
 def apply_coefficients(
     a: np.ndarray,
     b: np.ndarray,
@@ -237,15 +250,22 @@ def apply_coefficients(
     if rgb.shape[:2] != (h, w) or len(row_coords) != h or len(col_coords) != w:
         raise ValueError("rgb, out and the coordinate vectors must describe the same region")
     guide = rgb if rgb.ndim == 3 else rgb[..., None]
-    channels = a.shape[2]
-    if guide.shape[2] != channels:
-        raise ValueError(f"coefficients have {channels} channels but the guide has {guide.shape[2]}")
-    # Planar layout (channel, row, col) so that every plane of a strip is contiguous; a is
-    # pre-scaled by 1/255 so that the uint8 guide is used as is, without a float copy.
-    planes = np.empty((channels + 1,) + b.shape, np.float32)
-    for c in range(channels):
-        np.multiply(a[..., c], np.float32(1 / 255), out=planes[c])
-    planes[channels] = b
+    if guide.shape[2] != a.shape[2]:
+        raise ValueError(f"coefficients have {a.shape[2]} channels but the guide has {guide.shape[2]}")
+    return apply_planes(coefficient_planes(a, b), guide, out, row_coords, col_coords, strip_rows=strip_rows)
+
+
+def apply_planes(
+    planes: np.ndarray,
+    guide: np.ndarray,
+    out: np.ndarray,
+    row_coords: np.ndarray,
+    col_coords: np.ndarray,
+    *,
+    strip_rows: int | None = None,
+) -> np.ndarray:
+    """:func:`apply_coefficients` on prepared :func:`coefficient_planes` (``guide`` is h×w×C)."""
+    channels = planes.shape[0] - 1
     product = None
     for y0, y1, strip in bilinear_strips(planes, row_coords, col_coords, strip_rows):
         if product is None:
@@ -254,10 +274,55 @@ def apply_coefficients(
         q = out[y0:y1]
         np.copyto(q, strip[channels])
         for c in range(channels):
-            np.multiply(strip[c], np.ascontiguousarray(guide[y0:y1, :, c]), out=product[:n])
+            np.multiply(strip[c], guide[y0:y1, :, c], out=product[:n])
             q += product[:n]
         np.clip(q, 0.0, 1.0, out=q)
     return out
+
+
+#: Side, in working pixels, of the blocks that :func:`guided_upsample` classifies as flat.
+_BLOCK = 16
+#: A block is flat when ``a·I`` can move the result by less than this and ``b`` is within it of
+#: 0 or 1 everywhere the block's pixels read from: then the whole block is that constant.
+_FLAT_TOLERANCE = 1.0 / 1024
+
+
+def _block_runs(coords: np.ndarray, n_src: int, block: int) -> list[tuple[int, int, int]]:
+    """(start, stop, block index) runs of output pixels whose interpolation cell lies in one block."""
+    index = np.floor(np.clip(coords, 0.0, n_src - 1)).astype(np.intp) // block
+    cuts = np.flatnonzero(np.diff(index)) + 1
+    starts = np.r_[0, cuts]
+    stops = np.r_[cuts, len(coords)]
+    return [(int(s), int(e), int(index[s])) for s, e in zip(starts, stops, strict=True)]
+
+
+def _flat_blocks(a: np.ndarray, b: np.ndarray, block: int) -> np.ndarray:
+    """Per block: 0.0 or 1.0 where the result is that constant, NaN where it must be computed.
+
+    Bilinear sampling reads one coefficient to the right and below a cell, so extremes are
+    taken over a 2×2 neighbourhood before reducing to blocks.
+    """
+    kernel = np.ones((2, 2), np.uint8)
+    anchor = (0, 0)
+    a_max = cv2.dilate(np.abs(a).max(axis=2), kernel, anchor=anchor, borderType=cv2.BORDER_REPLICATE)
+    b_max = cv2.dilate(b, kernel, anchor=anchor, borderType=cv2.BORDER_REPLICATE)
+    b_min = cv2.erode(b, kernel, anchor=anchor, borderType=cv2.BORDER_REPLICATE)
+    h, w = b.shape
+    nby, nbx = -(-h // block), -(-w // block)
+
+    def reduce(x: np.ndarray, fn, fill: float) -> np.ndarray:
+        padded = np.full((nby * block, nbx * block), fill, np.float32)
+        padded[:h, :w] = x
+        return fn(fn(padded.reshape(nby, block, nbx, block), axis=3), axis=1)
+
+    a_blk = reduce(a_max, np.max, 0.0)
+    hi_blk, lo_blk = reduce(b_max, np.max, -np.inf), reduce(b_min, np.min, np.inf)
+    # |a·I| <= sum_c |a_c| <= 3·max|a| for a guide in [0, 1]
+    quiet = 3.0 * a_blk < _FLAT_TOLERANCE
+    result = np.full((nby, nbx), np.nan, np.float32)
+    result[quiet & (hi_blk < _FLAT_TOLERANCE)] = 0.0
+    result[quiet & (lo_blk > 1.0 - _FLAT_TOLERANCE)] = 1.0
+    return result
 
 
 def guided_upsample(
@@ -309,14 +374,35 @@ def guided_upsample(
     )
     a, b = guided_coefficients(work_guide, work_mask, radius, eps)
 
+    # Far from the subject's outline the mask is flat (a ≈ 0, b is 0 or 1): those blocks are
+    # filled with their constant, and a·I + b is evaluated only on blocks near an edge, which
+    # are a small part of a large photo.
     out = np.empty((height, width), np.float32)
-    apply_coefficients(
-        a,
-        b,
-        rgb,
-        out,
-        pixel_centre_coords(height, work_h),
-        pixel_centre_coords(width, work_w),
-        strip_rows=strip_rows,
-    )
+    guide = rgb if rgb.ndim == 3 else rgb[..., None]
+    planes = coefficient_planes(a, b)
+    flat = _flat_blocks(a, b, _BLOCK)
+    row_coords = pixel_centre_coords(height, work_h)
+    col_coords = pixel_centre_coords(width, work_w)
+    col_runs = _block_runs(col_coords, work_w, _BLOCK)
+    for y0, y1, by in _block_runs(row_coords, work_h, _BLOCK):
+        row_flat = flat[by]
+        x = 0
+        while x < len(col_runs):
+            start, _, bx = col_runs[x]
+            value = row_flat[bx]
+            end = x
+            # merge neighbouring blocks of the same kind (same constant, or all to compute)
+            while end + 1 < len(col_runs) and _same_kind(row_flat[col_runs[end + 1][2]], value):
+                end += 1
+            stop = col_runs[end][1]
+            if np.isnan(value):
+                apply_planes(planes, guide[y0:y1, start:stop], out[y0:y1, start:stop],
+                             row_coords[y0:y1], col_coords[start:stop], strip_rows=strip_rows)
+            else:
+                out[y0:y1, start:stop] = value
+            x = end + 1
     return out
+
+
+def _same_kind(a: float, b: float) -> bool:
+    return (np.isnan(a) and np.isnan(b)) or a == b

@@ -80,6 +80,9 @@ class Segmenter:
                 model = load_model(self.card, self.device)
                 if self.half:
                     model = model.half()
+                if self.device.type == "cpu":
+                    # oneDNN's convolutions run ~30 % faster on NHWC tensors on the CPU
+                    model = model.to(memory_format=torch.channels_last)
                 _MODELS[key] = model
             return model
 
@@ -91,6 +94,8 @@ class Segmenter:
         tensor = torch.from_numpy(batch).to(self.device)
         if self.half:
             tensor = tensor.half()
+        if self.device.type == "cpu":
+            tensor = tensor.contiguous(memory_format=torch.channels_last)
         with self._lock, torch.inference_mode():
             out = self._model.mask(tensor)[:, 0].float().cpu().numpy()
         masks = []
