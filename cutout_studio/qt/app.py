@@ -9,6 +9,7 @@ the user gets a message that points to it. Qt's own warnings go to the same log.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 import traceback
@@ -133,8 +134,25 @@ def apply_style(app: QApplication) -> None:
     app.setPalette(palette)
 
 
+def _no_display_reason() -> str | None:
+    """Why Qt would abort for want of a screen (it cannot be caught once it does), or None."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return None
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return (
+        "no display (neither DISPLAY nor WAYLAND_DISPLAY is set). Run it on a desktop, use the "
+        "command line (`cutout-studio cut FILE`, `cutout-studio batch IN -o OUT`), or set "
+        "QT_QPA_PLATFORM=offscreen"
+    )
+
+
 def run_gui(files: list[str]) -> int:
     """Open the editor (optionally with photos or folders) and run until it is closed."""
+    problem = _no_display_reason()
+    if problem and QApplication.instance() is None:
+        print(f"cutout-studio: cannot open the editor: {problem}", file=sys.stderr)
+        return 2
     log_file = setup_logging()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Cutout Studio")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -120,3 +123,13 @@ def test_models_list_and_selftest(model_home, capsys):
     assert "u2netp" in out and "installed" in out and "unet" in out
     assert main(["--selftest"]) == 0
     assert "selftest: OK" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="X11/Wayland check is Linux-only")
+def test_editor_without_a_display_says_so_instead_of_aborting(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY")}
+    env["CUTOUT_STUDIO_HOME"] = str(tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "cutout_studio", "gui"], env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert proc.returncode == 2
+    assert "no display" in proc.stderr and "cutout-studio cut FILE" in proc.stderr
