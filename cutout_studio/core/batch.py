@@ -9,6 +9,7 @@ batch; it is reported with its reason, in the events and in ``cutout-report.csv`
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import threading
@@ -149,7 +150,7 @@ def run_batch(
     if batch_size is None:
         batch_size = 8 if segmenter.device.type == "cuda" else 1
 
-    with _Report(summary.report) as report, \
+    with _Report(summary.report) as report, _inference_threads(segmenter), \
             ThreadPoolExecutor(workers, thread_name_prefix="batch-decode") as decoders, \
             ThreadPoolExecutor(workers, thread_name_prefix="batch-encode") as encoders:
         if not report.writable:
@@ -230,6 +231,26 @@ def _encode(job: BatchJob, started: float, image: LoadedImage, mask_lowres, opti
                           f"{job.source.name}: not enough memory")
     message = "; ".join(image.notes)
     return FileResult(job.source, out, "done", time.perf_counter() - started, message)
+
+
+@contextlib.contextmanager
+def _inference_threads(segmenter: Segmenter) -> Iterator[None]:
+    """On the CPU, leave one core to the decode and encode pools while the model runs.
+
+    The stages overlap only if the model does not take every core: on 2 cores a 1-thread
+    model beside the encoders gave more photos per minute than a 2-thread one.
+    """
+    if segmenter.device.type != "cpu":
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _cancel_checker(cancel: CancelFlag) -> Callable[[], bool]:
