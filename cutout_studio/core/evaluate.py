@@ -23,6 +23,7 @@ compared on the same work; decoding is the same for all of them.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -94,8 +95,12 @@ def find_pairs(folder: str | Path) -> EvalSet:
             f"{label}: no {' and no '.join(missing)} subfolder (a set is a folder with images/*.jpg and "
             "masks/*.png, 255 = foreground)"
         )
-    photos = sorted(p for p in images.iterdir() if p.is_file() and not p.name.startswith(".") and is_image_path(p))
-    pairs = tuple((photo, masks / f"{photo.stem}.png") for photo in photos if (masks / f"{photo.stem}.png").is_file())
+    photos = sorted(
+        p for p in images.iterdir() if p.is_file() and not p.name.startswith(".") and is_image_path(p)
+    )
+    pairs = tuple(
+        (photo, masks / f"{photo.stem}.png") for photo in photos if (masks / f"{photo.stem}.png").is_file()
+    )
     if not pairs:
         raise CutoutError(
             f"{label}: no photo in images/ has a mask of the same name in masks/ "
@@ -157,7 +162,9 @@ def grabcut_alpha(
     labels = np.zeros((small_h, small_w), np.uint8)
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     # GrabCut works in BGR order by convention; the colour model does not care, but stay faithful.
-    cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), labels, rect, bgd, fgd, iterations, cv2.GC_INIT_WITH_RECT)
+    cv2.grabCut(
+        cv2.cvtColor(small, cv2.COLOR_RGB2BGR), labels, rect, bgd, fgd, iterations, cv2.GC_INIT_WITH_RECT
+    )
     fg = ((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)).astype(np.float32)
     if fg.shape == (height, width):
         return fg
@@ -310,14 +317,13 @@ def evaluate_sets(
     return results
 
 
-def _evaluate_set(eval_set: EvalSet, predictors: dict[str, Predictor], limit: int | None,
-                  progress: bool) -> dict[str, Any]:
+def _evaluate_set(
+    eval_set: EvalSet, predictors: dict[str, Predictor], limit: int | None, progress: bool
+) -> dict[str, Any]:
     pairs = _spread(eval_set.pairs, limit)
     scores = {method: MaskScores() for method in predictors}
     bar = None
     if progress:
-        import sys
-
         from tqdm import tqdm
 
         bar = tqdm(total=len(pairs), desc=eval_set.name, unit="img", file=sys.stderr, disable=None)
@@ -365,7 +371,11 @@ def format_table(results: dict[str, Any]) -> str:
             row = [set_name, method, str(summary["images"])]
             for _, key, fmt in _COLUMNS:
                 value = summary.get(key)
-                row.append("-" if value is None or (isinstance(value, float) and math.isnan(value)) else fmt.format(value))
+                row.append(
+                    "-"
+                    if value is None or (isinstance(value, float) and math.isnan(value))
+                    else fmt.format(value)
+                )
             rows.append(row)
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = []
@@ -376,5 +386,7 @@ def format_table(results: dict[str, Any]) -> str:
             lines.append("  ".join("-" * w for w in widths))
     device = results.get("device")
     model = results.get("model")
-    footer = f"model: {model or '-'} on {device}; IoU at alpha > 0.5; s/img: the method alone, decode excluded"
+    footer = (
+        f"model: {model or '-'} on {device}; IoU at alpha > 0.5; s/img: the method alone, decode excluded"
+    )
     return "\n".join([*lines, footer])

@@ -90,7 +90,8 @@ def test_results_are_json_and_the_table_lists_each_row(real_results):
 def test_a_deliberately_wrong_mask_scores_low(tmp_path, model_home):
     """The same photos against inverted ground truth: the scores must collapse."""
     folder = _make_set(tmp_path / "inverted", PAIRS[:2], invert_masks=True)
-    summary = evaluate_sets([folder], methods=["cutout"], device="cpu")["sets"]["inverted"]["methods"]["cutout"]
+    results = evaluate_sets([folder], methods=["cutout"], device="cpu")
+    summary = results["sets"]["inverted"]["methods"]["cutout"]
     assert summary["iou"] < 0.2
     assert summary["mae"] > 0.5
     assert summary["weighted_f"] < 0.3
