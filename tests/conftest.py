@@ -238,11 +238,8 @@ def cv2_encode(array: np.ndarray, suffix: str) -> bytes:
 # ---------------------------------------------------------------------------------------------
 # 4. Image factories: valid files the loader must read
 # ---------------------------------------------------------------------------------------------
-class SampleImages:
-    """Writes valid test images into a folder; each method returns the new file's path.
-
-    Methods that write known pixels also return them, so tests can compare exactly.
-    """
+class _FileFactory:
+    """Writes test files into ``folder``; ``real_photo`` is a checked-in JPEG to derive from."""
 
     def __init__(self, folder: Path, real_photo: Path) -> None:
         self.folder = folder
@@ -252,6 +249,14 @@ class SampleImages:
         path = self.folder / name
         path.write_bytes(data)
         return path
+
+
+class SampleImages(_FileFactory):
+    """Writes valid test images into a folder; each method returns the new file's path.
+
+    Methods that write known pixels also return them, so tests can compare exactly.
+    """
+
 
     def rgb(
         self, fmt: str = "PNG", *, width: int = 32, height: int = 24, **options: object
@@ -432,7 +437,7 @@ def sample_images(tmp_path: Path, real_photo_path: Path) -> SampleImages:
 # ---------------------------------------------------------------------------------------------
 # 5. Bad-file factories: files the loader must refuse with a one-line ImageLoadError
 # ---------------------------------------------------------------------------------------------
-class BadImages:
+class BadImages(_FileFactory):
     """Writes damaged or hostile files into a folder; each method returns the new file's path."""
 
     #: Methods that need no argument, in the order ``all()`` writes them.
@@ -450,15 +455,6 @@ class BadImages:
         "truncated_gif",
         "unicode_named_truncated_jpeg",
     )
-
-    def __init__(self, folder: Path, real_photo: Path) -> None:
-        self.folder = folder
-        self.real_photo = real_photo
-
-    def write(self, name: str, data: bytes) -> Path:
-        path = self.folder / name
-        path.write_bytes(data)
-        return path
 
     def all(self) -> dict[str, Path]:
         return {kind: getattr(self, kind)() for kind in self.KINDS}

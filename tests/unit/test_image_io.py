@@ -26,6 +26,7 @@ from cutout_studio.core.image_io import (
     is_image_path,
     load_image,
 )
+from tests.conftest import BadImages
 
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
 EXIF_ORIENTATION, EXIF_MAKE, EXIF_IFD, EXIF_DATETIME_ORIGINAL = 0x0112, 0x010F, 0x8769, 0x9003
@@ -373,20 +374,7 @@ def test_multipage_tiff_uses_the_first_page_and_says_so(sample_images) -> None:
 # ---------------------------------------------------------------------------------------------
 # Bad input
 # ---------------------------------------------------------------------------------------------
-BAD_KINDS = [
-    "zero_byte",
-    "truncated_jpeg",
-    "truncated_png",
-    "png_bad_crc",
-    "png_bad_header_crc",
-    "text_named_jpg",
-    "random_bytes_png",
-    "png_signature_only",
-    "huge_header_png",
-    "huge_header_jpeg",
-    "truncated_gif",
-    "unicode_named_truncated_jpeg",
-]
+BAD_KINDS = list(BadImages.KINDS)
 
 
 @pytest.mark.parametrize("kind", BAD_KINDS)
