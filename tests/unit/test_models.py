@@ -128,7 +128,7 @@ def test_unet_shapes_and_it_learns():
         loss = torch.nn.functional.binary_cross_entropy(model(x)[0], target)
         loss.backward()
         optimiser.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     assert losses[-1] < 0.7 * losses[0]
 
 
