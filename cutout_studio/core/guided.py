@@ -15,6 +15,7 @@ scratch memory, never several full-size float copies of the photo.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 import cv2
@@ -385,24 +386,15 @@ def guided_upsample(
     col_coords = pixel_centre_coords(width, work_w)
     col_runs = _block_runs(col_coords, work_w, _BLOCK)
     for y0, y1, by in _block_runs(row_coords, work_h, _BLOCK):
-        row_flat = flat[by]
-        x = 0
-        while x < len(col_runs):
-            start, _, bx = col_runs[x]
-            value = row_flat[bx]
-            end = x
-            # merge neighbouring blocks of the same kind (same constant, or all to compute)
-            while end + 1 < len(col_runs) and _same_kind(row_flat[col_runs[end + 1][2]], value):
-                end += 1
-            stop = col_runs[end][1]
-            if np.isnan(value):
+        # neighbouring blocks of the same kind (one constant, or "compute": None) are done together
+        kinds = [(start, stop, None if np.isnan(flat[by, bx]) else float(flat[by, bx]))
+                 for start, stop, bx in col_runs]
+        for value, group in itertools.groupby(kinds, key=lambda run: run[2]):
+            runs = list(group)
+            start, stop = runs[0][0], runs[-1][1]
+            if value is None:
                 apply_planes(planes, guide[y0:y1, start:stop], out[y0:y1, start:stop],
                              row_coords[y0:y1], col_coords[start:stop], strip_rows=strip_rows)
             else:
                 out[y0:y1, start:stop] = value
-            x = end + 1
     return out
-
-
-def _same_kind(a: float, b: float) -> bool:
-    return (np.isnan(a) and np.isnan(b)) or a == b

@@ -364,7 +364,3 @@ def load_model(card: ModelCard, device: torch.device) -> nn.Module:
     model.load_state_dict(load_file(str(found.path)), strict=True)
     model.eval()
     return model.to(device)
-
-
-def default_model_card() -> ModelCard:
-    return get_card("default")
