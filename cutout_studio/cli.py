@@ -132,7 +132,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
 def export_options_from_args(args: argparse.Namespace):
     """ExportOptions from the parsed export/edge flags; bad values raise UsageError."""
     from cutout_studio.core.edges import EdgeOptions
-    from cutout_studio.core.export import ExportOptions, parse_color
+    from cutout_studio.core.export import ExportError, ExportOptions, parse_color
 
     padding_text = str(args.padding).strip()
     unit = "%" if padding_text.endswith("%") else "px"
@@ -140,8 +140,6 @@ def export_options_from_args(args: argparse.Namespace):
         padding = float(padding_text.rstrip("%").removesuffix("px"))
     except ValueError:
         raise UsageError(f"--padding: expected a number of px or a percentage, got '{args.padding}'") from None
-    if padding < 0:
-        raise UsageError("--padding must not be negative")
     background = None
     if args.background:
         candidate = Path(args.background).expanduser()
@@ -156,11 +154,16 @@ def export_options_from_args(args: argparse.Namespace):
         raise UsageError("--quality must be between 1 and 100")
     if args.format == "jpeg" and background is None and args.output_kind == "cutout":
         raise UsageError("JPEG has no transparency: give --background COLOR|IMAGE, or use --format png|webp")
-    edges = EdgeOptions(feather=args.feather, shift=args.shift, matting=args.matting,
-                        decontaminate=not args.no_decontaminate)
-    return ExportOptions(format=args.format, quality=args.quality, background=background, crop=args.crop,
-                         padding=padding, padding_unit=unit, square=args.square, output=args.output_kind,
-                         overwrite=args.overwrite, edges=edges)
+    # the option classes validate their own values (negative padding or feather, …): report
+    # what they refuse as usage errors
+    try:
+        edges = EdgeOptions(feather=args.feather, shift=args.shift, matting=args.matting,
+                            decontaminate=not args.no_decontaminate)
+        return ExportOptions(format=args.format, quality=args.quality, background=background, crop=args.crop,
+                             padding=padding, padding_unit=unit, square=args.square, output=args.output_kind,
+                             overwrite=args.overwrite, edges=edges)
+    except (ExportError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------------------------

@@ -91,6 +91,8 @@ def test_mask_output_background_crop_and_jpeg(model_home, tmp_path):
 @pytest.mark.parametrize("args", [
     ["cut", "x.jpg", "--format", "jpeg"],            # JPEG needs a background
     ["cut", "x.jpg", "--padding", "lots"],
+    ["cut", "x.jpg", "--padding=-5"],
+    ["cut", "x.jpg", "--feather=-1"],
     ["cut", "x.jpg", "--background", "not-a-colour"],
     ["cut", "x.jpg", "--quality", "0"],
     ["batch", "does-not-exist", "-o", "out"],
