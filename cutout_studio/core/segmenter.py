@@ -7,6 +7,7 @@ get a blurry, upscaled 320-px edge.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 
@@ -17,7 +18,7 @@ from torch import nn
 
 from cutout_studio.core.guided import guided_upsample
 from cutout_studio.core.models.cards import ModelCard, get_card
-from cutout_studio.core.models.device import device_label, resolve_device
+from cutout_studio.core.models.device import cpu_has_native_bf16, device_label, resolve_device
 from cutout_studio.core.models.weights import load_model
 
 # One loaded model per (name, device, precision), shared by every Segmenter in the process:
@@ -27,6 +28,11 @@ _MODELS_LOCK = threading.Lock()
 
 #: Alpha range stretched to 0–1 after guided upsampling (see Segmenter.upsample).
 EDGE_CONTRAST = (0.2, 0.8)
+#: Long side (px) at which the snapping coefficients are computed (the model's mask is 320).
+#: 768 and 640 gave the same IoU and MAE as 1024, to 1e-4, on 40–60 photos of each data set
+#: upscaled ×3, at about half the snapping time; the edges themselves are still evaluated on
+#: the full-resolution photo.
+SNAP_WORK_SIDE = 640
 
 
 def preprocess(rgb: np.ndarray, card: ModelCard) -> np.ndarray:
@@ -57,10 +63,12 @@ class Segmenter:
     """Predicts the foreground alpha of photos with one model on one device."""
 
     def __init__(self, model: str = "default", device: str = "auto", *, half: bool | None = None) -> None:
+        """``half``: None picks reduced precision where the hardware runs it natively (float16
+        on CUDA, bfloat16 on CPUs with AVX512-BF16 or AMX); False always computes in float32."""
         self.card = get_card(model)
         self.device = resolve_device(device)
-        # half precision only where it is fast and safe: CUDA
-        self.half = (self.device.type == "cuda") if half is None else bool(half and self.device.type == "cuda")
+        native = self.device.type == "cuda" or (self.device.type == "cpu" and cpu_has_native_bf16())
+        self.half = native if half is None else bool(half and native)
         self._model = self._shared_model()
         self._lock = threading.Lock()
 
@@ -69,16 +77,24 @@ class Segmenter:
         return device_label(self.device)
 
     @property
+    def precision(self) -> str:
+        """The number format the model computes in: "float32", "float16" or "bfloat16"."""
+        if not self.half:
+            return "float32"
+        return "float16" if self.device.type == "cuda" else "bfloat16"
+
+    @property
     def model_name(self) -> str:
         return self.card.name
 
     def _shared_model(self) -> nn.Module:
-        key = (self.card.name, str(self.device), self.half)
+        # CPU bfloat16 is applied per call (autocast): it shares the float32 weights
+        key = (self.card.name, str(self.device), self.half and self.device.type == "cuda")
         with _MODELS_LOCK:
             model = _MODELS.get(key)
             if model is None:
                 model = load_model(self.card, self.device)
-                if self.half:
+                if key[2]:
                     model = model.half()
                 if self.device.type == "cpu":
                     # oneDNN's convolutions run ~30 % faster on NHWC tensors on the CPU
@@ -92,11 +108,18 @@ class Segmenter:
             return []
         batch = np.stack([preprocess(rgb, self.card) for rgb in rgbs])
         tensor = torch.from_numpy(batch).to(self.device)
-        if self.half:
+        cpu = self.device.type == "cpu"
+        if self.half and not cpu:
             tensor = tensor.half()
-        if self.device.type == "cpu":
+        if cpu:
             tensor = tensor.contiguous(memory_format=torch.channels_last)
-        with self._lock, torch.inference_mode():
+        # On the CPU, bfloat16 by autocast: convolutions compute in bfloat16 (1.7× faster on
+        # one core with AVX512-BF16) while the stored weights stay float32, shared with
+        # float32 callers.
+        bf16 = torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu and self.half)
+        # CPU passes may run side by side (the batch runs one per core); a GPU takes one at a time
+        lock = contextlib.nullcontext() if cpu else self._lock
+        with lock, torch.inference_mode(), bf16:
             out = self._model.mask(tensor)[:, 0].float().cpu().numpy()
         masks = []
         for pred in out:
@@ -123,7 +146,7 @@ class Segmenter:
         range (0.2–0.8 → 0–1) halves that undecided ring and lowers the error against
         ground truth, while hair-like structures the filter found stay partly transparent.
         """
-        alpha = guided_upsample(mask, rgb)
+        alpha = guided_upsample(mask, rgb, work_max_side=SNAP_WORK_SIDE)
         lo, hi = EDGE_CONTRAST
         alpha -= lo
         alpha *= 1.0 / (hi - lo)

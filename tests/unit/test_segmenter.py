@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from cutout_studio.core.image_io import load_image
+from cutout_studio.core.models.device import cpu_has_native_bf16
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 PAIRS = sorted(p for p in DATA.glob("*.png") if p.with_suffix(".jpg").exists())
@@ -65,6 +66,28 @@ def test_model_is_loaded_once_and_shared(segmenter):
     again = Segmenter("u2netp", device="cpu")
     assert again._model is segmenter._model
     assert again.device_label == "CPU"
+
+
+def test_float32_can_be_forced(model_home, monkeypatch):
+    from cutout_studio.core.segmenter import Segmenter
+
+    assert Segmenter("u2netp", device="cpu", half=False).precision == "float32"
+    monkeypatch.setenv("CUTOUT_STUDIO_PRECISION", "float32")
+    assert Segmenter("u2netp", device="cpu").precision == "float32"
+
+
+@pytest.mark.skipif(not cpu_has_native_bf16(), reason="this CPU has no native bfloat16")
+@pytest.mark.parametrize("mask_path", PAIRS, ids=lambda p: p.stem)
+def test_cpu_bfloat16_mask_matches_float32(model_home, mask_path):
+    from cutout_studio.core.segmenter import Segmenter
+
+    fast, exact = Segmenter("u2netp", device="cpu"), Segmenter("u2netp", device="cpu", half=False)
+    assert fast.precision == "bfloat16" and fast._model is exact._model  # one copy of the weights
+    rgb = load_image(mask_path.with_suffix(".jpg")).rgb
+    truth = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
+    a, b = fast.predict(rgb), exact.predict(rgb)
+    assert float(np.abs(a - b).mean()) < 0.01
+    assert _iou(a, truth) >= _iou(b, truth) - 0.02
 
 
 @pytest.mark.gpu

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from cutout_studio.core.errors import ModelError
@@ -26,6 +28,19 @@ def resolve_device(spec: str = "auto") -> torch.device:
     if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ModelError("device 'mps' asked for, but Apple's Metal backend is not available (use --device cpu)")
     return device
+
+
+def cpu_has_native_bf16() -> bool:
+    """True where the CPU computes bfloat16 in hardware (AVX512-BF16 or AMX); elsewhere
+    bfloat16 is emulated and slower than float32. ``CUTOUT_STUDIO_PRECISION=float32`` in the
+    environment turns bfloat16 off for every CPU model."""
+    if os.environ.get("CUTOUT_STUDIO_PRECISION", "").strip().lower() in ("float32", "fp32", "full"):
+        return False
+    cpu = getattr(torch, "cpu", None)
+    try:
+        return bool(cpu._is_avx512_bf16_supported() or cpu._is_amx_tile_supported())
+    except AttributeError:  # a torch without these probes (they are private): stay exact
+        return False
 
 
 def device_label(device: torch.device) -> str:

@@ -109,7 +109,8 @@ class U2NetP(nn.Module):
         self.side = nn.ModuleList([nn.Conv2d(64, out_ch, 3, padding=1) for _ in range(6)])
         self.outconv = nn.Conv2d(6 * out_ch, out_ch, 1)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def logits(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The fused output and the six side outputs before the sigmoid."""
         hx1 = self.stage1(x)
         hx2 = self.stage2(_pool(hx1))
         hx3 = self.stage3(_pool(hx2))
@@ -128,8 +129,11 @@ class U2NetP(nn.Module):
             _upsample_like(conv(h), d1) for conv, h in zip(self.side[1:], (hx2d, hx3d, hx4d, hx5d, hx6))
         ]
         d0 = self.outconv(torch.cat(sides, 1))
-        return tuple(torch.sigmoid(d) for d in (d0, *sides))
+        return (d0, *sides)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(torch.sigmoid(d) for d in self.logits(x))
 
     def mask(self, x: torch.Tensor) -> torch.Tensor:
         """The fused output only, N×1×H×W."""
-        return self.forward(x)[0]
+        return torch.sigmoid(self.logits(x)[0])
