@@ -7,17 +7,18 @@ the tile is exactly what a whole-image operation would give. A 24-megapixel phot
 costs one float32 copy of the alpha plus a few crops of scratch memory, not several full-size
 float64 images.
 
-pymatting (closed-form matting, multi-level foreground estimation) compiles all its numba
-kernels when it is first imported in a fresh environment: that takes tens of seconds (90 s on
-a busy 2-core machine); numba caches the compiled code on disk, after which each new process
-still spends ~1.5 s loading it. It is imported lazily, on the first matting or decontamination;
-:func:`warm_up` lets an application pay that cost early, on a background thread.
+Matting uses pymatting (closed-form matting), which compiles all its numba kernels when it is
+first imported in a fresh environment: that takes tens of seconds (90 s on a busy 2-core
+machine); numba caches the compiled code on disk, after which each new process still spends
+~1 s loading it. It is imported lazily, on the first matting; :func:`warm_up` lets an
+application pay that cost early, on a background thread. Decontamination (blur fusion) is
+plain OpenCV and needs none of it.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ __all__ = [
     "EdgeOptions",
     "ForegroundPatch",
     "apply_edges",
+    "blur_fusion",
     "estimate_foreground",
     "foreground_patches",
     "guided_upsample",
@@ -48,8 +50,9 @@ _MATTING_BUDGET = 120_000  # unknown pixels solved per photo; more are handled a
 _MATTING_MIN_BAND = 3.0  # the band keeps at least this half width (px) at the reduced scale
 _MATTING_CONTEXT = 6  # known pixels (at the matting scale) kept around the band of each crop
 _MATTING_TILE = 160  # tile side at the matting scale: crops of ~200 px solve in tens of ms
-_FOREGROUND_TILE = 64  # foreground estimation: tile = 2 × margin minimises the work per edge pixel
-_FOREGROUND_MARGIN = 32
+_FOREGROUND_TILE = 64  # side of the tiles whose soft pixels get decontaminated together
+_FUSION_RADII = (24, 6, 1)  # blur-fusion passes (px), see blur_fusion
+_FUSION_EPS = np.float32(1e-5)
 
 
 @dataclass(frozen=True)
@@ -98,15 +101,14 @@ def warm_up() -> None:
     """Load pymatting and run its kernels once on a tiny image.
 
     pymatting compiles all its numba kernels when first imported: tens of seconds (90 s on a
-    busy 2-core machine) the first time in a fresh environment, then ~2 s to load them from
+    busy 2-core machine) the first time in a fresh environment, then ~1 s to load them from
     numba's disk cache in each new process. Call this on a background thread at start-up so
-    that the first export with matting or decontamination does not pay for it.
+    that the first export with matting does not pay for it.
     """
     alpha = cv2.GaussianBlur(np.pad(np.ones((24, 24), np.float32), 12), (0, 0), 2.0)
     rgb = np.zeros(alpha.shape + (3,), np.uint8)
     rgb[alpha > 0.5] = 200
     apply_edges(rgb, alpha, EdgeOptions(matting=True, band=4))
-    estimate_foreground(rgb, alpha)
 
 
 # --- tiles ------------------------------------------------------------------------------------
@@ -374,11 +376,13 @@ class ForegroundPatch:
 def foreground_patches(rgb: np.ndarray, alpha: np.ndarray) -> Iterator[ForegroundPatch]:
     """Decontaminated colours around every soft edge pixel (0 < alpha < 1), tile by tile.
 
-    Uses pymatting's multi-level foreground estimation (Germer et al. 2020) on crops with a
-    margin of context, so its cost follows the length of the soft edge, not the photo's size.
-    Patches cover soft pixels and the transparent pixels beside them (viewers that resample a
-    PNG without premultiplying then blend towards the subject's colour, not the old
-    background's). Opaque pixels are never in a patch: they keep their exact colour.
+    Foreground colours are estimated by blur fusion (Forte & Pitié 2021, "Approximate Fast
+    Foreground Colour Estimation"), see :func:`blur_fusion`, on crops with just enough margin
+    that each tile's result is what the whole photo would give; its cost follows the length of
+    the soft edge, not the photo's size. Patches cover soft pixels and the transparent pixels
+    beside them (viewers that resample a PNG without premultiplying then blend towards the
+    subject's colour, not the old background's). Opaque pixels are never in a patch: they keep
+    their exact colour.
     """
     alpha = _check_inputs(rgb, alpha)
     tile = _FOREGROUND_TILE
@@ -391,17 +395,13 @@ def foreground_patches(rgb: np.ndarray, alpha: np.ndarray) -> Iterator[Foregroun
     active = np.array(rows, dtype=bool).reshape(len(ys), -1)
     if not active.any():
         return
-    from pymatting import estimate_foreground_ml
-
+    margin = sum(_FUSION_RADII)  # each pass reads its radius further than the one before
     for core in _tile_runs(active, tile, alpha.shape):
         y0, y1, x0, x1 = core
-        cy0, cy1, cx0, cx1 = _expand(core, _FOREGROUND_MARGIN, alpha.shape)
-        alpha_crop = np.ascontiguousarray(alpha[cy0:cy1, cx0:cx1])
+        cy0, cy1, cx0, cx1 = _expand(core, margin, alpha.shape)
+        alpha_crop = alpha[cy0:cy1, cx0:cx1]
         image_crop = rgb[cy0:cy1, cx0:cx1].astype(np.float32) * np.float32(1 / 255)
-        # Per call, not around the loop: the caller's thread gets its setting back between
-        # patches, whatever it does while this generator is suspended.
-        with _numba_threads(1):
-            colour = estimate_foreground_ml(image_crop, alpha_crop)
+        colour = blur_fusion(image_crop, alpha_crop)
         sub = (slice(y0 - cy0, y1 - cy0), slice(x0 - cx0, x1 - cx0))
         yield ForegroundPatch(
             y0=y0,
@@ -409,6 +409,50 @@ def foreground_patches(rgb: np.ndarray, alpha: np.ndarray) -> Iterator[Foregroun
             colour=np.ascontiguousarray(colour[sub], dtype=np.float32),
             mask=alpha_crop[sub] < OPAQUE,
         )
+
+
+def blur_fusion(image: np.ndarray, alpha: np.ndarray, radii: Sequence[int] = _FUSION_RADII) -> np.ndarray:
+    """Foreground colours F of ``image`` (H×W×3 float32 in [0, 1]) under ``alpha`` (H×W float32).
+
+    Each pass estimates the local foreground and background colours as alpha-weighted box
+    means of the previous estimates, then corrects them so that the compositing equation
+    ``I = αF + (1 − α)B`` holds (Forte & Pitié 2021); passes with shrinking radii first fill
+    soft pixels from the nearby solid subject, then sharpen. With passes of 24, 6 and 1 px it
+    came out slightly closer to the true colours than pymatting's multi-level estimation on
+    real subjects composited over other photos with a soft alpha (alpha-weighted mean absolute
+    error in soft pixels 0.0365 vs 0.0377; uncorrected: 0.0449), in less time, and it needs
+    neither numba nor its compile-on-first-use, which every new batch process would otherwise
+    pay. The wide first pass matters where the soft band is wide: with 8, 3 and 1 px a smooth
+    subject on a saturated background kept 3.5× more of the old colour than with 24, 6, 1.
+    """
+    # Alpha repeated over the three channels: numpy's broadcasting of an H×W×1 array over
+    # H×W×3 runs its inner loop over 3 values at a time, several times slower than flat arrays.
+    a = np.repeat(np.asarray(alpha, dtype=np.float32)[..., None], 3, axis=2)
+    inverse = 1.0 - a
+    foreground = background = image
+    weighted_fg, weighted_bg, scratch = (np.empty_like(image) for _ in range(3))
+    for radius in radii:
+        size = (2 * radius + 1, 2 * radius + 1)
+
+        def box(x: np.ndarray, size: tuple[int, int] = size) -> np.ndarray:
+            return cv2.boxFilter(x, -1, size, dst=x, borderType=cv2.BORDER_REFLECT)
+
+        # alpha-weighted local means of the current estimates
+        weight = box(a.copy())
+        mean_fg = box(np.multiply(foreground, a, out=weighted_fg))
+        mean_fg /= weight + _FUSION_EPS
+        mean_bg = box(np.multiply(background, inverse, out=weighted_bg))
+        weight -= 1.0 + _FUSION_EPS  # = -(1 - weight + eps)
+        mean_bg /= weight
+        np.negative(mean_bg, out=mean_bg)
+        # F = mean_fg + α·(I − α·mean_fg − (1 − α)·mean_bg)
+        residual = np.subtract(image, np.multiply(a, mean_fg, out=scratch))
+        residual -= np.multiply(inverse, mean_bg, out=scratch)
+        residual *= a
+        residual += mean_fg
+        foreground = np.clip(residual, 0.0, 1.0, out=residual)
+        background, weighted_bg = mean_bg, np.empty_like(image)  # mean_bg lives in weighted_bg
+    return foreground
 
 
 def estimate_foreground(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:

@@ -20,7 +20,8 @@ import cv2
 import numpy as np
 from PySide6.QtGui import QImage
 
-from cutout_studio.core.edges import EdgeOptions, apply_edges, estimate_foreground
+from cutout_studio.core.edges import EdgeOptions, apply_edges
+from cutout_studio.core.edges import warm_up as warm_up_matting
 from cutout_studio.core.export import ExportOptions, render_cutout
 from cutout_studio.core.image_io import LoadedImage
 
@@ -165,12 +166,10 @@ def compose(image: LoadedImage, alpha: np.ndarray, edges: EdgeOptions, view: Vie
 
 
 def warm_up() -> None:
-    """Run colour decontamination once on a tiny image (worker thread, at start-up).
+    """Load the matting kernels once on a tiny image (worker thread, at start-up).
 
-    Its first call in a process loads numba-compiled code while holding the GIL for a few
-    hundred milliseconds; doing that early keeps the first cutout preview from freezing the GUI.
+    pymatting's first call in a process loads numba-compiled code while holding the GIL for a
+    few hundred milliseconds (and compiles it, tens of seconds, the first time ever); doing
+    that early keeps the first preview with matting on from freezing the GUI.
     """
-    rgb = np.zeros((48, 48, 3), np.uint8)
-    rgb[:, 24:] = 200
-    alpha = np.tile(np.linspace(0.0, 1.0, 48, dtype=np.float32), (48, 1))
-    estimate_foreground(rgb, alpha)
+    warm_up_matting()

@@ -211,6 +211,17 @@ def test_decontamination_recovers_the_subject_colour() -> None:
     assert error_after < 0.25 * error_before
 
 
+def test_decontamination_tile_by_tile_equals_the_whole_photo(photo: tuple[np.ndarray, np.ndarray]) -> None:
+    """Crops carry enough margin that working on tiles changes nothing."""
+    subject, mask = photo
+    alpha = cv2.GaussianBlur(mask, (0, 0), 2.0)
+    whole = edges.blur_fusion(subject.astype(np.float32) / 255, alpha)
+    tiled = estimate_foreground(subject, alpha)
+    soft = (alpha >= edges.TRANSPARENT) & (alpha < edges.OPAQUE)
+    assert soft.sum() > 1000
+    np.testing.assert_allclose(tiled[soft], np.rint(whole[soft] * 255), atol=1)
+
+
 def test_foreground_patches_cover_every_soft_pixel_and_no_opaque_one() -> None:
     alpha = cv2.GaussianBlur(disk(300, 520, 110), (0, 0), 2.0)
     rgb = np.full(alpha.shape + (3,), 128, np.uint8)
