@@ -311,13 +311,15 @@ def _flat_blocks(a: np.ndarray, b: np.ndarray, block: int) -> np.ndarray:
     h, w = b.shape
     nby, nbx = -(-h // block), -(-w // block)
 
-    def reduce(x: np.ndarray, fn, fill: float) -> np.ndarray:
-        padded = np.full((nby * block, nbx * block), fill, np.float32)
-        padded[:h, :w] = x
-        return fn(fn(padded.reshape(nby, block, nbx, block), axis=3), axis=1)
+    row_starts, col_starts = np.arange(0, h, block), np.arange(0, w, block)
 
-    a_blk = reduce(a_max, np.max, 0.0)
-    hi_blk, lo_blk = reduce(b_max, np.max, -np.inf), reduce(b_min, np.min, np.inf)
+    def reduce(x: np.ndarray, ufunc: np.ufunc) -> np.ndarray:
+        # reduceat over rows, then over columns: numpy's reductions over a trailing axis of 16
+        # elements (a reshape to blocks) ran ~10× slower, ~30 ms per 1-MP working image
+        return ufunc.reduceat(ufunc.reduceat(x, row_starts, axis=0), col_starts, axis=1)
+
+    a_blk = reduce(a_max, np.maximum)
+    hi_blk, lo_blk = reduce(b_max, np.maximum), reduce(b_min, np.minimum)
     # |a·I| <= sum_c |a_c| <= 3·max|a| for a guide in [0, 1]
     quiet = 3.0 * a_blk < _FLAT_TOLERANCE
     result = np.full((nby, nbx), np.nan, np.float32)
