@@ -76,7 +76,8 @@ def test_cancel_stops_between_files_and_a_rerun_resumes(segmenter, photo_tree, t
     out = tmp_path / "out"
     cancel = threading.Event()
     events = []
-    for event in run_batch([photo_tree], out, ExportOptions(), segmenter=segmenter, cancel=cancel):
+    # one worker: at most one photo besides the finished one is in flight when cancel comes
+    for event in run_batch([photo_tree], out, ExportOptions(), segmenter=segmenter, cancel=cancel, workers=1):
         events.append(event)
         if event.result.status == "done":
             cancel.set()
