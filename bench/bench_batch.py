@@ -80,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--factor", type=float, default=2.0, help="upscale factor of the source photos (default 2)"
     )
-    parser.add_argument("--repeat", type=int, default=1, help="runs per tool and format (median reported)")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds of runs, each tool once per round (median reported)"
+    )
     parser.add_argument("--formats", nargs="+", default=["png", "webp"], choices=["png", "webp"])
     parser.add_argument("--webp-quality", type=int, default=None, help="also run lossy WebP at this quality")
     parser.add_argument("--device", default="cpu")
@@ -110,12 +112,14 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_rembg:
             runs.append(("rembg p (png)", "png", None, "rembg"))
 
-        results = []
-        for label, fmt, quality, tool in runs:
-            times = []
-            for attempt in range(args.repeat):
-                out = scratch / f"out_{len(results)}_{attempt}"
-                print(f"… {label} (run {attempt + 1}/{args.repeat})", file=sys.stderr, flush=True)
+        # Rounds: every tool once per round, so a change in the machine's load between runs
+        # (it is shared) affects both tools alike instead of biasing the ratio.
+        times: dict[str, list[float]] = {label: [] for label, *_ in runs}
+        sizes: dict[str, float] = {}
+        for attempt in range(args.repeat):
+            for index, (label, fmt, quality, tool) in enumerate(runs):
+                out = scratch / f"out_{index}_{attempt}"
+                print(f"… {label} (round {attempt + 1}/{args.repeat})", file=sys.stderr, flush=True)
                 if tool == "rembg":
                     seconds = run_rembg(folder, out)
                 else:
@@ -123,10 +127,12 @@ def main(argv: list[str] | None = None) -> int:
                 written = count_outputs(out, f".{fmt}")
                 if written != len(photos):
                     raise SystemExit(f"{label}: wrote {written} of {len(photos)} outputs")
-                size_mb = sum(f.stat().st_size for f in out.rglob(f"*.{fmt}")) / 1e6
-                times.append(seconds)
+                sizes[label] = sum(f.stat().st_size for f in out.rglob(f"*.{fmt}")) / 1e6
+                times[label].append(seconds)
                 shutil.rmtree(out)
-            summary = common.stats(times)
+        results = []
+        for label, fmt, quality, _tool in runs:
+            summary = common.stats(times[label])
             results.append(
                 {
                     "tool": label,
@@ -134,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                     "quality": quality,
                     **summary,
                     "photos_per_minute": round(len(photos) * 60 / summary["median_s"], 1),
-                    "output_mb": round(size_mb, 1),
+                    "output_mb": round(sizes[label], 1),
                     "load_average": common.load_average(),
                 }
             )

@@ -4,7 +4,8 @@ The engine runs the model in PyTorch; rembg runs the same weights in onnxruntime
 320×320 forward pass (a real photo, preprocessed once) for:
 
 - the engine's own ``Segmenter.predict_lowres`` (as it is now; preprocessing included);
-- torch, 1 and N intra-op threads, default (NCHW) and ``channels_last`` memory layout;
+- torch, 1 and N intra-op threads, default (NCHW) and ``channels_last`` memory layout, and
+  bfloat16 autocast where the CPU has it natively (what the engine uses there);
 - onnxruntime (the official u2netp.onnx, as rembg loads it), 1 and N intra-op threads.
 
 Variants are measured in interleaved rounds (A B C … A B C …), so a burst of load from other
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import torch
 
+    from cutout_studio.core.models.device import cpu_has_native_bf16
     from cutout_studio.core.models.weights import load_model
     from cutout_studio.core.segmenter import Segmenter, preprocess
 
@@ -62,6 +64,17 @@ def main(argv: list[str] | None = None) -> int:
 
         return run
 
+    def bf16_variant(threads):
+        def run():
+            torch.set_num_threads(threads)
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+                return net_out(model_cl.mask(tensor_cl))
+
+        return run
+
+    def net_out(out):
+        return out[0, 0].float().numpy()
+
     def engine():
         # what the engine runs today, preprocessing of the 320-px input included
         torch.set_num_threads(default_threads)
@@ -74,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         f"torch {args.threads}t channels_last": torch_variant(model_cl, tensor_cl, args.threads),
         "torch 1t channels_last": torch_variant(model_cl, tensor_cl, 1),
     }
+    if cpu_has_native_bf16():
+        variants[f"torch {args.threads}t channels_last bfloat16"] = bf16_variant(args.threads)
+        variants["torch 1t channels_last bfloat16"] = bf16_variant(1)
     if not args.no_rembg:
         import tempfile
 
@@ -97,7 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         if reference is None:
             reference = out
         diff = float(np.abs(out - reference).max())
-        if diff > 1e-3:
+        if "bfloat16" in label:  # rounded on purpose: say how far, not warn
+            print(f"{label}: mean |difference| from float32 {float(np.abs(out - reference).mean()):.2e}",
+                  file=sys.stderr)
+        elif diff > 1e-3:
             print(f"warning: {label} differs from plain torch by {diff:.2e}", file=sys.stderr)
     times: dict[str, list[float]] = {label: [] for label in variants}
     cpu: dict[str, list[float]] = {label: [] for label in variants}
