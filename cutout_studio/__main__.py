@@ -1,3 +1,3 @@
-from cutout_studio.cli import main
+from cutout_studio.cli import run
 
-raise SystemExit(main())
+run()

@@ -135,3 +135,20 @@ def test_editor_without_a_display_says_so_instead_of_aborting(tmp_path):
                           text=True, timeout=120, check=False)
     assert proc.returncode == 2
     assert "no display" in proc.stderr and "cutout-studio cut FILE" in proc.stderr
+
+
+def test_console_run_keeps_exit_status_and_output_after_a_fast_exit(model_home, tmp_path):
+    """`python -m cutout_studio` ends without interpreter teardown; nothing may be lost by it."""
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(PHOTO, src / "bear.jpg")
+    (src / "broken.jpg").write_bytes(b"not a jpeg")
+    env = {**os.environ, "CUTOUT_STUDIO_HOME": str(model_home)}
+    proc = subprocess.run([sys.executable, "-m", "cutout_studio", "batch", str(src), "-o", str(tmp_path / "out")],
+                          env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 1  # one file failed
+    assert "1 done, 0 skipped (already done), 1 failed" in proc.stderr
+    report = (tmp_path / "out" / "cutout-report.csv").read_text(encoding="utf-8").splitlines()
+    assert len(report) == 3 and report[0].startswith("file,status")
+    with Image.open(tmp_path / "out" / "bear.png") as im:
+        assert im.mode == "RGBA"
