@@ -393,12 +393,13 @@ def _encoder(rendered: RenderedCutout, options: ExportOptions) -> Callable[[Bina
         elif fmt == "webp":
             lossless = options.quality in (None, 100)
             if lossless:
-                # exact: keep the colours we chose under transparent pixels. Effort 30 with
-                # method 3 matched the size of Pillow's default (80/4) on 24 MP cutouts in
-                # about half the time (3 s instead of 7 s).
-                picture.save(stream, "WEBP", lossless=True, quality=30, method=3, exact=True, **params)
+                # exact: keep the colours we chose under transparent pixels. Effort 10 with
+                # method 1 encoded cutouts of 1.4 MP photos 2× faster than effort 30 with
+                # method 3 (itself half the time of Pillow's default 80/4) for files 4 % larger.
+                picture.save(stream, "WEBP", lossless=True, quality=10, method=1, exact=True, **params)
             else:
-                picture.save(stream, "WEBP", quality=options.quality, method=4, alpha_quality=100, **params)
+                # method 3: the same size as the default method 4 in three quarters of the time
+                picture.save(stream, "WEBP", quality=options.quality, method=3, alpha_quality=100, **params)
         else:
             if rendered.dpi:
                 params["dpi"] = tuple(round(v) for v in rendered.dpi)
