@@ -32,7 +32,7 @@ def run_selftest() -> int:
         image = load_image(photo)
         say(f"loaded {photo.name} ({image.width}×{image.height})")
         segmenter = Segmenter()
-        say(f"model {segmenter.model_name} on {segmenter.device_label}")
+        say(f"model {segmenter.model_name} on {segmenter.device_label} ({segmenter.precision})")
         alpha = segmenter.predict(image.rgb)
         with tempfile.TemporaryDirectory(prefix="cutout-selftest-") as tmp:
             out = export_cutout(image, alpha, Path(tmp) / "sample.png", ExportOptions())

@@ -441,9 +441,11 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Model {segmenter.model_name} ready on {segmenter.device_label}", 4000)
         self._want_masks()
         self._update_busy()
-        if not self._warmed_up:
+        if not self._warmed_up and self.settings.export.matting:
+            # only matting needs pymatting's numba kernels (compiled once per installation):
+            # load them while the user looks at the photos, not on the first preview
             self._warmed_up = True
-            self.lanes.thumbs.submit(lambda _ctx: warm_up(), name="warm up edges")
+            self.lanes.thumbs.submit(lambda _ctx: warm_up(), name="warm up matting")
 
     def _on_model_missing(self, message: str) -> None:
         self.model_label_text = "not installed"

@@ -166,7 +166,7 @@ def compose(image: LoadedImage, alpha: np.ndarray, edges: EdgeOptions, view: Vie
 
 
 def warm_up() -> None:
-    """Load the matting kernels once on a tiny image (worker thread, at start-up).
+    """Load the matting kernels once on a tiny image (worker thread, at start-up when matting is on).
 
     pymatting's first call in a process loads numba-compiled code while holding the GIL for a
     few hundred milliseconds (and compiles it, tens of seconds, the first time ever); doing
