@@ -55,7 +55,7 @@ if [[ -n "${QUICK:-}" ]]; then
 else
     run bench/bench_model.py --runs 10 "${rembg_args[@]}"
     run bench/bench_single.py --sizes 3 12 24 --repeat 3 --profile "${rembg_args[@]}"
-    run bench/bench_batch.py --count 30 --repeat 1 "${rembg_args[@]}"
+    run bench/bench_batch.py --count 30 --repeat 3 --webp-quality 90 "${rembg_args[@]}"
     run bench/bench_refine.py --sizes 12 24 48 --strokes 20 --json "$RESULTS/refine.json"
     run bench/bench_memory.py --sizes 24 100 --rembg-sizes 24 "${rembg_args[@]}"
     run bench/bench_quality.py --limit 100 --rembg-check 20 "${rembg_args[@]}"
