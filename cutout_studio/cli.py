@@ -149,6 +149,9 @@ def _add_export_options(p: argparse.ArgumentParser) -> None:
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="default", help="model name (see `models list`)")
     p.add_argument("--device", default="auto", help="auto (CUDA > MPS > CPU), cpu, cuda, cuda:N, mps")
+    p.add_argument("--precision", choices=("auto", "float32"), default="auto",
+                   help="auto: float16 on CUDA, bfloat16 on CPUs that have it natively (faster); "
+                        "float32: exact everywhere")
 
 
 def export_options_from_args(args: argparse.Namespace):
@@ -201,7 +204,11 @@ def _run_gui(files: list[str]) -> int:
 def _segmenter(args: argparse.Namespace):
     from cutout_studio.core.segmenter import Segmenter
 
-    return Segmenter(args.model, device=args.device)
+    return Segmenter(args.model, device=args.device, half=_half(args))
+
+
+def _half(args: argparse.Namespace) -> bool | None:
+    return False if args.precision == "float32" else None
 
 
 def _cmd_cut(args: argparse.Namespace) -> int:
@@ -299,7 +306,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from cutout_studio.core.evaluate import evaluate_sets, format_table
 
     results = evaluate_sets(args.sets, methods=args.methods or ["cutout"], model=args.model, device=args.device,
-                            limit=args.limit, progress=True)
+                            half=_half(args), limit=args.limit, progress=True)
     print(format_table(results))
     if args.json:
         import json

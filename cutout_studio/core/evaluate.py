@@ -274,12 +274,13 @@ def evaluate_sets(
     methods: Sequence[str] = ("cutout",),
     model: str = "default",
     device: str = "auto",
+    half: bool | None = None,
     limit: int | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Score each method on each set; returns a JSON-ready dict (see :func:`format_table`).
 
-    Layout: ``{"model", "device", "limit", "methods", "sets": {set_name: {"path", "images",
+    Layout: ``{"model", "precision", "device", "limit", "methods", "sets": {set_name: {"path", "images",
     "unpaired", "methods": {method: summary}}}}`` where a summary is :meth:`MaskScores.summary`.
     Raises :class:`CutoutError` for an unknown method, a folder that is not a set, or a mask
     whose size is not its photo's; :class:`ModelError` when the model is not installed.
@@ -299,11 +300,12 @@ def evaluate_sets(
     if _MODEL_METHODS.intersection(methods):
         from cutout_studio.core.segmenter import Segmenter
 
-        segmenter = Segmenter(model, device=device)
+        segmenter = Segmenter(model, device=device, half=half)
     predictors = {method: make_predictor(method, segmenter) for method in methods}
 
     results: dict[str, Any] = {
         "model": segmenter.model_name if segmenter else None,
+        "precision": segmenter.precision if segmenter else None,
         "device": segmenter.device_label if segmenter else "CPU",
         "limit": limit,
         "methods": methods,
@@ -387,6 +389,8 @@ def format_table(results: dict[str, Any]) -> str:
     device = results.get("device")
     model = results.get("model")
     footer = (
-        f"model: {model or '-'} on {device}; IoU at alpha > 0.5; s/img: the method alone, decode excluded"
+        f"model: {model or '-'} on {device}"
+        + (f" ({results['precision']})" if results.get("precision") else "")
+        + "; IoU at alpha > 0.5; s/img: the method alone, decode excluded"
     )
     return "\n".join([*lines, footer])

@@ -18,7 +18,7 @@ from torch import nn
 
 from cutout_studio.core.guided import guided_upsample
 from cutout_studio.core.models.cards import ModelCard, get_card
-from cutout_studio.core.models.device import cpu_has_native_bf16, device_label, resolve_device
+from cutout_studio.core.models.device import cpu_has_native_bf16, device_label, float32_forced, resolve_device
 from cutout_studio.core.models.weights import load_model
 
 # One loaded model per (name, device, precision), shared by every Segmenter in the process:
@@ -64,11 +64,14 @@ class Segmenter:
 
     def __init__(self, model: str = "default", device: str = "auto", *, half: bool | None = None) -> None:
         """``half``: None picks reduced precision where the hardware runs it natively (float16
-        on CUDA, bfloat16 on CPUs with AVX512-BF16 or AMX); False always computes in float32."""
+        on CUDA, bfloat16 on CPUs with AVX512-BF16 or AMX) unless ``CUTOUT_STUDIO_PRECISION=
+        float32`` is set; False always computes in float32."""
         self.card = get_card(model)
         self.device = resolve_device(device)
         native = self.device.type == "cuda" or (self.device.type == "cpu" and cpu_has_native_bf16())
-        self.half = native if half is None else bool(half and native)
+        if half is None:
+            half = not float32_forced()
+        self.half = bool(half and native)
         self._model = self._shared_model()
         self._lock = threading.Lock()
 

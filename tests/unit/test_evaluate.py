@@ -211,3 +211,17 @@ def test_model_methods_use_the_segmenter(segmenter):
         alpha = make_predictor(method, segmenter)(rgb)
         assert alpha.shape == rgb.shape[:2] and alpha.dtype == np.float32
         assert iou(alpha, truth) >= 0.85
+
+
+def test_cli_eval_in_float32_scores_as_well_and_says_so(tmp_path, model_home, real_results, capsys):
+    from cutout_studio.cli import main
+
+    folder = _make_set(tmp_path / "real", ONE_PER_SET)
+    out = tmp_path / "scores.json"
+    assert main(["eval", str(folder), "--device", "cpu", "--precision", "float32", "--json", str(out)]) == 0
+    exact = json.loads(out.read_text(encoding="utf-8"))
+    assert exact["precision"] == "float32"
+    assert "(float32)" in capsys.readouterr().out
+    # the default precision (bfloat16 where the CPU has it) scores within a point of float32
+    fast = real_results["sets"]["real"]["methods"]["cutout"]["iou"]
+    assert exact["sets"]["real"]["methods"]["cutout"]["iou"] == pytest.approx(fast, abs=0.01)

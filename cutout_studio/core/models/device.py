@@ -30,12 +30,15 @@ def resolve_device(spec: str = "auto") -> torch.device:
     return device
 
 
+def float32_forced() -> bool:
+    """True when ``CUTOUT_STUDIO_PRECISION=float32`` is set (the CLI's ``--precision float32``
+    sets it): models then compute in float32 on every device."""
+    return os.environ.get("CUTOUT_STUDIO_PRECISION", "").strip().lower() in ("float32", "fp32", "full")
+
+
 def cpu_has_native_bf16() -> bool:
     """True where the CPU computes bfloat16 in hardware (AVX512-BF16 or AMX); elsewhere
-    bfloat16 is emulated and slower than float32. ``CUTOUT_STUDIO_PRECISION=float32`` in the
-    environment turns bfloat16 off for every CPU model."""
-    if os.environ.get("CUTOUT_STUDIO_PRECISION", "").strip().lower() in ("float32", "fp32", "full"):
-        return False
+    bfloat16 is emulated and slower than float32."""
     cpu = getattr(torch, "cpu", None)
     try:
         return bool(cpu._is_avx512_bf16_supported() or cpu._is_amx_tile_supported())
