@@ -620,7 +620,7 @@ class MainWindow(QMainWindow):
     def show_about(self) -> AboutDialog:
         segmenter = self.masks.segmenter
         model = model_description(segmenter.card) if segmenter is not None else self.model_label_text
-        device = segmenter.device_label if segmenter is not None else "—"
+        device = f"{segmenter.device_label}, {segmenter.precision}" if segmenter is not None else "—"
         dialog = AboutDialog(model, device, self)
         self._keep(dialog)
         dialog.show()

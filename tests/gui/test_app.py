@@ -159,4 +159,5 @@ def test_recent_files_menu_and_about_dialog(qtbot, make_window, tmp_path):
     qtbot.waitUntil(lambda: window.masks.segmenter is not None, timeout=MASK_TIMEOUT_MS)
     about = window.show_about()
     assert "u2netp" in about.text and "CPU" in about.text and "Apache-2.0" in about.text
+    assert window.masks.segmenter.precision in about.text  # float32 or bfloat16: the user can tell
     about.close()
