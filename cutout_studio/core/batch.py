@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import logging
 import os
 import threading
 import time
@@ -29,6 +30,8 @@ from cutout_studio.core.image_io import LoadedImage, is_image_path, load_image
 
 if TYPE_CHECKING:
     from cutout_studio.core.segmenter import Segmenter
+
+_log = logging.getLogger(__name__)
 
 REPORT_NAME = "cutout-report.csv"
 Status = Literal["done", "skipped", "failed"]
@@ -257,6 +260,10 @@ def _encode(job: BatchJob, started: float, image: LoadedImage, mask_lowres, opti
     except MemoryError:
         return FileResult(job.source, None, "failed", time.perf_counter() - started,
                           f"{job.source.name}: not enough memory")
+    except Exception as exc:  # noqa: BLE001 - one photo's bug must not end the whole batch
+        _log.exception("batch: %s failed", job.source)
+        return FileResult(job.source, None, "failed", time.perf_counter() - started,
+                          f"{job.source.name}: internal error ({type(exc).__name__}: {exc}); see the log")
     message = "; ".join(image.notes)
     return FileResult(job.source, out, "done", time.perf_counter() - started, message)
 

@@ -145,3 +145,21 @@ def test_output_folder_inside_the_input_folder_is_not_rescanned(segmenter, photo
     first = run_batch_to_end([photo_tree], out, ExportOptions(), segmenter=segmenter)
     again = collect_jobs([photo_tree], out, ExportOptions())
     assert first.total == 4 and len(again) == 4
+
+
+def test_an_unexpected_error_on_one_photo_fails_that_photo_only(segmenter, photo_tree, tmp_path, monkeypatch):
+    """A bug that strikes one photo (here: the exporter raising KeyError on b.jpg) is reported
+    for that photo; the batch goes on and finishes the others."""
+    from cutout_studio.core import batch
+    from cutout_studio.core.export import export_cutout
+
+    def flaky_export(image, alpha, dest, options):
+        if Path(dest).stem == "b":
+            raise KeyError("simulated bug")
+        return export_cutout(image, alpha, dest, options)
+
+    monkeypatch.setattr(batch, "export_cutout", flaky_export)
+    results = _results(run_batch([photo_tree], tmp_path / "out", ExportOptions(), segmenter=segmenter))
+    assert results["b.jpg"].status == "failed" and "internal error (KeyError" in results["b.jpg"].message
+    assert results["a.jpg"].status == "done" and results["ç photo.jpg"].status == "done"
+    assert not (tmp_path / "out" / "b.png").exists()
