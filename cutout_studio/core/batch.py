@@ -240,6 +240,12 @@ def _model_failed(job: BatchJob, started: float, exc: Exception) -> FileResult:
                       f"{job.source.name}: model failed ({exc})")
 
 
+def _internal_error(job: BatchJob, started: float, exc: Exception) -> FileResult:
+    _log.error("batch: %s failed", job.source, exc_info=exc)
+    return FileResult(job.source, None, "failed", time.perf_counter() - started,
+                      f"{job.source.name}: internal error ({type(exc).__name__}: {exc}); see the log")
+
+
 def _cut(job: BatchJob, started: float, image: LoadedImage, options: ExportOptions,
          segmenter: Segmenter) -> FileResult:
     """One photo from model to file, on a worker thread (the CPU path)."""
@@ -247,6 +253,8 @@ def _cut(job: BatchJob, started: float, image: LoadedImage, options: ExportOptio
         mask = segmenter.predict_lowres([image.rgb])[0]
     except (CutoutError, RuntimeError, ValueError) as exc:
         return _model_failed(job, started, exc)
+    except Exception as exc:  # noqa: BLE001 - as in _encode
+        return _internal_error(job, started, exc)
     return _encode(job, started, image, mask, options, segmenter)
 
 
@@ -261,9 +269,7 @@ def _encode(job: BatchJob, started: float, image: LoadedImage, mask_lowres, opti
         return FileResult(job.source, None, "failed", time.perf_counter() - started,
                           f"{job.source.name}: not enough memory")
     except Exception as exc:  # noqa: BLE001 - one photo's bug must not end the whole batch
-        _log.exception("batch: %s failed", job.source)
-        return FileResult(job.source, None, "failed", time.perf_counter() - started,
-                          f"{job.source.name}: internal error ({type(exc).__name__}: {exc}); see the log")
+        return _internal_error(job, started, exc)
     message = "; ".join(image.notes)
     return FileResult(job.source, out, "done", time.perf_counter() - started, message)
 
