@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from cutout_studio.core.errors import CutoutError
-from cutout_studio.core.export import ExportOptions, export_cutout, output_suffix
+from cutout_studio.core.export import ExportOptions, export_cutout, output_suffix, remove_stale_temp_files
 from cutout_studio.core.image_io import LoadedImage, is_image_path, load_image
 
 if TYPE_CHECKING:
@@ -149,6 +149,7 @@ def run_batch(
     being encoded are finished, nothing is half-written, and the report lists what was done.
     """
     jobs = collect_jobs(inputs, out_dir, options, name_suffix=name_suffix)
+    _remove_stale_temp_files(jobs)
     out_root = Path(out_dir).expanduser().resolve()
     is_cancelled = _cancel_checker(cancel)
     summary = BatchSummary(total=len(jobs), report=out_root / REPORT_NAME if write_report else None)
@@ -233,6 +234,16 @@ def run_batch_to_end(*args, on_progress: Callable[[BatchProgress], None] | None 
             return stop.value
         if on_progress is not None:
             on_progress(event)
+
+
+def _remove_stale_temp_files(jobs: Sequence[BatchJob]) -> None:
+    """A batch killed mid-write leaves hidden ``.part`` files beside the outputs it was writing;
+    the run that resumes it clears them, so that what is left is only complete outputs."""
+    by_folder: dict[Path, set[str]] = {}
+    for job in jobs:
+        by_folder.setdefault(job.output.parent, set()).add(job.output.name)
+    for folder, names in by_folder.items():
+        remove_stale_temp_files(folder, names)
 
 
 def _model_failed(job: BatchJob, started: float, exc: Exception) -> FileResult:

@@ -18,6 +18,7 @@ import io
 import logging
 import math
 import os
+import re
 import secrets
 import struct
 import zlib
@@ -42,6 +43,7 @@ __all__ = [
     "output_suffix",
     "parse_color",
     "encode_to_bytes",
+    "remove_stale_temp_files",
     "render_cutout",
     "SUBJECT_THRESHOLD",
 ]
@@ -540,6 +542,9 @@ def _atomic_write(target: Path, write: Callable[[BinaryIO], None], overwrite: bo
                 temp.unlink()
 
 
+_TEMP_NAME = re.compile(r"\.(?P<target>.+)\.[0-9a-f]{8}\.part")
+
+
 def _create_temp(target: Path) -> tuple[Path, int]:
     # os.open with mode 0o666 lets the umask decide the final permissions, as for any new file
     # (mkstemp would leave the cutout readable by its owner only).
@@ -550,6 +555,24 @@ def _create_temp(target: Path) -> tuple[Path, int]:
             return temp, os.open(temp, flags, 0o666)
         except FileExistsError:
             continue
+
+
+def remove_stale_temp_files(folder: Path, names: set[str]) -> int:
+    """Delete the temporary files that an export of ``folder/<name>`` (for each name) left when
+    its process was killed mid-write; returns how many. Only this module's own temporary names
+    (``.<name>.<8 hex digits>.part``) for the given outputs are touched."""
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    for entry in entries:
+        match = _TEMP_NAME.fullmatch(entry.name)
+        if match and match["target"] in names and entry.is_file(follow_symlinks=False):
+            with suppress(OSError):
+                os.unlink(entry.path)
+                removed += 1
+    return removed
 
 
 def _move_into_place(temp: Path, target: Path, overwrite: bool) -> None:

@@ -111,12 +111,15 @@ def test_batch_killed_half_way_resumes_without_redoing_finished_files(model_home
     for path in finished:  # atomic writes: whatever exists is a complete, readable image
         with Image.open(path) as im:
             im.load()
-    assert not [p for p in out.rglob("*") if p.is_file() and p.suffix not in (".png", ".csv")]
+    # a photo being written at the kill leaves only its hidden temporary file, never a partial output
+    assert all(p.name.startswith(".") and p.suffix == ".part"
+               for p in out.rglob("*") if p.is_file() and p.suffix not in (".png", ".csv"))
 
     rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     assert rerun.returncode == 0, rerun.stderr
     assert f"{12 - len(finished)} done, {len(finished)} skipped" in rerun.stderr
     assert len(list(out.rglob("*.png"))) == 12
+    assert not list(out.rglob("*.part"))  # the resumed run cleared what the kill left
     for path, mtime in finished.items():
         assert path.stat().st_mtime_ns == mtime
 

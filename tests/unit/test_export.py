@@ -24,6 +24,7 @@ from cutout_studio.core.export import (
     export_cutout,
     output_suffix,
     parse_color,
+    remove_stale_temp_files,
     render_cutout,
 )
 from cutout_studio.core.image_io import LoadedImage, load_image
@@ -495,3 +496,18 @@ def test_encode_to_bytes_matches_the_file(image: LoadedImage, alpha: np.ndarray,
     options = ExportOptions(format="webp")
     path = export_cutout(image, alpha, tmp_path / "cut.webp", options)
     assert encode_to_bytes(render_cutout(image, alpha, options), options) == path.read_bytes()
+
+
+def test_stale_temporary_files_of_killed_exports_are_removed_and_nothing_else(tmp_path: Path) -> None:
+    stale = tmp_path / ".bag.png.0123abcd.part"  # what a kill during the write of bag.png leaves
+    keep = [
+        tmp_path / ".bag.png.not-hex!.part",  # not our naming
+        tmp_path / ".shoe.png.0123abcd.part",  # another output's (not part of this batch)
+        tmp_path / "bag.png.0123abcd.part",  # not hidden: not ours
+        tmp_path / "bag.png",
+    ]
+    for path in [stale, *keep]:
+        path.write_bytes(b"x")
+    assert remove_stale_temp_files(tmp_path, {"bag.png"}) == 1
+    assert not stale.exists() and all(p.exists() for p in keep)
+    assert remove_stale_temp_files(tmp_path / "missing", {"bag.png"}) == 0
