@@ -4,9 +4,10 @@ Decoding, inference and encoding overlap: a small thread pool decodes the next p
 the others are cut. On a GPU the model runs batched on the calling thread and a pool snaps
 masks to full resolution and encodes; on the CPU every stage is CPU-bound, so each photo is
 cut whole (model, snapping, export) by one of several single-threaded workers, which keeps
-every core busy whatever the mix of stages. Outputs are written atomically, so a file that exists is complete:
-a killed batch resumes by skipping the outputs already there. A bad file never stops the
-batch; it is reported with its reason, in the events and in ``cutout-report.csv``.
+every core busy whatever the mix of stages. Outputs are written atomically, so a file that
+exists is complete: a killed batch resumes by skipping the outputs already there (and
+removing the temporary files the kill left). A bad file never stops the batch; it is
+reported with its reason, in the events and in ``cutout-report.csv``.
 """
 
 from __future__ import annotations
