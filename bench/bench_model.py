@@ -56,24 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     tensor_cl = tensor.contiguous(memory_format=torch.channels_last)
     default_threads = torch.get_num_threads()
 
-    def torch_variant(net, inp, threads):
+    def torch_variant(net, inp, threads, bf16=False):
         def run():
             torch.set_num_threads(threads)
-            with torch.inference_mode():
-                return net.mask(inp)[0, 0].numpy()
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                return net.mask(inp)[0, 0].float().numpy()
 
         return run
-
-    def bf16_variant(threads):
-        def run():
-            torch.set_num_threads(threads)
-            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-                return net_out(model_cl.mask(tensor_cl))
-
-        return run
-
-    def net_out(out):
-        return out[0, 0].float().numpy()
 
     def engine():
         # what the engine runs today, preprocessing of the 320-px input included
@@ -88,8 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         "torch 1t channels_last": torch_variant(model_cl, tensor_cl, 1),
     }
     if cpu_has_native_bf16():
-        variants[f"torch {args.threads}t channels_last bfloat16"] = bf16_variant(args.threads)
-        variants["torch 1t channels_last bfloat16"] = bf16_variant(1)
+        variants[f"torch {args.threads}t channels_last bfloat16"] = torch_variant(
+            model_cl, tensor_cl, args.threads, bf16=True
+        )
+        variants["torch 1t channels_last bfloat16"] = torch_variant(model_cl, tensor_cl, 1, bf16=True)
     if not args.no_rembg:
         import tempfile
 
