@@ -432,16 +432,11 @@ def blur_fusion(image: np.ndarray, alpha: np.ndarray, radii: Sequence[int] = _FU
     foreground = background = image
     weighted_fg, weighted_bg, scratch = (np.empty_like(image) for _ in range(3))
     for radius in radii:
-        size = (2 * radius + 1, 2 * radius + 1)
-
-        def box(x: np.ndarray, size: tuple[int, int] = size) -> np.ndarray:
-            return cv2.boxFilter(x, -1, size, dst=x, borderType=cv2.BORDER_REFLECT)
-
         # alpha-weighted local means of the current estimates
-        weight = box(a.copy())
-        mean_fg = box(np.multiply(foreground, a, out=weighted_fg))
+        weight = _box_in_place(a.copy(), radius)
+        mean_fg = _box_in_place(np.multiply(foreground, a, out=weighted_fg), radius)
         mean_fg /= weight + _FUSION_EPS
-        mean_bg = box(np.multiply(background, inverse, out=weighted_bg))
+        mean_bg = _box_in_place(np.multiply(background, inverse, out=weighted_bg), radius)
         weight -= 1.0 + _FUSION_EPS  # = -(1 - weight + eps)
         mean_bg /= weight
         np.negative(mean_bg, out=mean_bg)
@@ -453,6 +448,12 @@ def blur_fusion(image: np.ndarray, alpha: np.ndarray, radii: Sequence[int] = _FU
         foreground = np.clip(residual, 0.0, 1.0, out=residual)
         background, weighted_bg = mean_bg, np.empty_like(image)  # mean_bg lives in weighted_bg
     return foreground
+
+
+def _box_in_place(x: np.ndarray, radius: int) -> np.ndarray:
+    """Normalised box mean of side 2·radius + 1, written over ``x``."""
+    size = (2 * radius + 1, 2 * radius + 1)
+    return cv2.boxFilter(x, -1, size, dst=x, borderType=cv2.BORDER_REFLECT)
 
 
 def estimate_foreground(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
