@@ -15,6 +15,7 @@ from cutout_studio.core.errors import ModelError, ModelNotInstalledError
 from cutout_studio.core.image_io import load_image
 from cutout_studio.core.models import get_card, import_file, installed, list_models, load_model
 from cutout_studio.core.models.unet import UNet
+from cutout_studio.core.models.weights import MAX_ABS_DIFF
 from cutout_studio.core.segmenter import preprocess
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -52,14 +53,14 @@ def test_torch_port_matches_onnxruntime_on_real_photos(model_home, official_onnx
             got = [t.numpy() for t in model(torch.from_numpy(batch))]
         assert len(got) == len(expected) == 7  # fused mask + six side outputs
         worst = max(float(np.abs(e - g).max()) for e, g in zip(expected, got))
-        assert worst <= 1e-4, f"{name}: torch differs from onnxruntime by {worst:.2e}"
+        assert worst <= MAX_ABS_DIFF, f"{name}: torch differs from onnxruntime by {worst:.2e}"
 
 
 def test_install_record_says_it_was_verified(model_home):
     found = installed(get_card("u2netp"))
     assert found is not None
     assert found.record["sha256"] == found.sha256
-    assert found.record["max_abs_diff_vs_onnxruntime"] <= 1e-4
+    assert found.record["max_abs_diff_vs_onnxruntime"] <= MAX_ABS_DIFF
 
 
 def test_import_refuses_a_tampered_onnx(model_home, official_onnx, tmp_path):
