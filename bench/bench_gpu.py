@@ -119,6 +119,7 @@ def pipeline_throughput(
         rows.append(
             {
                 "batch_size": size,
+                "photos": count,
                 "seconds": round(seconds, 2),
                 "photos_per_minute": round(count * 60 / seconds, 1),
             }
@@ -166,11 +167,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.pipeline_batch_sizes:
         with tempfile.TemporaryDirectory(prefix="bench_gpu_") as tmp:
             folder = Path(tmp) / "photos"
-            build_folder(args.data, folder, args.count, args.factor)
-            print(f"pipeline on {args.count} photos", file=sys.stderr)
-            pipeline_rows = pipeline_throughput(
-                segmenter, folder, args.count, args.pipeline_batch_sizes, Path(tmp)
-            )
+            # a small --data set can hold fewer photos than asked for: measure what was built
+            count = len(build_folder(args.data, folder, args.count, args.factor))
+            print(f"pipeline on {count} photos", file=sys.stderr)
+            pipeline_rows = pipeline_throughput(segmenter, folder, count, args.pipeline_batch_sizes, Path(tmp))
 
     machine = common.machine_info()
     if segmenter.device.type == "cuda":
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         ],
     )
     if pipeline_rows:
-        print(f"\nrun_batch pipeline, {args.count} photos, PNG")
+        print(f"\nrun_batch pipeline, {pipeline_rows[0]['photos']} photos, PNG")
         common.print_table(
             ["batch size", "seconds", "photos/min"],
             [[r["batch_size"], r["seconds"], r["photos_per_minute"]] for r in pipeline_rows],

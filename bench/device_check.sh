@@ -30,6 +30,9 @@ step() { echo "=== $1 ($(date +%T))"; }
       --method cutout --device "$dev" --json "$OUT/eval_$dev.json" | tail -8
     [ "$DEVICE" = cpu ] && break
   done
+  # the device's CPU has native bf16 (AMX): the same photos in exact float32, to see what bf16 costs
+  timeout 100 $PY -m cutout_studio eval .gpu/data/objects-coco .gpu/data/people-ccp .gpu/data/davis \
+    --method cutout --device cpu --precision float32 --json "$OUT/eval_cpu_float32.json" | tail -5
   step "CLI batch on $DEVICE"
   rm -rf /tmp/gpu-batch
   /usr/bin/time -v timeout 90 $PY -m cutout_studio batch .gpu/data -o /tmp/gpu-batch --device "$DEVICE" 2> "$OUT/batch_time.txt" | tail -5
