@@ -125,7 +125,8 @@ def _checked_background(background: object) -> tuple[int, int, int] | Path | Non
             return parse_color(background)
         except ValueError:
             path = Path(background).expanduser()
-            if not path.exists():
+            looks_like_a_file = bool(path.suffix) or len(path.parts) > 1
+            if not path.exists() and not looks_like_a_file:
                 raise OptionsError(
                     f"background {background!r} is neither a colour (#rrggbb, a name, r,g,b) "
                     "nor an existing image file",
