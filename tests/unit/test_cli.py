@@ -72,7 +72,8 @@ def test_batch_into_an_unwritable_place_fails_per_file_with_a_reason(model_home,
     shutil.copy(PHOTO, src / "good.jpg")
     blocker = tmp_path / "out"
     blocker.write_text("a file where the output folder should be")
-    code = main(["batch", str(src), "-o", str(blocker)])
+    # (-o naming the file itself is a usage error: test_output_folder_that_is_a_file_is_a_usage_error)
+    code = main(["batch", str(src), "-o", str(blocker / "cutouts")])
     err = capsys.readouterr().err
     assert code == 1 and "good" in err and "failed" in err
     assert blocker.read_text() == "a file where the output folder should be"
