@@ -12,13 +12,13 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from cutout_studio import __version__
 from cutout_studio.core.errors import CutoutError, ModelError
-from cutout_studio.core.options import BatchOptions
+from cutout_studio.core.options import BatchOptions, OptionsError, Range, spec
 
 if TYPE_CHECKING:
     from cutout_studio.core.export import ExportOptions
@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("-o", "--output-dir", type=_output_folder, required=True, help="folder for the results")
     _add_export_options(batch)
     _add_model_options(batch)
-    batch.add_argument("--batch-size", type=_batch_size, default=None,
+    batch.add_argument("--batch-size", type=_whole_number("batch_size", spec(BatchOptions, "batch_size")), default=None,
                        help=f"photos per forward pass, {_range(BatchOptions, 'batch_size')} (default: 1 CPU, 8 GPU)")
     batch.set_defaults(handler=_cmd_batch)
 
@@ -135,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("sets", nargs="+", type=Path, help="folders with images/ and masks/ subfolders")
     ev.add_argument("--method", action="append", dest="methods",
                     help="cutout (default), u2netp-plain, grabcut; repeat to compare")
-    ev.add_argument("--limit", type=int, default=None, help="at most this many images per set")
+    ev.add_argument("--limit", type=_whole_number("limit", Range(1, 10**9, integer=True)), default=None,
+                    help="at most this many images per set")
     ev.add_argument("--json", type=Path, help="write the results as JSON here")
     _add_model_options(ev)
     ev.set_defaults(handler=_cmd_eval)
@@ -169,8 +170,6 @@ def _add_export_options(p: argparse.ArgumentParser) -> None:
 
 
 def _range(cls: type, name: str) -> str:
-    from cutout_studio.core.options import spec
-
     return spec(cls, name).describe().replace("%", "%%")  # argparse formats help with %
 
 
@@ -182,15 +181,17 @@ def _output_folder(text: str) -> Path:
     return path
 
 
-def _batch_size(text: str) -> int:
-    """``--batch-size``: the schema's range (BatchOptions), checked before anything runs."""
-    from cutout_studio.core.options import BatchOptions, OptionsError
+def _whole_number(name: str, allowed: Range) -> Callable[[str], int]:
+    """An argparse ``type`` for a whole number in ``allowed`` (a range of the option schema)."""
 
-    try:
-        return BatchOptions(batch_size=int(text)).batch_size  # type: ignore[return-value]
-    except ValueError as exc:  # int() or the range (OptionsError is a ValueError)
-        message = str(exc) if isinstance(exc, OptionsError) else f"not a whole number: '{text}'"
-        raise argparse.ArgumentTypeError(message) from None
+    def parse(text: str) -> int:
+        try:
+            return int(allowed.check(name, int(text)))
+        except ValueError as exc:  # int() or the range (OptionsError is a ValueError)
+            message = str(exc) if isinstance(exc, OptionsError) else f"not a whole number: '{text}'"
+            raise argparse.ArgumentTypeError(message) from None
+
+    return parse
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:

@@ -51,6 +51,8 @@ class Range:
     def describe(self) -> str:
         """``"0 to 100 px"``: for help texts and messages."""
         unit = f" {self.unit}" if self.unit else ""
+        if self.integer:
+            return f"{int(self.lo)} to {int(self.hi)}{unit}"
         return f"{self.lo:g} to {self.hi:g}{unit}"
 
     def check(self, name: str, value: object) -> int | float:
