@@ -105,8 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     cut = sub.add_parser("cut", help="cut out single photos")
     cut.add_argument("files", nargs="+", metavar="FILE")
-    cut.add_argument("-o", "--output-dir", type=_output_folder, help="folder for the results (default: beside each photo, "
-                                                           "named NAME_cutout.png)")
+    cut.add_argument("-o", "--output-dir", type=_output_folder,
+                     help="folder for the results (default: beside each photo, named NAME_cutout.png)")
     _add_export_options(cut)
     _add_model_options(cut)
     cut.set_defaults(handler=_cmd_cut)
@@ -116,8 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("-o", "--output-dir", type=_output_folder, required=True, help="folder for the results")
     _add_export_options(batch)
     _add_model_options(batch)
-    batch.add_argument("--batch-size", type=_whole_number("batch_size", spec(BatchOptions, "batch_size")), default=None,
-                       help=f"photos per forward pass, {_range(BatchOptions, 'batch_size')} (default: 1 CPU, 8 GPU)")
+    batch.add_argument("--batch-size", type=_whole_number("batch_size", spec(BatchOptions, "batch_size")),
+                       default=None, help=f"photos per forward pass, {_range(BatchOptions, 'batch_size')} (default: 1 CPU, 8 GPU)")
     batch.set_defaults(handler=_cmd_batch)
 
     models = sub.add_parser("models", help="list, install or import models")
@@ -208,7 +208,6 @@ def export_options_from_args(args: argparse.Namespace) -> ExportOptions:
     what they refuse is a usage error."""
     from cutout_studio.core.edges import EdgeOptions
     from cutout_studio.core.export import ExportOptions
-    from cutout_studio.core.options import OptionsError
 
     padding_text = str(args.padding).strip()
     unit = "%" if padding_text.endswith("%") else "px"
