@@ -24,12 +24,15 @@ import numpy as np
 from cutout_studio.core.edges import EdgeOptions
 from cutout_studio.core.export import ExportOptions, export_cutout, render_cutout
 from cutout_studio.core.image_io import LoadedImage, load_image
+from cutout_studio.core.options import OptionsError
 from cutout_studio.core.refine import RefineSession
 from cutout_studio.core.segmenter import Segmenter
 
-__all__ = ["EdgeOptions", "ExportOptions", "LoadedImage", "RefineSession", "Segmenter", "cutout", "load_image"]
+__all__ = [
+    "EdgeOptions", "ExportOptions", "LoadedImage", "OptionsError", "RefineSession", "Segmenter", "cutout", "load_image",
+]
 
-_EXPORT_FIELDS = {f.name for f in fields(ExportOptions)}
+_EXPORT_FIELDS = {f.name for f in fields(ExportOptions)} - {"edges"}  # edge options come flat
 _EDGE_FIELDS = {f.name for f in fields(EdgeOptions)}
 
 
@@ -50,6 +53,9 @@ def cutout(
     With ``dest`` the result is written there and its path returned; without, the rendered
     pixels come back (H×W×4 RGBA uint8, or H×W×3 with a background fill). Pass ``alpha`` to
     export a mask you already have (from a RefineSession, say) instead of predicting one.
+    Values outside an option's range, or a combination the options refuse (JPEG without a
+    background, an unreadable background image), raise :class:`OptionsError` (a ValueError)
+    before any work is done.
     """
     unknown = set(options) - _EXPORT_FIELDS - _EDGE_FIELDS
     if unknown:

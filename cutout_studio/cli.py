@@ -12,11 +12,16 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 from cutout_studio import __version__
 from cutout_studio.core.errors import CutoutError, ModelError
+from cutout_studio.core.options import BatchOptions, OptionsError, Range, spec
+
+if TYPE_CHECKING:
+    from cutout_studio.core.export import ExportOptions
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -77,8 +82,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 # parser
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``cutout-studio batch: error: …`` (exit status 2), no usage
+    block; ``--help`` still shows the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="cutout-studio",
         description="Cut products out of photos. With no arguments, opens the editor.",
     )
@@ -92,18 +105,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     cut = sub.add_parser("cut", help="cut out single photos")
     cut.add_argument("files", nargs="+", metavar="FILE")
-    cut.add_argument("-o", "--output-dir", type=Path, help="folder for the results (default: beside each photo, "
-                                                           "named NAME_cutout.png)")
+    cut.add_argument("-o", "--output-dir", type=_output_folder,
+                     help="folder for the results (default: beside each photo, named NAME_cutout.png)")
     _add_export_options(cut)
     _add_model_options(cut)
     cut.set_defaults(handler=_cmd_cut)
 
     batch = sub.add_parser("batch", help="cut out every photo in files and folders (recursive), resumable")
     batch.add_argument("inputs", nargs="+", metavar="IN")
-    batch.add_argument("-o", "--output-dir", type=Path, required=True, help="folder for the results")
+    batch.add_argument("-o", "--output-dir", type=_output_folder, required=True, help="folder for the results")
     _add_export_options(batch)
     _add_model_options(batch)
-    batch.add_argument("--batch-size", type=int, default=None, help="photos per forward pass (default: 1 CPU, 8 GPU)")
+    batch.add_argument("--batch-size", type=_whole_number("batch_size", spec(BatchOptions, "batch_size")),
+                       default=None, help=f"photos per forward pass, {_range(BatchOptions, 'batch_size')} (default: 1 CPU, 8 GPU)")
     batch.set_defaults(handler=_cmd_batch)
 
     models = sub.add_parser("models", help="list, install or import models")
@@ -121,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("sets", nargs="+", type=Path, help="folders with images/ and masks/ subfolders")
     ev.add_argument("--method", action="append", dest="methods",
                     help="cutout (default), u2netp-plain, grabcut; repeat to compare")
-    ev.add_argument("--limit", type=int, default=None, help="at most this many images per set")
+    ev.add_argument("--limit", type=_whole_number("limit", Range(1, 10**9, integer=True)), default=None,
+                    help="at most this many images per set")
     ev.add_argument("--json", type=Path, help="write the results as JSON here")
     _add_model_options(ev)
     ev.set_defaults(handler=_cmd_eval)
@@ -129,21 +144,54 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_export_options(p: argparse.ArgumentParser) -> None:
+    """The export and edge flags; their ranges and format choices come from the option schema."""
+    from cutout_studio.core.edges import EdgeOptions
+    from cutout_studio.core.export import FORMATS, ExportOptions
+
     g = p.add_argument_group("export")
-    g.add_argument("--format", choices=("png", "webp", "jpeg"), default="png")
-    g.add_argument("--quality", type=int, help="WebP 1-99 lossy (100 or unset: lossless); JPEG 1-100")
+    g.add_argument("--format", choices=tuple(FORMATS), default="png", type=str.lower)
+    quality = "; ".join(f"{f.name.upper()} {f.quality}" for f in FORMATS.values() if f.quality)
+    g.add_argument("--quality", type=int, help=quality)
     g.add_argument("--background", help="fill colour (#rrggbb, name, r,g,b) or an image file; default transparent")
     g.add_argument("--crop", action="store_true", help="crop to the subject")
-    g.add_argument("--padding", default="0", help="padding around the crop, px or %% (e.g. 20 or 5%%)")
+    g.add_argument("--padding", default="0", help=f"padding around the crop, px or %% (e.g. 20 or 5%%), "
+                                                   f"{_range(ExportOptions, 'padding')}")
     g.add_argument("--square", action="store_true", help="place the result on a square canvas")
     g.add_argument("--output", choices=("cutout", "mask"), default="cutout", dest="output_kind",
                    help="cutout image, or the 8-bit mask as PNG")
     g.add_argument("--overwrite", action="store_true", help="replace existing outputs (never the source)")
     e = p.add_argument_group("edges")
-    e.add_argument("--feather", type=float, default=0.0, help="soften the edge by this radius, px")
-    e.add_argument("--shift", type=float, default=0.0, help="grow (+) or shrink (-) the mask, px")
+    e.add_argument("--feather", type=float, default=0.0,
+                   help=f"soften the edge by this radius, {_range(EdgeOptions, 'feather')}")
+    e.add_argument("--shift", type=float, default=0.0,
+                   help=f"grow (+) or shrink (-) the mask, {_range(EdgeOptions, 'shift')}")
     e.add_argument("--matting", action="store_true", help="alpha matting in a thin band at the edge (slower)")
     e.add_argument("--no-decontaminate", action="store_true", help="keep edge colours as they are")
+
+
+def _range(cls: type, name: str) -> str:
+    return spec(cls, name).describe().replace("%", "%%")  # argparse formats help with %
+
+
+def _output_folder(text: str) -> Path:
+    """``-o``: a folder, existing or not; an existing file is a usage error, not N failures."""
+    path = Path(text).expanduser()
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"'{text}' is a file, not a folder")
+    return path
+
+
+def _whole_number(name: str, allowed: Range) -> Callable[[str], int]:
+    """An argparse ``type`` for a whole number in ``allowed`` (a range of the option schema)."""
+
+    def parse(text: str) -> int:
+        try:
+            return int(allowed.check(name, int(text)))
+        except ValueError as exc:  # int() or the range (OptionsError is a ValueError)
+            message = str(exc) if isinstance(exc, OptionsError) else f"not a whole number: '{text}'"
+            raise argparse.ArgumentTypeError(message) from None
+
+    return parse
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
@@ -154,10 +202,12 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                         "float32: exact everywhere")
 
 
-def export_options_from_args(args: argparse.Namespace):
-    """ExportOptions from the parsed export/edge flags; bad values raise UsageError."""
+def export_options_from_args(args: argparse.Namespace) -> ExportOptions:
+    """ExportOptions from the parsed export/edge flags. Only parsing happens here: every rule
+    (ranges, JPEG needs a background, a readable background image) is the options' own, and
+    what they refuse is a usage error."""
     from cutout_studio.core.edges import EdgeOptions
-    from cutout_studio.core.export import ExportError, ExportOptions, parse_color
+    from cutout_studio.core.export import ExportOptions
 
     padding_text = str(args.padding).strip()
     unit = "%" if padding_text.endswith("%") else "px"
@@ -165,29 +215,13 @@ def export_options_from_args(args: argparse.Namespace):
         padding = float(padding_text.rstrip("%").removesuffix("px"))
     except ValueError:
         raise UsageError(f"--padding: expected a number of px or a percentage, got '{args.padding}'") from None
-    background = None
-    if args.background:
-        candidate = Path(args.background).expanduser()
-        if candidate.is_file():
-            background = candidate
-        else:
-            try:
-                background = parse_color(args.background)
-            except ValueError:
-                raise UsageError(f"--background: '{args.background}' is neither a colour nor an image file") from None
-    if args.quality is not None and not 1 <= args.quality <= 100:
-        raise UsageError("--quality must be between 1 and 100")
-    if args.format == "jpeg" and background is None and args.output_kind == "cutout":
-        raise UsageError("JPEG has no transparency: give --background COLOR|IMAGE, or use --format png|webp")
-    # the option classes validate their own values (negative padding or feather, …): report
-    # what they refuse as usage errors
     try:
         edges = EdgeOptions(feather=args.feather, shift=args.shift, matting=args.matting,
                             decontaminate=not args.no_decontaminate)
-        return ExportOptions(format=args.format, quality=args.quality, background=background, crop=args.crop,
-                             padding=padding, padding_unit=unit, square=args.square, output=args.output_kind,
-                             overwrite=args.overwrite, edges=edges)
-    except (ExportError, ValueError) as exc:
+        return ExportOptions(format=args.format, quality=args.quality, background=args.background or None,
+                             crop=args.crop, padding=padding, padding_unit=unit, square=args.square,
+                             output=args.output_kind, overwrite=args.overwrite, edges=edges)
+    except OptionsError as exc:
         raise UsageError(str(exc)) from None
 
 

@@ -4,8 +4,10 @@ Everything the user expects to be remembered between runs lives here (last folde
 preset, brush size, overlay colour); only window geometry is left to the GUI toolkit. The
 file is read tolerantly: a missing file gives the defaults, a corrupt file is set aside as
 ``settings.json.corrupt`` (so the user's old values are not destroyed) and the defaults are
-used, and a single bad value falls back to its default without losing the others. Saving is
-atomic (temporary file, fsync, rename), so a crash mid-save never leaves half a file.
+used, and a single bad value falls back to its default without losing the others. The
+export preset is stored as the engine's :class:`ExportOptions` (their own ``to_dict`` /
+``from_dict``), so the rules are the engine's. Saving is atomic
+(:mod:`cutout_studio.core.atomic`), so a crash mid-save never leaves half a file.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import dataclasses
 import json
 import logging
 import os
-import tempfile
 import types
 import typing
 from dataclasses import dataclass, field
@@ -22,9 +23,9 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from cutout_studio.core import paths
-from cutout_studio.core.edges import EdgeOptions
-from cutout_studio.core.errors import CutoutError
+from cutout_studio.core.atomic import atomic_write_bytes
 from cutout_studio.core.export import ExportOptions
+from cutout_studio.core.options import Options, OptionsError
 
 _log = logging.getLogger(__name__)
 
@@ -35,42 +36,9 @@ RECENT_LIMIT = 10
 T = TypeVar("T")
 
 
-@dataclass
-class ExportPreset:
-    """The export settings the user last chose, in plain JSON-friendly values."""
-
-    format: Literal["png", "webp", "jpeg"] = "png"
-    quality: int | None = None  #: webp: None/100 lossless, 1..99 lossy; jpeg: 1..100
-    background: str | None = None  #: None transparent, a colour ("#ffffff") or an image file path
-    crop: bool = False
-    padding: float = 0.0
-    padding_unit: Literal["px", "%"] = "px"
-    square: bool = False
-    output: Literal["cutout", "mask"] = "cutout"
-    feather: float = 0.0
-    shift: float = 0.0
-    matting: bool = False
-    decontaminate: bool = True
-
-    def edge_options(self) -> EdgeOptions:
-        return EdgeOptions(
-            feather=self.feather, shift=self.shift, matting=self.matting, decontaminate=self.decontaminate
-        )
-
-    def to_export_options(self, *, overwrite: bool = False) -> ExportOptions:
-        """The engine's options; raises :class:`ExportError` for an invalid combination."""
-        return ExportOptions(
-            format=self.format,
-            quality=self.quality,
-            background=self.background,
-            crop=self.crop,
-            padding=self.padding,
-            padding_unit=self.padding_unit,
-            square=self.square,
-            output=self.output,
-            overwrite=overwrite,
-            edges=self.edge_options(),
-        )
+#: The export preset the user last chose is the engine's own options (their JSON form is
+#: :meth:`ExportOptions.to_dict`); the old name stays for callers that imported it.
+ExportPreset = ExportOptions
 
 
 @dataclass
@@ -87,7 +55,7 @@ class EditorSettings:
 @dataclass
 class Settings:
     version: int = SETTINGS_VERSION
-    export: ExportPreset = field(default_factory=ExportPreset)
+    export: ExportOptions = field(default_factory=ExportOptions)
     editor: EditorSettings = field(default_factory=EditorSettings)
     recent_files: list[str] = field(default_factory=list)
     last_open_dir: str = ""
@@ -125,12 +93,6 @@ def load_settings(path: Path | None = None) -> Settings:
         _set_aside(path, exc)
         return Settings()
     settings = _from_dict(Settings, data)
-    try:
-        settings.export.to_export_options()
-    except (CutoutError, ValueError) as exc:
-        # Each value had the right type but together they are refused (e.g. JPEG quality 0).
-        _log.warning("stored export preset is invalid (%s): using the default preset", exc)
-        settings.export = ExportPreset()
     settings.version = SETTINGS_VERSION
     return settings
 
@@ -138,19 +100,20 @@ def load_settings(path: Path | None = None) -> Settings:
 def save_settings(settings: Settings, path: Path | None = None) -> Path:
     """Write the settings atomically; returns the file written. Raises OSError if impossible."""
     path = path or settings_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(dataclasses.asdict(settings), indent=2, ensure_ascii=False) + "\n"
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    text = json.dumps(_to_dict(settings), indent=2, ensure_ascii=False) + "\n"
+    atomic_write_bytes(path, text.encode("utf-8"))
     return path
+
+
+def _to_dict(obj: Any) -> dict[str, Any]:
+    """JSON values of a settings dataclass; option classes serialise themselves."""
+    if isinstance(obj, Options):
+        return obj.to_dict()
+    return {
+        f.name: _to_dict(value) if dataclasses.is_dataclass(value) else value
+        for f in dataclasses.fields(obj)
+        for value in [getattr(obj, f.name)]
+    }
 
 
 def _set_aside(path: Path, reason: Exception) -> None:
@@ -173,6 +136,15 @@ def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
         expected = hints[f.name]
         current = getattr(default, f.name)
         raw = data[f.name]
+        if isinstance(current, Options):
+            if not isinstance(raw, dict):
+                _log.warning("settings: %s is not an object; using defaults", f.name)
+                continue
+            try:
+                values[f.name] = type(current).from_dict(raw)
+            except OptionsError as exc:  # refused even with the blamed values at their defaults
+                _log.warning("settings: stored %s is invalid (%s); using defaults", f.name, exc)
+            continue
         if dataclasses.is_dataclass(current):
             if isinstance(raw, dict):
                 values[f.name] = _from_dict(type(current), raw)

@@ -1,7 +1,9 @@
 """The export settings dialog: format and quality, background, crop and padding, output kind.
 
-It edits an :class:`ExportPreset` (the one stored in the settings file); the edge settings are
-edited live in the tools panel instead, where their preview is.
+It only edits :class:`ExportOptions` (the preset stored in the settings file): the formats come
+from the format table, the spin boxes' ranges from the options' schema, and accepting builds
+the options, whose own validation gives the one-line reason for a refusal. The edge settings
+are edited live in the tools panel instead, where their preview is.
 """
 
 from __future__ import annotations
@@ -29,29 +31,26 @@ from PySide6.QtWidgets import (
 )
 
 from cutout_studio.core.errors import CutoutError
-from cutout_studio.core.export import parse_color
-from cutout_studio.core.settings import ExportPreset
+from cutout_studio.core.export import FORMATS, ExportOptions
+from cutout_studio.core.export.options import PADDING_PERCENT_MAX
+from cutout_studio.core.options import spec
 from cutout_studio.qt.tools_panel import ColorButton
 
-FORMATS = {
-    "png": "PNG (lossless, transparent)",
-    "webp": "WebP (small, transparent)",
-    "jpeg": "JPEG (needs a background)",
-}
+#: The fill a format without transparency gets when chosen over a transparent background.
+_DEFAULT_FILL = "#ffffff"
 
 
-def describe(preset: ExportPreset) -> str:
+def describe(preset: ExportOptions) -> str:
     """A short summary for the tools panel, e.g. "PNG · transparent · crop +20 px"."""
     parts = [preset.format.upper() if preset.output == "cutout" else "Mask PNG"]
     if preset.format == "webp" and preset.output == "cutout":
         parts[0] += " lossless" if preset.quality in (None, 100) else f" q{preset.quality}"
     if preset.background is None:
         parts.append("transparent")
+    elif isinstance(preset.background, tuple):
+        parts.append(f"on {QColor(*preset.background).name()}")
     else:
-        try:
-            parts.append(f"on {QColor(*parse_color(preset.background)).name()}")
-        except ValueError:
-            parts.append("on an image")
+        parts.append("on an image")
     if preset.crop:
         unit = "px" if preset.padding_unit == "px" else "%"
         parts.append(f"crop +{preset.padding:g} {unit}")
@@ -61,19 +60,22 @@ def describe(preset: ExportPreset) -> str:
 
 
 class ExportSettingsDialog(QDialog):
-    def __init__(self, preset: ExportPreset, parent: QWidget | None = None) -> None:
+    def __init__(self, preset: ExportOptions, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export settings")
         self._preset = preset
 
         self.format_combo = QComboBox()
-        for key, label in FORMATS.items():
-            self.format_combo.addItem(label, key)
+        for fmt in FORMATS.values():
+            self.format_combo.addItem(fmt.label, fmt.name)
         self.format_combo.setCurrentIndex(max(0, self.format_combo.findData(preset.format)))
         self.quality_spin = QSpinBox()
-        self.quality_spin.setRange(1, 100)
-        self.quality_spin.setValue(preset.quality or 100)
-        self.quality_spin.setToolTip("WebP: 100 = lossless, below = lossy. JPEG: 1–100.")
+        quality = spec(ExportOptions, "quality")
+        self.quality_spin.setRange(int(quality.lo), int(quality.hi))
+        self.quality_spin.setValue(preset.quality or int(quality.hi))
+        self.quality_spin.setToolTip(
+            ". ".join(f"{f.name.upper()}: {f.quality}" for f in FORMATS.values() if f.quality)
+        )
 
         self.transparent_radio = QRadioButton("Transparent")
         self.color_radio = QRadioButton("Colour")
@@ -89,23 +91,23 @@ class ExportSettingsDialog(QDialog):
         background = preset.background
         if background is None:
             self.transparent_radio.setChecked(True)
+        elif isinstance(background, tuple):
+            self.color_button.set_color(QColor(*background))
+            self.color_radio.setChecked(True)
         else:
-            try:
-                self.color_button.set_color(QColor(*parse_color(background)))
-                self.color_radio.setChecked(True)
-            except ValueError:
-                self.image_edit.setText(background)
-                self.image_radio.setChecked(True)
+            self.image_edit.setText(str(background))
+            self.image_radio.setChecked(True)
 
         self.crop_check = QCheckBox("Crop to the subject")
         self.crop_check.setChecked(preset.crop)
         self.padding_spin = QDoubleSpinBox()
-        self.padding_spin.setRange(0, 10000)
-        self.padding_spin.setValue(preset.padding)
         self.padding_unit = QComboBox()
         self.padding_unit.addItem("px", "px")
         self.padding_unit.addItem("% of subject", "%")
         self.padding_unit.setCurrentIndex(max(0, self.padding_unit.findData(preset.padding_unit)))
+        self.padding_unit.currentIndexChanged.connect(self._padding_range)
+        self._padding_range()
+        self.padding_spin.setValue(preset.padding)
         self.square_check = QCheckBox("Square canvas")
         self.square_check.setChecked(preset.square)
         self.mask_check = QCheckBox("Export the mask (greyscale PNG) instead of the cutout")
@@ -141,6 +143,20 @@ class ExportSettingsDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.error_label)
         layout.addWidget(buttons)
+        self.format_combo.currentIndexChanged.connect(self._format_chosen)
+
+    def _padding_range(self) -> None:
+        padding = spec(ExportOptions, "padding")
+        top = PADDING_PERCENT_MAX if self.padding_unit.currentData() == "%" else padding.hi
+        self.padding_spin.setRange(padding.lo, top)
+
+    def _format_chosen(self) -> None:
+        """A format without transparency over a transparent background: switch to white, and say so."""
+        fmt = FORMATS[self.format_combo.currentData()]
+        if not fmt.alpha and self.transparent_radio.isChecked():
+            self.color_button.set_color(QColor(_DEFAULT_FILL))
+            self.color_radio.setChecked(True)
+            self.error_label.setText(f"{fmt.name.upper()} has no transparency: the background is now white")
 
     def _browse(self) -> None:
         name, _ = QFileDialog.getOpenFileName(
@@ -150,15 +166,16 @@ class ExportSettingsDialog(QDialog):
             self.image_edit.setText(name)
             self.image_radio.setChecked(True)
 
-    def preset(self) -> ExportPreset:
-        """The preset as the dialog shows it (edge settings carried over unchanged)."""
+    def preset(self) -> ExportOptions:
+        """The options as the dialog shows them (edge settings carried over unchanged); raises
+        :class:`~cutout_studio.core.options.OptionsError` when they are refused."""
         fmt = self.format_combo.currentData()
         background: str | None = None
         if self.color_radio.isChecked():
             background = self.color_button.color.name()
         elif self.image_radio.isChecked():
             background = self.image_edit.text().strip() or None
-        quality = self.quality_spin.value() if fmt in ("webp", "jpeg") else None
+        quality = self.quality_spin.value() if FORMATS[fmt].quality else None
         return dataclasses.replace(
             self._preset,
             format=fmt,
@@ -173,7 +190,7 @@ class ExportSettingsDialog(QDialog):
 
     def accept(self) -> None:
         try:
-            self.preset().to_export_options()  # the engine's own validation, one line
+            self.preset()  # the options' own validation, one line
         except CutoutError as exc:
             self.error_label.setText(str(exc))
             return

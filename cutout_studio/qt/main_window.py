@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
 
 from cutout_studio.core import paths
 from cutout_studio.core.edges import EdgeOptions
-from cutout_studio.core.errors import CutoutError
 from cutout_studio.core.image_io import IMAGE_SUFFIXES
 from cutout_studio.core.settings import Settings, load_settings, save_settings
 from cutout_studio.qt.actions import Actions
@@ -230,7 +229,8 @@ class MainWindow(QMainWindow):
         self.tools.cutout_button.set_color(cutout if cutout.isValid() else QColor("white"))
         self.canvas.set_cutout_color(self.tools.cutout_button.color)
         preset = self.settings.export
-        self.tools.set_edges(preset.feather, preset.shift, preset.matting, preset.decontaminate)
+        edges = preset.edges
+        self.tools.set_edges(edges.feather, edges.shift, edges.matting, edges.decontaminate)
         self.tools.export_summary.setText(describe(preset))
         self.set_view_mode(editor.view_mode if editor.view_mode in self.actions_.modes else "overlay")
 
@@ -441,7 +441,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Model {segmenter.model_name} ready on {segmenter.device_label}", 4000)
         self._want_masks()
         self._update_busy()
-        if not self._warmed_up and self.settings.export.matting:
+        if not self._warmed_up and self.settings.export.edges.matting:
             # only matting needs pymatting's numba kernels (compiled once per installation):
             # load them while the user looks at the photos, not on the first preview
             self._warmed_up = True
@@ -516,7 +516,7 @@ class MainWindow(QMainWindow):
         )
 
     def edge_options(self) -> EdgeOptions:
-        return self.settings.export.edge_options()
+        return self.settings.export.edges
 
     def set_view_mode(self, mode: str) -> None:
         self.settings.editor.view_mode = mode
@@ -537,9 +537,8 @@ class MainWindow(QMainWindow):
 
     def _edges_changed(self) -> None:
         feather, shift, matting, decontaminate = self.tools.edges()
-        self.settings.export = dataclasses.replace(
-            self.settings.export, feather=feather, shift=shift, matting=matting, decontaminate=decontaminate
-        )
+        edges = EdgeOptions(feather=feather, shift=shift, matting=matting, decontaminate=decontaminate)
+        self.settings.export = dataclasses.replace(self.settings.export, edges=edges)
         self.tools.export_summary.setText(describe(self.settings.export))
         self._refresh_view()
 
@@ -567,12 +566,8 @@ class MainWindow(QMainWindow):
         return self.exports.export_all(out_dir)
 
     def export_options(self):
-        """The engine's options for the current preset, or None (the error shown) if invalid."""
-        try:
-            return self.settings.export.to_export_options()
-        except CutoutError as exc:
-            self.show_error(f"Export settings: {exc}")
-            return None
+        """The engine's options: the stored preset itself (checked when it was built)."""
+        return self.settings.export
 
     # ------------------------------------------------------------------ batch
 

@@ -118,7 +118,7 @@ def test_view_modes_and_edge_settings_preview_on_the_worker(qtbot, make_window):
         window.tools.shift_spin.setValue(-6.0)
     shrunk = _layer_grey(window)
     assert shrunk.sum() < 0.9 * grey.sum()
-    assert window.settings.export.shift == -6.0
+    assert window.settings.export.edges.shift == -6.0
     assert np.abs(np.round(doc.alpha * 255) - grey).max() <= 1  # the document's mask is unchanged
 
     with qtbot.waitSignal(window.view_updated, timeout=MASK_TIMEOUT_MS):

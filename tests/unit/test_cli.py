@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import cutout_studio
 from cutout_studio.cli import main
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -71,7 +72,8 @@ def test_batch_into_an_unwritable_place_fails_per_file_with_a_reason(model_home,
     shutil.copy(PHOTO, src / "good.jpg")
     blocker = tmp_path / "out"
     blocker.write_text("a file where the output folder should be")
-    code = main(["batch", str(src), "-o", str(blocker)])
+    # (-o naming the file itself is a usage error: test_output_folder_that_is_a_file_is_a_usage_error)
+    code = main(["batch", str(src), "-o", str(blocker / "cutouts")])
     err = capsys.readouterr().err
     assert code == 1 and "good" in err and "failed" in err
     assert blocker.read_text() == "a file where the output folder should be"
@@ -152,3 +154,67 @@ def test_console_run_keeps_exit_status_and_output_after_a_fast_exit(model_home, 
     assert len(report) == 3 and report[0].startswith("file,status")
     with Image.open(tmp_path / "out" / "bear.png") as im:
         assert im.mode == "RGBA"
+
+
+def _run_cli(args: list[str], cwd: Path, home: Path) -> subprocess.CompletedProcess:
+    # this checkout's package, whatever the working folder
+    root = str(Path(cutout_studio.__file__).resolve().parents[1])
+    env = {**os.environ, "CUTOUT_STUDIO_HOME": str(home),
+           "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, "-m", "cutout_studio", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def _tree(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+@pytest.mark.parametrize(("flags", "reason"), [
+    # case 5 (issue 8): these hung, filled memory or crashed in OpenCV
+    (["--batch-size", "0"], "batch size must be 1 to 64, got 0"),
+    (["--batch-size=-3"], "batch size must be 1 to 64, got -3"),
+    (["--shift", "1e9"], "shift must be -100 to 100 px, got 1e+09"),
+    (["--shift", "2000"], "shift must be -100 to 100 px, got 2000"),
+    (["--feather", "1e9"], "feather must be 0 to 100 px, got 1e+09"),
+    (["--padding", "5000%", "--crop"], "padding must be 0 to 1000 %"),
+    # case 6: a broken background image, once, before anything is written
+    (["--background", "bg.jpg"], "background image bg.jpg: "),
+    # case 13: JPEG has no transparency
+    (["--format", "jpeg"], "JPEG has no transparency"),
+], ids=["batch-size-0", "batch-size-neg", "shift-1e9", "shift-2000", "feather-1e9", "padding-percent",
+        "broken-background", "jpeg-transparent"])
+def test_bad_option_values_are_one_line_usage_errors_and_write_nothing(tmp_path, flags, reason):
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copy(PHOTO, work / "x.jpg")
+    (work / "bg.jpg").write_bytes(b"not a jpeg at all")
+    before = _tree(tmp_path)
+    proc = _run_cli(["batch", "x.jpg", "-o", "out", *flags], work, tmp_path / "home")
+    assert proc.returncode == 2
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and reason in lines[0], proc.stderr
+    assert proc.stdout == ""
+    assert _tree(tmp_path) == before  # no output folder, no report, no model folder
+
+
+@pytest.mark.parametrize("command", ["batch", "cut"])
+def test_output_folder_that_is_a_file_is_a_usage_error(tmp_path, command):
+    # case 6 (issue 8): `-o` naming an existing file failed photo after photo
+    shutil.copy(PHOTO, tmp_path / "x.jpg")
+    (tmp_path / "taken").write_text("a file", encoding="utf-8")
+    before = _tree(tmp_path)
+    proc = _run_cli([command, "x.jpg", "-o", "taken"], tmp_path, tmp_path / "home")
+    assert proc.returncode == 2
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and "'taken' is a file, not a folder" in lines[0], proc.stderr
+    assert _tree(tmp_path) == before
+
+
+def test_format_choices_and_ranges_come_from_the_schema(capsys):
+    from cutout_studio.core.export import FORMATS
+
+    with pytest.raises(SystemExit):
+        main(["batch", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "{" + ",".join(FORMATS) + "}" in text
+    assert "-100 to 100 px" in text and "0 to 100 px" in text and "1 to 64" in text

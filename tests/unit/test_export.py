@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import os
+import re
 import struct
 import sys
 import zlib
@@ -19,19 +20,24 @@ from cutout_studio.core import export
 from cutout_studio.core.edges import EdgeOptions
 from cutout_studio.core.errors import ExportError
 from cutout_studio.core.export import (
+    FORMATS,
     ExportOptions,
     encode_to_bytes,
     export_cutout,
+    find_format,
     output_suffix,
     parse_color,
+    register_format,
     remove_stale_temp_files,
     render_cutout,
 )
 from cutout_studio.core.image_io import LoadedImage, load_image
+from cutout_studio.core.options import BatchOptions, OptionsError, Range, spec
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 ORIENTATION, MAKE = 0x0112, 0x010F
+X_RESOLUTION, Y_RESOLUTION, RESOLUTION_UNIT = 0x011A, 0x011B, 0x0128
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +134,115 @@ def test_bad_options_raise_export_error(kwargs: dict) -> None:
 def test_options_normalise_format_and_background(tmp_path: Path) -> None:
     assert ExportOptions(format="JPG", background="white").format == "jpeg"
     assert ExportOptions(background="#000").background == (0, 0, 0)
+    Image.new("RGB", (8, 8), "red").save(tmp_path / "bg.jpg")
     assert ExportOptions(background=str(tmp_path / "bg.jpg")).background == tmp_path / "bg.jpg"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"edges": {"shift": 1e9}}, "shift must be -100 to 100 px, got 1e+09"),
+        ({"edges": {"shift": 2000}}, "shift must be -100 to 100 px, got 2000"),
+        ({"edges": {"feather": 1e9}}, "feather must be 0 to 100 px, got 1e+09"),
+        ({"edges": {"feather": float("inf")}}, "feather must be 0 to 100 px"),
+        ({"edges": {"band": 2.5}}, "band must be a whole number"),
+        ({"edges": {"matting": "yes"}}, "matting must be true or false"),
+        ({"padding": 1e6}, "padding must be 0 to 10000 px"),
+        ({"padding": 5000, "padding_unit": "%"}, "padding must be 0 to 1000 %"),
+        ({"quality": 80.5, "format": "webp"}, "quality must be a whole number"),
+        ({"quality": 1e9, "format": "webp"}, "quality must be 1 to 100, got 1e+09 (WEBP quality: 1–99 lossy"),
+        ({"quality": "high", "format": "jpeg", "background": "white"}, "quality must be a number"),
+        ({"crop": "no"}, "crop must be true or false"),
+    ],
+)
+def test_every_numeric_option_has_a_range_checked_on_construction(kwargs: dict, message: str) -> None:
+    # case 5 (issue 8): these values hung, filled memory or ended in an OpenCV traceback
+    if "edges" in kwargs:
+        with pytest.raises(OptionsError, match=re.escape(message)) as info:
+            EdgeOptions(**kwargs["edges"])
+    else:
+        with pytest.raises(OptionsError, match=re.escape(message)) as info:
+            ExportOptions(**kwargs)
+    assert "\n" not in str(info.value)
+    assert isinstance(info.value, ValueError) and isinstance(info.value, ExportError)
+
+
+def test_schema_ranges_are_what_the_fronts_show() -> None:
+    assert spec(EdgeOptions, "shift") == Range(-100, 100, "px")
+    assert spec(EdgeOptions, "feather").describe() == "0 to 100 px"
+    assert spec(BatchOptions, "batch_size").integer
+    for bad in (0, -3, 65, 2.5):
+        with pytest.raises(OptionsError, match="batch size"):
+            BatchOptions(batch_size=bad)
+    assert BatchOptions(batch_size=8, workers=2) == BatchOptions(8, 2)
+
+
+def test_a_format_without_transparency_needs_a_background_one_line() -> None:
+    # case 13 (issue 8): the rule lives in the options, so every front refuses the same way
+    with pytest.raises(OptionsError, match="JPEG has no transparency") as info:
+        ExportOptions(format="jpeg")
+    assert info.value.field == "format" and "\n" not in str(info.value)
+    assert ExportOptions(format="jpeg", output="mask").file_format.name == "png"  # a mask is a PNG
+
+
+def test_a_broken_background_image_is_refused_when_the_options_are_built(tmp_path: Path) -> None:
+    # case 6 (issue 8): checked once here, not for every photo of a batch
+    (tmp_path / "bg.jpg").write_bytes(b"this is not a jpeg")
+    with pytest.raises(OptionsError, match=r"background image bg\.jpg: ") as info:
+        ExportOptions(background=tmp_path / "bg.jpg")
+    assert info.value.field == "background"
+    with pytest.raises(OptionsError, match="neither a colour"):
+        ExportOptions(background="not-a-colour")
+
+
+def test_the_format_table_drives_suffixes_quality_and_encoding(
+    image: LoadedImage, alpha: np.ndarray, tmp_path: Path
+) -> None:
+    assert set(FORMATS) == {"png", "webp", "jpeg"}
+    assert find_format("JPG") is FORMATS["jpeg"] and find_format("gif") is None
+    assert [f.name for f in FORMATS.values() if not f.alpha] == ["jpeg"]
+    # a new format is one entry plus its encoder: here a second name for PNG's encoder
+    register_format(dataclasses.replace(FORMATS["png"], name="testpng", suffixes=(".tpng",)))
+    try:
+        options = ExportOptions(format="testpng")
+        assert output_suffix(options) == ".tpng"
+        path = export_cutout(image, alpha, tmp_path / "cut", options)
+        assert path.name == "cut.tpng"
+        with Image.open(path) as im:
+            assert im.format == "PNG" and im.mode == "RGBA"
+    finally:
+        del FORMATS["testpng"]
+
+
+def test_options_round_trip_through_their_dict_form(tmp_path: Path) -> None:
+    Image.new("RGB", (8, 8), "red").save(tmp_path / "bg.png")
+    options = ExportOptions(format="webp", quality=80, background=tmp_path / "bg.png", crop=True, padding=5,
+                            padding_unit="%", overwrite=True, edges=EdgeOptions(feather=1.5, shift=-2))
+    data = options.to_dict()
+    assert "overwrite" not in data  # a per-run choice, never stored
+    assert data["background"] == str(tmp_path / "bg.png") and data["edges"]["shift"] == -2
+    assert ExportOptions.from_dict(data) == dataclasses.replace(options, overwrite=False)
+    coloured = ExportOptions(background=(255, 136, 0))
+    assert coloured.to_dict()["background"] == "#ff8800"
+    assert ExportOptions.from_dict(coloured.to_dict()) == coloured
+
+
+def test_from_dict_drops_only_the_refused_values() -> None:
+    restored = ExportOptions.from_dict(
+        {"format": "webp", "quality": 0, "crop": True, "edges": {"shift": 2000, "feather": 2}, "unknown": 1}
+    )
+    assert restored == ExportOptions(format="webp", crop=True, edges=EdgeOptions(feather=2))
+    # JPEG over a background image that is gone: the background, then the format fall back
+    assert ExportOptions.from_dict({"format": "jpeg", "background": "/gone/bg.jpg"}) == ExportOptions()
+    # settings written before the edges were nested kept them flat
+    legacy = ExportOptions.from_dict({"format": "png", "feather": 1.5, "matting": True})
+    assert legacy.edges == EdgeOptions(feather=1.5, matting=True)
+
+
+def test_a_canvas_too_large_is_refused_before_allocating(image: LoadedImage, alpha: np.ndarray) -> None:
+    # 10000 px of padding on every side: ~20500² pixels, over the 250 MP the loader accepts
+    with pytest.raises(ExportError, match="the canvas would be .* use less padding"):
+        render_cutout(image, alpha, ExportOptions(crop=True, padding=10000))
 
 
 # --- formats and pixels -----------------------------------------------------------------------
@@ -213,17 +327,17 @@ def test_16bit_source_gives_16bit_png_with_alpha_and_metadata(
 
 
 @pytest.mark.parametrize(
-    ("options", "has_dpi"),
+    "options",
     [
-        (ExportOptions(), True),
-        (ExportOptions(format="webp"), False),
-        (ExportOptions(format="webp", quality=75), False),
-        (ExportOptions(format="jpeg", background="white"), True),
+        ExportOptions(),
+        ExportOptions(format="webp"),
+        ExportOptions(format="webp", quality=75),
+        ExportOptions(format="jpeg", background="white"),
     ],
     ids=["png", "webp-lossless", "webp-lossy", "jpeg"],
 )
 def test_icc_exif_and_dpi_survive(
-    image: LoadedImage, alpha: np.ndarray, tmp_path: Path, options: ExportOptions, has_dpi: bool
+    image: LoadedImage, alpha: np.ndarray, tmp_path: Path, options: ExportOptions
 ) -> None:
     path = export_cutout(image, alpha, tmp_path / f"cut{output_suffix(options)}", options)
     with Image.open(path) as im:
@@ -232,8 +346,24 @@ def test_icc_exif_and_dpi_survive(
         exif = im.getexif()
         assert exif[ORIENTATION] == 1  # the pixels are upright now
         assert exif[MAKE] == "TestCam"
-        if has_dpi:
+        if options.format == "webp":
+            # case 11 (issue 8): WebP has no density field; the DPI is in its EXIF chunk
+            assert (exif[X_RESOLUTION], exif[Y_RESOLUTION], exif[RESOLUTION_UNIT]) == (300, 300, 2)
+        else:
             assert im.info["dpi"] == pytest.approx((300, 300), abs=0.01)
+
+
+def test_webp_of_a_photo_without_exif_still_carries_its_dpi(tmp_path: Path) -> None:
+    with Image.open(DATA / "people-ccp__ccp0003.jpg") as photo:
+        photo.save(tmp_path / "plain.png", dpi=(150, 72))  # a density but no EXIF
+    plain = load_image(tmp_path / "plain.png")
+    assert plain.exif is None and plain.dpi
+    alpha = np.ones(plain.rgb.shape[:2], np.float32)
+    path = export_cutout(plain, alpha, tmp_path / "cut.webp", ExportOptions(format="webp"))
+    with Image.open(path) as im:
+        exif = im.getexif()
+        assert float(exif[X_RESOLUTION]) == pytest.approx(150, abs=0.05)  # PNG stores px per metre
+        assert float(exif[Y_RESOLUTION]) == pytest.approx(72, abs=0.05) and exif[RESOLUTION_UNIT] == 2
 
 
 def test_background_colour_fills_where_the_subject_is_not(

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from cutout_studio.core.edges import EdgeOptions
+from cutout_studio.core.export import ExportOptions
 from cutout_studio.core.settings import (
     RECENT_LIMIT,
-    ExportPreset,
     Settings,
     load_settings,
     save_settings,
@@ -35,7 +35,7 @@ def test_round_trip_keeps_every_value(home: Path) -> None:
     settings = Settings()
     settings.editor.brush_size = 77.0
     settings.editor.overlay_color = "#123456"
-    settings.export = ExportPreset(
+    settings.export = ExportOptions(
         format="webp",
         quality=80,
         background="#ffffff",
@@ -43,9 +43,7 @@ def test_round_trip_keeps_every_value(home: Path) -> None:
         padding=5.0,
         padding_unit="%",
         square=True,
-        feather=1.5,
-        shift=-2.0,
-        matting=True,
+        edges=EdgeOptions(feather=1.5, shift=-2.0, matting=True),
     )
     settings.add_recent(home / "a.jpg")
     settings.last_export_dir = str(home / "out")
@@ -82,7 +80,7 @@ def test_bad_values_fall_back_one_by_one(home: Path) -> None:
 
 def test_a_preset_the_engine_refuses_is_replaced_by_the_default(home: Path) -> None:
     settings_path().write_text(json.dumps({"export": {"format": "jpeg", "quality": 0}}), encoding="utf-8")
-    assert load_settings().export == ExportPreset()
+    assert load_settings().export == ExportOptions()
 
 
 def test_top_level_that_is_not_an_object_is_corrupt(home: Path) -> None:
@@ -116,17 +114,39 @@ def test_recent_files_are_unique_newest_first_and_bounded() -> None:
     assert len(set(settings.recent_files)) == RECENT_LIMIT
 
 
-def test_preset_converts_to_engine_options() -> None:
-    preset = ExportPreset(
-        format="webp",
-        quality=90,
-        background="white",
-        crop=True,
-        padding=10.0,
-        feather=2.0,
-        decontaminate=False,
-    )
-    options = preset.to_export_options(overwrite=True)
-    assert options.format == "webp" and options.quality == 90 and options.background == (255, 255, 255)
-    assert options.crop and options.padding == 10.0 and options.overwrite
-    assert options.edges == EdgeOptions(feather=2.0, shift=0.0, matting=False, decontaminate=False)
+def test_the_stored_preset_is_the_engines_options_in_their_json_form(home: Path) -> None:
+    # one schema (issue 9): the store only serialises ExportOptions; overwrite is never stored
+    settings = Settings(export=ExportOptions(format="webp", quality=90, background="white", crop=True,
+                                             padding=10.0, overwrite=True,
+                                             edges=EdgeOptions(feather=2.0, decontaminate=False)))
+    save_settings(settings)
+    stored = json.loads(settings_path().read_text(encoding="utf-8"))["export"]
+    assert stored == settings.export.to_dict() and "overwrite" not in stored
+    assert stored["background"] == "#ffffff" and stored["edges"]["feather"] == 2.0
+    loaded = load_settings().export
+    assert loaded.format == "webp" and loaded.quality == 90 and loaded.background == (255, 255, 255)
+    assert loaded.crop and loaded.padding == 10.0 and not loaded.overwrite
+    assert loaded.edges == EdgeOptions(feather=2.0, shift=0.0, matting=False, decontaminate=False)
+
+
+def test_a_preset_from_before_the_schema_keeps_its_edge_values(home: Path) -> None:
+    old = {"format": "png", "background": "#000000", "feather": 1.5, "shift": -3.0, "matting": False,
+           "decontaminate": False, "padding": 4, "padding_unit": "px"}
+    settings_path().write_text(json.dumps({"export": old}), encoding="utf-8")
+    loaded = load_settings().export
+    assert loaded.background == (0, 0, 0) and loaded.padding == 4.0
+    assert loaded.edges == EdgeOptions(feather=1.5, shift=-3.0, decontaminate=False)
+
+
+def test_out_of_range_edge_values_fall_back_one_by_one(home: Path) -> None:
+    data = {"export": {"format": "webp", "edges": {"shift": 2000, "feather": 1e9, "matting": True}}}
+    settings_path().write_text(json.dumps(data), encoding="utf-8")
+    loaded = load_settings().export
+    assert loaded.format == "webp" and loaded.edges == EdgeOptions(matting=True)
+
+
+def test_jpeg_without_a_background_is_never_loaded(home: Path) -> None:
+    # case 13 (issue 8): such a preset used to load and then export nothing ("Exported 0 file(s)")
+    settings_path().write_text(json.dumps({"export": {"format": "jpeg", "crop": True}}), encoding="utf-8")
+    loaded = load_settings().export
+    assert loaded.format == "png" and loaded.crop

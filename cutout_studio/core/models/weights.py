@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from cutout_studio.core.atomic import atomic_write_bytes
 from cutout_studio.core.errors import CancelledError, ModelError, ModelNotInstalledError
 from cutout_studio.core.models.cards import ModelCard, all_cards, get_card
 from cutout_studio.core.paths import models_dir, resources_dir
@@ -256,15 +257,15 @@ def _install_safetensors(card: ModelCard, src: Path, report: Progress) -> Instal
 
 
 def _save(card: ModelCard, state: dict[str, torch.Tensor], record: dict) -> InstalledModel:
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     dest = weights_path(card)
-    tmp = dest.with_name(dest.name + ".tmp")
-    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp), metadata={"model": card.name})
-    digest = sha256_of(tmp)
-    os.replace(tmp, dest)
+    # in memory first (the weights are a few MB): the digest is of exactly the bytes written
+    data = save({k: v.contiguous() for k, v in state.items()}, metadata={"model": card.name})
+    digest = hashlib.sha256(data).hexdigest()
+    atomic_write_bytes(dest, data)
     record = {**record, "model": card.name, "sha256": digest, "installed": time.strftime("%Y-%m-%d %H:%M:%S")}
-    _record_path(card).write_text(json.dumps(record, indent=2), encoding="utf-8")
+    atomic_write_bytes(_record_path(card), json.dumps(record, indent=2).encode("utf-8"))
     return InstalledModel(card, dest, digest, record)
 
 
