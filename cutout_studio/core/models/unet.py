@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cutout_studio.core.models.io import ModelIO
+
 
 class DoubleConv(nn.Sequential):
     def __init__(self, in_ch: int, out_ch: int) -> None:
@@ -65,3 +67,8 @@ class UNet(nn.Module):
 
     def mask(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward(x)[0]
+
+
+class UNetIO(ModelIO):
+    """Our U-Net is trained on photos divided by 255 and ImageNet-normalised, with a sigmoid
+    output: the base class's processing as it is."""

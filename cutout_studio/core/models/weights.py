@@ -336,10 +336,9 @@ def compare_with_onnxruntime(card: ModelCard, model: nn.Module, onnx_path: Path)
     import onnxruntime as ort
 
     from cutout_studio.core.image_io import load_image
-    from cutout_studio.core.segmenter import preprocess
 
     photo = load_image(resources_dir() / VERIFY_PHOTO).rgb
-    batch = preprocess(photo, card)[None]
+    batch = card.io.preprocess(photo)[None]
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     expected = session.run(None, {session.get_inputs()[0].name: batch})
     with torch.no_grad():
