@@ -127,7 +127,7 @@ def _map_near_edges(
     mins, maxs = tile_extrema(alpha, tile)
     tiles_reach = max(1, math.ceil(reach / tile))
     active = spread(maxs, tiles_reach, grow=True) > spread(mins, tiles_reach, grow=False)
-    out = alpha.copy()
+    out: np.ndarray = alpha.copy()
     for core in active_boxes(active, tile, alpha.shape):
         y0, y1, x0, x1 = core
         cy0, cy1, cx0, cx1 = expand(core, reach, alpha.shape)
@@ -250,7 +250,7 @@ def _matte_band(rgb: np.ndarray, alpha: np.ndarray, band: int) -> np.ndarray:
     active = spread((maxs >= 0.5).astype(np.uint8), reach, grow=True) != spread(
         (mins >= 0.5).astype(np.uint8), reach, grow=False
     )
-    out = alpha.copy()
+    out: np.ndarray = alpha.copy()
     with _numba_threads(1):
         for core in active_boxes(active, tile, alpha.shape, max_run=2):
             y0, y1, x0, x1 = core
@@ -318,11 +318,11 @@ class ForegroundPatch:
 
     @property
     def y1(self) -> int:
-        return self.y0 + self.mask.shape[0]
+        return self.y0 + int(self.mask.shape[0])
 
     @property
     def x1(self) -> int:
-        return self.x0 + self.mask.shape[1]
+        return self.x0 + int(self.mask.shape[1])
 
 
 def foreground_patches(rgb: np.ndarray, alpha: np.ndarray) -> Iterator[ForegroundPatch]:
@@ -426,5 +426,6 @@ def _check_inputs(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     if alpha.shape != rgb.shape[:2]:
         raise ValueError(f"alpha {alpha.shape} does not match the photo {rgb.shape[:2]}")
     if alpha.dtype == np.uint8:
-        return alpha.astype(np.float32) * np.float32(1 / 255)
+        scaled: np.ndarray = alpha.astype(np.float32) * np.float32(1 / 255)
+        return scaled
     return np.asarray(alpha, dtype=np.float32)

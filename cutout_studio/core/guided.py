@@ -63,7 +63,8 @@ def default_radius(work_long_side: int, mask_long_side: int) -> int:
 
 def _as_float_guide(guide: np.ndarray) -> np.ndarray:
     if guide.dtype == np.uint8:
-        return guide.astype(np.float32) * np.float32(1 / 255)
+        scaled: np.ndarray = guide.astype(np.float32) * np.float32(1 / 255)
+        return scaled
     return np.asarray(guide, dtype=np.float32)
 
 
@@ -104,7 +105,8 @@ def guided_coefficients(
     cov_ip = [_box(ch * p, radius) - m * mean_p for ch, m in zip(channels, means, strict=True)]
 
     def var(i: int, j: int) -> np.ndarray:
-        return _box(channels[i] * channels[j], radius) - means[i] * means[j]
+        covariance: np.ndarray = _box(channels[i] * channels[j], radius) - means[i] * means[j]
+        return covariance
 
     # Symmetric 3×3 covariance (+ eps on the diagonal) per pixel, inverted in closed form by
     # cofactors: vectorised over the image, no per-pixel Python or LAPACK calls.
@@ -139,7 +141,8 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -
     guide_f = _as_float_guide(guide)
     if guide_f.ndim == 2:
         guide_f = guide_f[..., None]
-    return b + np.einsum("hwc,hwc->hw", a, guide_f, dtype=np.float32)
+    filtered: np.ndarray = b + np.einsum("hwc,hwc->hw", a, guide_f, dtype=np.float32)
+    return filtered
 
 
 def pixel_centre_coords(n_out: int, n_src: int, start: int = 0, stop: int | None = None) -> np.ndarray:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Sequence
+from typing import Protocol, cast
 
 import numpy as np
 import torch
@@ -24,6 +25,12 @@ from cutout_studio.core.models.weights import load_model
 # the GUI, the batch and the API all reuse it instead of loading the weights again.
 _MODELS: dict[tuple[str, str, bool], nn.Module] = {}
 _MODELS_LOCK = threading.Lock()
+
+
+class _MaskNet(Protocol):
+    """What every architecture in models/ offers besides ``forward``: the final mask alone."""
+
+    def mask(self, x: torch.Tensor) -> torch.Tensor: ...
 
 #: Alpha range stretched to 0–1 after guided upsampling (see Segmenter.snap).
 EDGE_CONTRAST = (0.2, 0.8)
@@ -82,7 +89,8 @@ class Segmenter:
                     model = model.half()
                 if self.device.type == "cpu":
                     # oneDNN's convolutions run ~30 % faster on NHWC tensors on the CPU
-                    model = model.to(memory_format=torch.channels_last)
+                    # (torch's stubs leave out Module.to's memory_format keyword)
+                    model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
                 _MODELS[key] = model
             return model
 
@@ -105,7 +113,7 @@ class Segmenter:
         # CPU passes may run side by side (the batch runs one per core); a GPU takes one at a time
         lock = contextlib.nullcontext() if cpu else self._lock
         with lock, torch.inference_mode(), bf16:
-            out = self._model.mask(tensor)[:, 0].float().cpu().numpy()
+            out = cast(_MaskNet, self._model).mask(tensor)[:, 0].float().cpu().numpy()
         return [io.postprocess(pred) for pred in out]
 
     def predict(self, rgb: np.ndarray) -> np.ndarray:

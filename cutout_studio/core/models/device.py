@@ -40,6 +40,8 @@ def cpu_has_native_bf16() -> bool:
     """True where the CPU computes bfloat16 in hardware (AVX512-BF16 or AMX); elsewhere
     bfloat16 is emulated and slower than float32."""
     cpu = getattr(torch, "cpu", None)
+    if cpu is None:
+        return False
     try:
         return bool(cpu._is_avx512_bf16_supported() or cpu._is_amx_tile_supported())
     except AttributeError:  # a torch without these probes (they are private): stay exact

@@ -63,7 +63,8 @@ class RSU(nn.Module):
             if hx.shape[2:] != skip.shape[2:]:
                 hx = _upsample_like(hx, skip)
             hx = decoder(torch.cat((hx, skip), 1))
-        return hx + hx_in
+        out: torch.Tensor = hx + hx_in
+        return out
 
 
 class RSU4F(nn.Module):
@@ -90,7 +91,8 @@ class RSU4F(nn.Module):
         hx = self.bottom(hx)
         for decoder, skip in zip(self.decoders, reversed(skips)):
             hx = decoder(torch.cat((hx, skip), 1))
-        return hx + hx_in
+        out: torch.Tensor = hx + hx_in
+        return out
 
 
 class U2NetP(nn.Module):

@@ -37,7 +37,8 @@ class UpBlock(nn.Module):
         if x.shape[2:] != skip.shape[2:]:  # odd input sizes: pad the upsampled map to the skip's size
             dy, dx = skip.shape[2] - x.shape[2], skip.shape[3] - x.shape[3]
             x = F.pad(x, (dx // 2, dx - dx // 2, dy // 2, dy - dy // 2))
-        return self.conv(torch.cat((skip, x), 1))
+        out: torch.Tensor = self.conv(torch.cat((skip, x), 1))
+        return out
 
 
 class UNet(nn.Module):

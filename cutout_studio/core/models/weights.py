@@ -21,6 +21,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,7 +46,7 @@ class InstalledModel:
     card: ModelCard
     path: Path
     sha256: str
-    record: dict
+    record: dict[str, Any]
 
 
 def weights_path(card: ModelCard) -> Path:
@@ -255,7 +256,7 @@ def _install_safetensors(card: ModelCard, src: Path, report: Progress) -> Instal
     return result
 
 
-def _save(card: ModelCard, state: dict[str, torch.Tensor], record: dict) -> InstalledModel:
+def _save(card: ModelCard, state: dict[str, torch.Tensor], record: dict[str, Any]) -> InstalledModel:
     from safetensors.torch import save_file
 
     dest = weights_path(card)

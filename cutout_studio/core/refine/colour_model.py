@@ -81,7 +81,7 @@ def sharpen(model: np.ndarray, power: float) -> np.ndarray:
     """
     if power == 1.0:
         return model
-    out = model.copy()
+    out: np.ndarray = model.copy()
     weights = out[0, :_GMM_SLOTS]
     covs = out[0, 4 * _GMM_SLOTS :].reshape(_GMM_SLOTS, 3, 3)
     for c in range(_GMM_SLOTS):

@@ -144,7 +144,8 @@ def graph_cut(solution: Solution, label: int) -> None:
     intent_model, other_model = fit_colour_model(intent), fit_colour_model(other)
 
     fg_model, bg_model = (intent_model, other_model) if adding else (other_model, intent_model)
-    cv2.grabCut(rgb, gc, None, bg_model, fg_model, 1, cv2.GC_EVAL_FREEZE_MODEL)
+    # the rectangle is read only by GC_INIT_WITH_RECT: an empty one stands for "none"
+    cv2.grabCut(rgb, gc, (0, 0, 0, 0), bg_model, fg_model, 1, cv2.GC_EVAL_FREEZE_MODEL)
     result_fg = (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
 
     flipped = (result_fg & ~current_fg) if adding else (current_fg & ~result_fg)

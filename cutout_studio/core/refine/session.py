@@ -94,9 +94,9 @@ class RefineSession:
         )
         self._arrays = self._history.arrays
         self._strokes: list[Stroke] = []
-        self._alpha_view = self._arrays["alpha"].view()
+        self._alpha_view: np.ndarray = self._arrays["alpha"].view()
         self._alpha_view.setflags(write=False)
-        self._labels_view = self._arrays["labels"].view()
+        self._labels_view: np.ndarray = self._arrays["labels"].view()
         self._labels_view.setflags(write=False)
 
     # ----------------------------------------------------------------- public API
@@ -273,8 +273,8 @@ class RefineSession:
     def _write_work(self, step: Step, solution: Solution) -> None:
         """Carry the cut's result into the working-resolution alpha (the next stroke's seeds)."""
         y0, y1, x0, x1 = solution.roi
-        new = solution.new_fg.astype(np.float32)
-        weight = blend_weight(solution)
+        new: np.ndarray = solution.new_fg.astype(np.float32)
+        weight: np.ndarray = blend_weight(solution)
         if new.shape != (y1 - y0, x1 - x0):
             new = cv2.resize(new, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
             weight = cv2.resize(weight, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
