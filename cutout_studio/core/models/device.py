@@ -31,8 +31,10 @@ def resolve_device(spec: str = "auto") -> torch.device:
 
 
 def float32_forced() -> bool:
-    """True when ``CUTOUT_STUDIO_PRECISION=float32`` is set (the CLI's ``--precision float32``
-    sets it): models then compute in float32 on every device."""
+    """True when ``CUTOUT_STUDIO_PRECISION=float32`` is set in the environment: a
+    :class:`~cutout_studio.core.segmenter.Segmenter` left to choose (``half=None``: the editor,
+    the API) then computes in float32 on every device. The CLI's ``--precision float32`` does
+    not use it: it passes ``half=False`` to its Segmenter."""
     return os.environ.get("CUTOUT_STUDIO_PRECISION", "").strip().lower() in ("float32", "fp32", "full")
 
 
