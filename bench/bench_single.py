@@ -36,7 +36,7 @@ def ours_once(path: Path, out: Path, segmenter, options) -> dict[str, float]:
 
     decode, image = common.timed(load_image, path)
     model, masks = common.timed(segmenter.predict_lowres, [image.rgb])
-    snap, alpha = common.timed(segmenter.upsample, masks[0], image.rgb)
+    snap, alpha = common.timed(segmenter.snap, masks[0], image.rgb)
     export, _ = common.timed(export_cutout, image, alpha, out, options)
     return {
         "decode_s": decode,

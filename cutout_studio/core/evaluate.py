@@ -204,7 +204,9 @@ def _import_metrics() -> Any:
     try:
         import py_sod_metrics
     except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise CutoutError("evaluation needs the pysodmetrics package: pip install pysodmetrics") from exc
+        raise CutoutError(
+            "evaluation needs the pysodmetrics package: pip install 'cutout-studio[eval]' (or pysodmetrics)"
+        ) from exc
     return py_sod_metrics
 
 

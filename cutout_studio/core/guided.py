@@ -15,11 +15,12 @@ scratch memory, never several full-size float copies of the photo.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 
 import cv2
 import numpy as np
+
+from cutout_studio.core.tiles import block_spans, runs
 
 #: Target number of full-resolution pixels per strip: bounds the scratch memory of one strip
 #: (about 6 values per pixel: 4 interpolated coefficient planes, a product plane, a colour
@@ -30,7 +31,6 @@ __all__ = [
     "guided_coefficients",
     "guided_filter",
     "guided_upsample",
-    "apply_coefficients",
     "apply_planes",
     "coefficient_planes",
     "resample_bilinear",
@@ -63,7 +63,8 @@ def default_radius(work_long_side: int, mask_long_side: int) -> int:
 
 def _as_float_guide(guide: np.ndarray) -> np.ndarray:
     if guide.dtype == np.uint8:
-        return guide.astype(np.float32) * np.float32(1 / 255)
+        scaled: np.ndarray = guide.astype(np.float32) * np.float32(1 / 255)
+        return scaled
     return np.asarray(guide, dtype=np.float32)
 
 
@@ -104,7 +105,8 @@ def guided_coefficients(
     cov_ip = [_box(ch * p, radius) - m * mean_p for ch, m in zip(channels, means, strict=True)]
 
     def var(i: int, j: int) -> np.ndarray:
-        return _box(channels[i] * channels[j], radius) - means[i] * means[j]
+        covariance: np.ndarray = _box(channels[i] * channels[j], radius) - means[i] * means[j]
+        return covariance
 
     # Symmetric 3×3 covariance (+ eps on the diagonal) per pixel, inverted in closed form by
     # cofactors: vectorised over the image, no per-pixel Python or LAPACK calls.
@@ -139,7 +141,8 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -
     guide_f = _as_float_guide(guide)
     if guide_f.ndim == 2:
         guide_f = guide_f[..., None]
-    return b + np.einsum("hwc,hwc->hw", a, guide_f, dtype=np.float32)
+    filtered: np.ndarray = b + np.einsum("hwc,hwc->hw", a, guide_f, dtype=np.float32)
+    return filtered
 
 
 def pixel_centre_coords(n_out: int, n_src: int, start: int = 0, stop: int | None = None) -> np.ndarray:
@@ -229,33 +232,6 @@ def coefficient_planes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return planes
 
 
-def apply_coefficients(
-    a: np.ndarray,
-    b: np.ndarray,
-    rgb: np.ndarray,
-    out: np.ndarray,
-    row_coords: np.ndarray,
-    col_coords: np.ndarray,
-    *,
-    strip_rows: int | None = None,
-) -> np.ndarray:
-    """Write ``clip(a·I + b, 0, 1)`` into ``out``, with ``a``/``b`` sampled bilinearly at the given coordinates.
-
-    ``rgb`` (h×w×C uint8, C matching ``a``) and ``out`` (h×w float32) are the full-resolution
-    region to fill; ``row_coords`` (h) and ``col_coords`` (w) give where each of its rows and
-    columns falls in the coefficient grid (see :func:`pixel_centre_coords`). Works strip by
-    strip, so only one strip of interpolated coefficients exists at a time, and the result does
-    not depend on the strip size.
-    """
-    h, w = out.shape
-    if rgb.shape[:2] != (h, w) or len(row_coords) != h or len(col_coords) != w:
-        raise ValueError("rgb, out and the coordinate vectors must describe the same region")
-    guide = rgb if rgb.ndim == 3 else rgb[..., None]
-    if guide.shape[2] != a.shape[2]:
-        raise ValueError(f"coefficients have {a.shape[2]} channels but the guide has {guide.shape[2]}")
-    return apply_planes(coefficient_planes(a, b), guide, out, row_coords, col_coords, strip_rows=strip_rows)
-
-
 def apply_planes(
     planes: np.ndarray,
     guide: np.ndarray,
@@ -265,7 +241,14 @@ def apply_planes(
     *,
     strip_rows: int | None = None,
 ) -> np.ndarray:
-    """:func:`apply_coefficients` on prepared :func:`coefficient_planes` (``guide`` is h×w×C)."""
+    """Write ``clip(a·I + b, 0, 1)`` into ``out``, with :func:`coefficient_planes` sampled bilinearly.
+
+    ``guide`` (h×w×C uint8, C matching the planes) and ``out`` (h×w float32) are the
+    full-resolution region to fill; ``row_coords`` (h) and ``col_coords`` (w) give where each of
+    its rows and columns falls in the coefficient grid (see :func:`pixel_centre_coords`). Works
+    strip by strip, so only one strip of interpolated coefficients exists at a time, and the
+    result does not depend on the strip size.
+    """
     channels = planes.shape[0] - 1
     product = None
     for y0, y1, strip in bilinear_strips(planes, row_coords, col_coords, strip_rows):
@@ -286,15 +269,8 @@ _BLOCK = 16
 #: A block is flat when ``a·I`` can move the result by less than this and ``b`` is within it of
 #: 0 or 1 everywhere the block's pixels read from: then the whole block is that constant.
 _FLAT_TOLERANCE = 1.0 / 1024
-
-
-def _block_runs(coords: np.ndarray, n_src: int, block: int) -> list[tuple[int, int, int]]:
-    """(start, stop, block index) runs of output pixels whose interpolation cell lies in one block."""
-    index = np.floor(np.clip(coords, 0.0, n_src - 1)).astype(np.intp) // block
-    cuts = np.flatnonzero(np.diff(index)) + 1
-    starts = np.r_[0, cuts]
-    stops = np.r_[cuts, len(coords)]
-    return [(int(s), int(e), int(index[s])) for s, e in zip(starts, stops, strict=True)]
+#: Verdict of a block that is not flat: ``a·I + b`` is evaluated there.
+_COMPUTE = -1
 
 
 def _flat_blocks(a: np.ndarray, b: np.ndarray, block: int) -> np.ndarray:
@@ -386,17 +362,15 @@ def guided_upsample(
     flat = _flat_blocks(a, b, _BLOCK)
     row_coords = pixel_centre_coords(height, work_h)
     col_coords = pixel_centre_coords(width, work_w)
-    col_runs = _block_runs(col_coords, work_w, _BLOCK)
-    for y0, y1, by in _block_runs(row_coords, work_h, _BLOCK):
-        # neighbouring blocks of the same kind (one constant, or "compute": None) are done together
-        kinds = [(start, stop, None if np.isnan(flat[by, bx]) else float(flat[by, bx]))
-                 for start, stop, bx in col_runs]
-        for value, group in itertools.groupby(kinds, key=lambda run: run[2]):
-            runs = list(group)
-            start, stop = runs[0][0], runs[-1][1]
-            if value is None:
-                apply_planes(planes, guide[y0:y1, start:stop], out[y0:y1, start:stop],
-                             row_coords[y0:y1], col_coords[start:stop], strip_rows=strip_rows)
-            else:
-                out[y0:y1, start:stop] = value
+    row_spans, row_blocks = block_spans(row_coords, work_h, _BLOCK)
+    col_spans, col_blocks = block_spans(col_coords, work_w, _BLOCK)
+    block_flat = flat[np.ix_(row_blocks, col_blocks)]
+    verdict = np.where(np.isnan(block_flat), _COMPUTE, block_flat).astype(np.int8)
+    # neighbouring blocks of the same kind (one constant, or "compute") are done together
+    for (y0, y1, x0, x1), value in runs(verdict, row_spans, col_spans):
+        if value == _COMPUTE:
+            apply_planes(planes, guide[y0:y1, x0:x1], out[y0:y1, x0:x1],
+                         row_coords[y0:y1], col_coords[x0:x1], strip_rows=strip_rows)
+        else:
+            out[y0:y1, x0:x1] = float(value)
     return out

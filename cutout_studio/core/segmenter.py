@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Sequence
+from typing import Protocol, cast
 
-import cv2
 import numpy as np
 import torch
 from torch import nn
@@ -26,7 +26,13 @@ from cutout_studio.core.models.weights import load_model
 _MODELS: dict[tuple[str, str, bool], nn.Module] = {}
 _MODELS_LOCK = threading.Lock()
 
-#: Alpha range stretched to 0–1 after guided upsampling (see Segmenter.upsample).
+
+class _MaskNet(Protocol):
+    """What every architecture in models/ offers besides ``forward``: the final mask alone."""
+
+    def mask(self, x: torch.Tensor) -> torch.Tensor: ...
+
+#: Alpha range stretched to 0–1 after guided upsampling (see Segmenter.snap).
 EDGE_CONTRAST = (0.2, 0.8)
 #: Long side (px) at which the snapping coefficients are computed (the model's mask is 320).
 #: 768 and 640 gave the same IoU and MAE as 1024, to 1e-4, on 40–60 photos of each data set
@@ -36,27 +42,9 @@ SNAP_WORK_SIDE = 640
 
 
 def preprocess(rgb: np.ndarray, card: ModelCard) -> np.ndarray:
-    """uint8 H×W×3 photo → float32 3×S×S model input, normalised as the model was trained."""
-    _check_rgb(rgb)
-    size = card.input_size
-    h, w = rgb.shape[:2]
-    interp = cv2.INTER_AREA if (h > size or w > size) else cv2.INTER_LINEAR
-    small = cv2.resize(rgb, (size, size), interpolation=interp).astype(np.float32)
-    if card.scale_by_max:
-        small /= max(float(small.max()), 1.0)
-    else:
-        small /= 255.0
-    small -= np.asarray(card.mean, np.float32)
-    small /= np.asarray(card.std, np.float32)
-    return np.ascontiguousarray(small.transpose(2, 0, 1))
-
-
-def _check_rgb(rgb: np.ndarray) -> None:
-    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
-        got = f"{getattr(rgb, 'dtype', type(rgb).__name__)} {getattr(rgb, 'shape', '')}"
-        raise ValueError(f"expected an H×W×3 uint8 RGB array, got {got}")
-    if rgb.shape[0] < 2 or rgb.shape[1] < 2:
-        raise ValueError(f"image too small: {rgb.shape[1]}×{rgb.shape[0]}")
+    """uint8 H×W×3 photo → float32 3×S×S input of ``card``'s model (its ``io.preprocess``;
+    kept here for the benchmarks and scripts that call it by this name)."""
+    return card.io.preprocess(rgb)
 
 
 class Segmenter:
@@ -101,7 +89,8 @@ class Segmenter:
                     model = model.half()
                 if self.device.type == "cpu":
                     # oneDNN's convolutions run ~30 % faster on NHWC tensors on the CPU
-                    model = model.to(memory_format=torch.channels_last)
+                    # (torch's stubs leave out Module.to's memory_format keyword)
+                    model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
                 _MODELS[key] = model
             return model
 
@@ -109,7 +98,8 @@ class Segmenter:
         """The model's masks at its input size (S×S float32 in [0, 1]), one per photo."""
         if not rgbs:
             return []
-        batch = np.stack([preprocess(rgb, self.card) for rgb in rgbs])
+        io = self.card.io
+        batch = np.stack([io.preprocess(rgb) for rgb in rgbs])
         tensor = torch.from_numpy(batch).to(self.device)
         cpu = self.device.type == "cpu"
         if self.half and not cpu:
@@ -123,31 +113,22 @@ class Segmenter:
         # CPU passes may run side by side (the batch runs one per core); a GPU takes one at a time
         lock = contextlib.nullcontext() if cpu else self._lock
         with lock, torch.inference_mode(), bf16:
-            out = self._model.mask(tensor)[:, 0].float().cpu().numpy()
-        masks = []
-        for pred in out:
-            if self.card.minmax_output:
-                lo, hi = float(pred.min()), float(pred.max())
-                pred = (pred - lo) / (hi - lo) if hi - lo > 1e-6 else np.zeros_like(pred)
-            masks.append(np.clip(pred, 0.0, 1.0).astype(np.float32))
-        return masks
+            out = cast(_MaskNet, self._model).mask(tensor)[:, 0].float().cpu().numpy()
+        return [io.postprocess(pred) for pred in out]
 
     def predict(self, rgb: np.ndarray) -> np.ndarray:
         """Full-resolution float32 H×W alpha in [0, 1] for one uint8 H×W×3 photo."""
-        return self.upsample(self.predict_lowres([rgb])[0], rgb)
-
-    def predict_many(self, rgbs: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Like :meth:`predict` for several photos, sharing one forward pass."""
-        return [self.upsample(mask, rgb) for mask, rgb in zip(self.predict_lowres(rgbs), rgbs)]
+        return self.snap(self.predict_lowres([rgb])[0], rgb)
 
     @staticmethod
-    def upsample(mask: np.ndarray, rgb: np.ndarray) -> np.ndarray:
-        """Snap a low-resolution mask to the edges of the full-resolution photo.
+    def snap(mask: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+        """Snap the model's low-resolution mask to the edges of the full-resolution photo.
 
-        The guided filter moves the edge onto the photo's edge but, where the photo has little
-        contrast, leaves a ramp as wide as the model's pixels; stretching the middle of the
-        range (0.2–0.8 → 0–1) halves that undecided ring and lowers the error against
-        ground truth, while hair-like structures the filter found stay partly transparent.
+        The guided filter's upsampling (:func:`guided_upsample`) moves the edge onto the
+        photo's edge but, where the photo has little contrast, leaves a ramp as wide as the
+        model's pixels; stretching the middle of the range (0.2–0.8 → 0–1) halves that
+        undecided ring and lowers the error against ground truth, while hair-like structures
+        the filter found stay partly transparent.
         """
         alpha = guided_upsample(mask, rgb, work_max_side=SNAP_WORK_SIDE)
         lo, hi = EDGE_CONTRAST
@@ -155,3 +136,6 @@ class Segmenter:
         alpha *= 1.0 / (hi - lo)
         np.clip(alpha, 0.0, 1.0, out=alpha)
         return alpha
+
+    #: The former name of :meth:`snap`, still called by the batch.
+    upsample = snap

@@ -16,7 +16,6 @@ from cutout_studio.core.image_io import load_image
 from cutout_studio.core.models import get_card, import_file, installed, list_models, load_model
 from cutout_studio.core.models.unet import UNet
 from cutout_studio.core.models.weights import MAX_ABS_DIFF
-from cutout_studio.core.segmenter import preprocess
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -47,13 +46,38 @@ def test_torch_port_matches_onnxruntime_on_real_photos(model_home, official_onnx
     model = load_model(card, torch.device("cpu"))
     session = ort.InferenceSession(str(official_onnx), providers=["CPUExecutionProvider"])
     for name in ("objects-coco__teddy_bear04_000000325527.jpg", "davis__davis032.jpg"):
-        batch = preprocess(load_image(DATA / name).rgb, card)[None]
+        batch = card.io.preprocess(load_image(DATA / name).rgb)[None]
         expected = session.run(None, {session.get_inputs()[0].name: batch})
         with torch.no_grad():
             got = [t.numpy() for t in model(torch.from_numpy(batch))]
         assert len(got) == len(expected) == 7  # fused mask + six side outputs
         worst = max(float(np.abs(e - g).max()) for e, g in zip(expected, got))
         assert worst <= MAX_ABS_DIFF, f"{name}: torch differs from onnxruntime by {worst:.2e}"
+
+
+def test_each_architecture_owns_its_input_and_output():
+    """U²-Netp scales a photo by its own maximum and stretches its output (min–max), as the
+    official code does; our U-Net divides by 255 and only clips. Bad photos are refused by both."""
+    dark = load_image(DATA / "davis__davis032.jpg").rgb // 2
+    u2netp, unet = get_card("u2netp").io, get_card("unet").io
+
+    def unnormalised(io, rgb):
+        x = io.preprocess(rgb)
+        assert x.shape == (3, io.input_size, io.input_size) and x.dtype == np.float32
+        return x * np.asarray(io.std, np.float32)[:, None, None] + np.asarray(io.mean, np.float32)[:, None, None]
+
+    assert unnormalised(u2netp, dark).max() == pytest.approx(1.0, abs=1e-5)
+    assert unnormalised(unet, dark).max() == pytest.approx(dark.max() / 255, abs=1e-2)
+
+    raw = np.array([[0.2, 0.4], [0.6, 1.3]], np.float32)
+    assert np.allclose(u2netp.postprocess(raw), [[0.0, 0.18181819], [0.36363637, 1.0]])
+    assert np.allclose(unet.postprocess(raw), [[0.2, 0.4], [0.6, 1.0]])
+    assert u2netp.postprocess(np.full((2, 2), 0.7, np.float32)).max() == 0.0  # flat output: no subject
+    for io in (u2netp, unet):
+        with pytest.raises(ValueError, match="uint8"):
+            io.preprocess(dark.astype(np.float32))
+        with pytest.raises(ValueError, match="too small"):
+            io.preprocess(dark[:1])
 
 
 def test_install_record_says_it_was_verified(model_home):

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from cutout_studio.core.refine import LABEL_BG, LABEL_FG, LABEL_NONE, RefineSession, stroke_mask
+from cutout_studio.core.refine import LABEL_BG, LABEL_FG, LABEL_NONE, RefineSession, Stroke, stroke_mask
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 # people-ccp__ccp0001 is this module's; the other two pairs are shared with the segmenter tests.
@@ -75,7 +75,7 @@ def test_fg_stroke_pulls_in_the_missed_region(photo):
     chunk, (cx, cy), radius = missed_chunk(truth)
     auto = soften(truth & ~chunk)
     session = RefineSession(rgb, auto)
-    # A brush reaches a few of its radii (refine._REACH_RADII): a quarter of the missed area's
+    # A brush reaches a few of its radii (refine.graphcut.REACH_RADII): a quarter of the missed area's
     # radius is what a user picks to fill it with one stroke.
     session.add_stroke("fg", [(cx - radius / 3, cy), (cx + radius / 3, cy)], radius / 4)
     alpha = session.refine()
@@ -221,6 +221,39 @@ def test_reset_returns_to_the_automatic_mask_and_is_undoable():
     assert np.array_equal(session.refine(), auto) and not session.labels.any()
     assert session.undo()
     assert np.array_equal(session.refine(), stroked)
+
+
+
+def test_strokes_list_what_made_the_mask_and_replay_to_the_same_mask():
+    rgb, truth = load(PHOTOS[1])
+    chunk, (cx, cy), radius = missed_chunk(truth)
+    blob, centre, blob_radius = wrong_blob(truth)
+    auto = soften((truth & ~chunk) | blob)
+    session = RefineSession(rgb, auto)
+    assert session.strokes == ()
+
+    session.add_stroke("fg", np.array([[cx, cy], [cx + 4, cy + 2]]), radius / 5)
+    session.add_stroke("bg", [centre], blob_radius / 4)
+    session.add_stroke("erase", [(cx, cy)], 3)
+    session.add_stroke("bg", [(5.0, 5.0)], 3)
+    session.undo()  # the last bg dot is not part of the mask any more
+    assert [s.kind for s in session.strokes] == ["fg", "bg", "erase"]
+    first = session.strokes[0]
+    assert first == Stroke("fg", ((cx, cy), (cx + 4, cy + 2)), radius / 5)
+    assert all(isinstance(v, float) for point in first.points for v in point)
+
+    session.reset()
+    assert session.strokes == ()
+    session.undo()  # undoing the reset brings its strokes back
+    assert [s.kind for s in session.strokes] == ["fg", "bg", "erase"]
+    session.redo()
+    session.undo()
+
+    replayed = RefineSession(rgb, auto)
+    for stroke in session.strokes:
+        replayed.add_stroke(stroke.kind, stroke.points, stroke.radius)
+    assert np.array_equal(replayed.refine(), session.refine())
+    assert np.array_equal(replayed.labels, session.labels)
 
 
 def test_erase_restores_the_automatic_mask_under_the_brush():

@@ -8,11 +8,9 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from cutout_studio.core.errors import ModelError
-from cutout_studio.core.models.u2netp import U2NetP
-from cutout_studio.core.models.unet import UNet
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from cutout_studio.core.models.io import ModelIO
+from cutout_studio.core.models.u2netp import U2NetP, U2NetPIO
+from cutout_studio.core.models.unet import UNet, UNetIO
 
 
 @dataclass(frozen=True)
@@ -30,13 +28,8 @@ class ModelCard:
     name: str
     architecture: str
     build: Callable[[], nn.Module] = field(repr=False, compare=False)
-    input_size: int  #: the square side the model sees
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    #: rembg/U²-Net scale the photo to [0, 1] by its own maximum before normalising
-    scale_by_max: bool
-    #: the official post-processing stretches the raw output to [0, 1] (min–max)
-    minmax_output: bool
+    #: the architecture's input checks, pre-processing (size, normalisation) and output normalisation
+    io: ModelIO
     weights_file: str  #: file name in the models folder (safetensors)
     licence: str
     provenance: str
@@ -44,17 +37,24 @@ class ModelCard:
     onnx: OnnxSource | None = None
     description: str = ""
 
+    @property
+    def input_size(self) -> int:
+        """The square side the model sees."""
+        return self.io.input_size
+
 
 _CARDS: dict[str, ModelCard] = {}
 DEFAULT_MODEL = "u2netp"
 
 
 def register(card: ModelCard) -> ModelCard:
+    """Add ``card`` to the registry (replacing a card of the same name)."""
     _CARDS[card.name] = card
     return card
 
 
-def get_card(name: str) -> ModelCard:
+def get_card(name: str | None) -> ModelCard:
+    """The card of model ``name``; "default", "" or None give the default model."""
     key = DEFAULT_MODEL if name in ("default", "", None) else name
     try:
         return _CARDS[key]
@@ -64,6 +64,7 @@ def get_card(name: str) -> ModelCard:
 
 
 def all_cards() -> list[ModelCard]:
+    """Every registered card, by name."""
     return sorted(_CARDS.values(), key=lambda c: c.name)
 
 
@@ -72,11 +73,7 @@ register(
         name="u2netp",
         architecture="U²-Netp",
         build=U2NetP,
-        input_size=320,
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
-        scale_by_max=True,
-        minmax_output=True,
+        io=U2NetPIO(input_size=320),
         weights_file="u2netp.safetensors",
         licence="Apache-2.0",
         provenance=(
@@ -99,11 +96,7 @@ register(
         name="unet",
         architecture="U-Net",
         build=UNet,
-        input_size=320,
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
-        scale_by_max=False,
-        minmax_output=False,
+        io=UNetIO(input_size=320),
         weights_file="unet.safetensors",
         licence="Apache-2.0 (weights you train yourself)",
         provenance="Trained by the user on image/mask pairs; import the safetensors with `models import`",

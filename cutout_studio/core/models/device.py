@@ -31,8 +31,10 @@ def resolve_device(spec: str = "auto") -> torch.device:
 
 
 def float32_forced() -> bool:
-    """True when ``CUTOUT_STUDIO_PRECISION=float32`` is set (the CLI's ``--precision float32``
-    sets it): models then compute in float32 on every device."""
+    """True when ``CUTOUT_STUDIO_PRECISION=float32`` is set in the environment: a
+    :class:`~cutout_studio.core.segmenter.Segmenter` left to choose (``half=None``: the editor,
+    the API) then computes in float32 on every device. The CLI's ``--precision float32`` does
+    not use it: it passes ``half=False`` to its Segmenter."""
     return os.environ.get("CUTOUT_STUDIO_PRECISION", "").strip().lower() in ("float32", "fp32", "full")
 
 
@@ -40,6 +42,8 @@ def cpu_has_native_bf16() -> bool:
     """True where the CPU computes bfloat16 in hardware (AVX512-BF16 or AMX); elsewhere
     bfloat16 is emulated and slower than float32."""
     cpu = getattr(torch, "cpu", None)
+    if cpu is None:
+        return False
     try:
         return bool(cpu._is_avx512_bf16_supported() or cpu._is_amx_tile_supported())
     except AttributeError:  # a torch without these probes (they are private): stay exact

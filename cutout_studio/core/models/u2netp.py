@@ -9,9 +9,12 @@ official ONNX export, so those weights load into this module unchanged; the laye
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from cutout_studio.core.models.io import FloatArray, ModelIO
 
 
 class ConvReLU(nn.Module):
@@ -60,7 +63,8 @@ class RSU(nn.Module):
             if hx.shape[2:] != skip.shape[2:]:
                 hx = _upsample_like(hx, skip)
             hx = decoder(torch.cat((hx, skip), 1))
-        return hx + hx_in
+        out: torch.Tensor = hx + hx_in
+        return out
 
 
 class RSU4F(nn.Module):
@@ -87,7 +91,8 @@ class RSU4F(nn.Module):
         hx = self.bottom(hx)
         for decoder, skip in zip(self.decoders, reversed(skips)):
             hx = decoder(torch.cat((hx, skip), 1))
-        return hx + hx_in
+        out: torch.Tensor = hx + hx_in
+        return out
 
 
 class U2NetP(nn.Module):
@@ -137,3 +142,16 @@ class U2NetP(nn.Module):
     def mask(self, x: torch.Tensor) -> torch.Tensor:
         """The fused output only, N×1×H×W."""
         return torch.sigmoid(self.logits(x)[0])
+
+
+class U2NetPIO(ModelIO):
+    """U²-Netp's own pre- and post-processing (the official code's and rembg's): the photo is
+    scaled to [0, 1] by its own maximum, and the output is stretched to [0, 1] (min–max)."""
+
+    def _to_unit_range(self, small: FloatArray) -> None:
+        small /= max(float(small.max()), 1.0)
+
+    def postprocess(self, raw: np.ndarray) -> FloatArray:
+        lo, hi = float(raw.min()), float(raw.max())
+        pred = (raw - lo) / (hi - lo) if hi - lo > 1e-6 else np.zeros_like(raw)
+        return super().postprocess(pred)

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cutout_studio.core.models.io import ModelIO
+
 
 class DoubleConv(nn.Sequential):
     def __init__(self, in_ch: int, out_ch: int) -> None:
@@ -35,7 +37,8 @@ class UpBlock(nn.Module):
         if x.shape[2:] != skip.shape[2:]:  # odd input sizes: pad the upsampled map to the skip's size
             dy, dx = skip.shape[2] - x.shape[2], skip.shape[3] - x.shape[3]
             x = F.pad(x, (dx // 2, dx - dx // 2, dy // 2, dy - dy // 2))
-        return self.conv(torch.cat((skip, x), 1))
+        out: torch.Tensor = self.conv(torch.cat((skip, x), 1))
+        return out
 
 
 class UNet(nn.Module):
@@ -65,3 +68,8 @@ class UNet(nn.Module):
 
     def mask(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward(x)[0]
+
+
+class UNetIO(ModelIO):
+    """Our U-Net is trained on photos divided by 255 and ImageNet-normalised, with a sigmoid
+    output: the base class's processing as it is."""

@@ -21,6 +21,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -46,7 +47,7 @@ class InstalledModel:
     card: ModelCard
     path: Path
     sha256: str
-    record: dict
+    record: dict[str, Any]
 
 
 def weights_path(card: ModelCard) -> Path:
@@ -256,7 +257,7 @@ def _install_safetensors(card: ModelCard, src: Path, report: Progress) -> Instal
     return result
 
 
-def _save(card: ModelCard, state: dict[str, torch.Tensor], record: dict) -> InstalledModel:
+def _save(card: ModelCard, state: dict[str, torch.Tensor], record: dict[str, Any]) -> InstalledModel:
     from safetensors.torch import save
 
     dest = weights_path(card)
@@ -337,10 +338,9 @@ def compare_with_onnxruntime(card: ModelCard, model: nn.Module, onnx_path: Path)
     import onnxruntime as ort
 
     from cutout_studio.core.image_io import load_image
-    from cutout_studio.core.segmenter import preprocess
 
     photo = load_image(resources_dir() / VERIFY_PHOTO).rgb
-    batch = preprocess(photo, card)[None]
+    batch = card.io.preprocess(photo)[None]
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     expected = session.run(None, {session.get_inputs()[0].name: batch})
     with torch.no_grad():

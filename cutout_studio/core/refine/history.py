@@ -1,0 +1,114 @@
+"""Sparse undo history: each step stores only the pixels it changed, before and after.
+
+A stroke on a 24-megapixel photo changes a few thousand pixels; storing those (their flat
+indices inside the changed rectangle, their old and new values) instead of copies of the
+arrays keeps hundreds of steps in memory and makes undo and redo exact and instant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cutout_studio.core.refine.strokes import Stroke
+
+#: Undo history is trimmed (oldest first) beyond this many bytes of stored pixel changes.
+DEFAULT_HISTORY_BYTES = 512 * 1024 * 1024
+
+
+@dataclass
+class Patch:
+    """The pixels of one array inside one rectangle that a step changed, before and after."""
+
+    name: str
+    y0: int
+    x0: int
+    width: int
+    index: np.ndarray  # flat indices inside the rectangle (row * width + col)
+    before: np.ndarray
+    after: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.index.nbytes + self.before.nbytes + self.after.nbytes)
+
+
+@dataclass
+class Step:
+    """One undo step: the patches it wrote, in order, and what it did to the list of strokes
+    (a stroke added, or a reset that cleared the strokes listed)."""
+
+    patches: list[Patch] = field(default_factory=list)
+    added: Stroke | None = None
+    cleared: tuple[Stroke, ...] | None = None
+
+    @property
+    def nbytes(self) -> int:
+        return sum(p.nbytes for p in self.patches)
+
+
+class History:
+    """Named arrays that change only through :meth:`write`, with undo and redo of whole steps.
+
+    Not thread-safe by itself: the owner serialises calls (RefineSession holds its lock).
+    """
+
+    def __init__(self, arrays: dict[str, np.ndarray], max_bytes: int = DEFAULT_HISTORY_BYTES) -> None:
+        self.arrays = arrays
+        self._max_bytes = max_bytes
+        self._undo: list[Step] = []
+        self._redo: list[Step] = []
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._redo)
+
+    def write(self, step: Step, name: str, y0: int, x0: int, new: np.ndarray) -> None:
+        """Write ``new`` into array ``name`` at (y0, x0), recording only the pixels that change."""
+        h, w = new.shape
+        region = self.arrays[name][y0 : y0 + h, x0 : x0 + w]
+        changed = np.flatnonzero(region != new)
+        if changed.size == 0:
+            return
+        index = changed.astype(np.int32 if h * w < 2**31 else np.int64)
+        before = region.ravel()[changed]  # a copy for a strided region: taken before writing
+        after = new.ravel()[changed]
+        region[...] = new
+        step.patches.append(Patch(name, y0, x0, w, index, before, after))
+
+    def push(self, step: Step) -> None:
+        """Record a finished step; it clears the redo stack and may trim the oldest steps."""
+        self._undo.append(step)
+        self._redo.clear()
+        total = sum(s.nbytes for s in self._undo)
+        while len(self._undo) > 1 and total > self._max_bytes:
+            total -= self._undo.pop(0).nbytes
+
+    def undo(self) -> Step | None:
+        """Revert the last step and return it; None when there is nothing to undo."""
+        if not self._undo:
+            return None
+        step = self._undo.pop()
+        for patch in reversed(step.patches):
+            self._put(patch, patch.before)
+        self._redo.append(step)
+        return step
+
+    def redo(self) -> Step | None:
+        """Re-apply the last undone step and return it; None when there is nothing to redo."""
+        if not self._redo:
+            return None
+        step = self._redo.pop()
+        for patch in step.patches:
+            self._put(patch, patch.after)
+        self._undo.append(step)
+        return step
+
+    def _put(self, patch: Patch, values: np.ndarray) -> None:
+        rows, cols = np.divmod(patch.index, patch.width)
+        self.arrays[patch.name][patch.y0 + rows, patch.x0 + cols] = values
