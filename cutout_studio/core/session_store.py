@@ -80,12 +80,10 @@ class Step:
     def to_json(self) -> dict[str, Any]:
         if self.kind == "reset":
             return {"kind": "reset"}
-        # Two decimals are far below a pixel: the stroke covers the same pixel centres.
-        return {
-            "kind": self.kind,
-            "radius": self.radius,
-            "points": [[round(x, 2), round(y, 2)] for x, y in self.points],
-        }
+        # Exact floats (JSON keeps them to the last bit): the graph cut works at a reduced
+        # resolution where even a hundredth of a pixel can move a seed, and the replay must
+        # give the very same mask.
+        return {"kind": self.kind, "radius": self.radius, "points": [[x, y] for x, y in self.points]}
 
     @classmethod
     def from_json(cls, data: Any) -> Step:
@@ -249,7 +247,7 @@ class SessionStore:
         path = self.path_for(record.key)
         path.parent.mkdir(parents=True, exist_ok=True)
         record = dataclasses.replace(record, saved_at=time.time())
-        text = json.dumps(record.to_json(), separators=(",", ":"), ensure_ascii=False)
+        text = json.dumps(record.to_json(), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
         fd, temp = tempfile.mkstemp(prefix=f".{path.stem[:16]}.", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
