@@ -34,7 +34,8 @@ _log = logging.getLogger(__name__)
 
 RECORD_VERSION = 1
 SESSIONS_FOLDER = "sessions"
-#: Records not touched for this long are removed by :meth:`SessionStore.prune`.
+#: Records not written for this long are removed by :meth:`SessionStore.prune` (the editor
+#: prunes at start-up): the store must not grow for ever with photos long delivered.
 KEEP_DAYS = 365
 _STEP_KINDS = ("fg", "bg", "erase", "reset")
 _HASH_CHUNK = 1 << 20

@@ -111,6 +111,8 @@ class MainWindow(QMainWindow):
         self._restore_geometry()
         QApplication.instance().installEventFilter(self)
         self.masks.load_model()
+        store = self.store
+        self.lanes.save.submit(lambda _ctx: store.prune(), name="prune saved edits")
 
     # ------------------------------------------------------------------ construction
 

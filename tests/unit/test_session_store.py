@@ -125,3 +125,17 @@ def test_a_failed_write_raises_and_keeps_the_previous_record(tmp_path):
         store.save(bad)
     assert store.load(key).history.done == (STROKES[0],)
     assert [p.suffix for p in (tmp_path / "sessions").iterdir()] == [".json"]
+
+
+def test_prune_removes_only_records_not_written_for_a_long_time(tmp_path):
+    import os
+    import time
+
+    store = SessionStore(tmp_path)
+    old, fresh = "0a" * 32, "0b" * 32
+    for key in (old, fresh):
+        store.save(SessionRecord(key, size=(1, 1), history=History((STROKES[0],))))
+    year_ago = time.time() - 400 * 86400
+    os.utime(store.path_for(old), (year_ago, year_ago))
+    assert store.prune() == 1
+    assert store.load(old) is None and store.load(fresh) is not None
