@@ -10,6 +10,7 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtTest import QTest
 
 from cutout_studio.core.session_store import SessionStore, content_key
+from cutout_studio.core.settings import load_settings
 from cutout_studio.qt.document import DocStatus
 from cutout_studio.qt.workers import wait_detached
 from tests.gui.conftest import MASK_TIMEOUT_MS, PERSON, TEDDY, open_and_wait_for_mask
@@ -148,3 +149,27 @@ def test_closing_asks_before_cancelling_a_running_batch(qtbot, make_window, tmp_
     assert len(asked) == 2 and not window.isVisible()
     assert dialog._job.is_cancelled  # "Yes": the batch was told to stop
     assert wait_detached(MASK_TIMEOUT_MS)  # and it does (photos in progress are finished)
+
+
+def test_closing_asks_while_an_export_runs_and_edge_settings_are_saved_without_closing(
+    qtbot, make_window, tmp_path
+):
+    window = make_window()
+    open_and_wait_for_mask(qtbot, window, TEDDY)
+    # Edge settings are one preset: saved soon after a change, so a crash does not lose them.
+    window.tools.feather_spin.setValue(1.5)
+    qtbot.waitUntil(lambda: load_settings().export.feather == 1.5, timeout=5000)
+
+    asked: list[list[str]] = []
+    window.confirm_quit = lambda risks: asked.append(list(risks)) or False
+    with qtbot.waitSignal(window.export_finished, timeout=MASK_TIMEOUT_MS):
+        assert window.export_current(tmp_path / "bear.png")
+        window.close()  # in the same turn of the event loop: the export is certainly running
+        assert len(asked) == 1 and "export is running" in asked[0][0] and window.isVisible()
+    window.close()  # the export is done (and its state saved): nothing to ask
+    assert len(asked) == 1 and not window.isVisible()
+    record = SessionStore().load(content_key(TEDDY))
+    assert record is not None and record.output == str(tmp_path / "bear.png") and record.status == "exported"
+    # A relaunch knows the photo was exported, and where to.
+    again = open_and_wait_for_mask(qtbot, make_window(), TEDDY)
+    assert again.status is DocStatus.EXPORTED and again.output_path == tmp_path / "bear.png"
