@@ -44,6 +44,7 @@ from cutout_studio.qt.dialogs import (
     ModelBanner,
     ModelInstallDialog,
     ShortcutsDialog,
+    ask_quit,
     model_description,
 )
 from cutout_studio.qt.document import DocStatus, Document, HistoryCommand, StrokeCommand, scan_paths
@@ -738,14 +739,7 @@ class MainWindow(QMainWindow):
 
     def confirm_quit(self, risks: Sequence[str]) -> bool:
         """Ask whether to quit anyway (tests replace this)."""
-        answer = QMessageBox.question(
-            self,
-            "Quit Cutout Studio?",
-            "Quitting now would lose work:\n\n" + "\n".join(f"• {r}" for r in risks),
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
-        )
-        return answer == QMessageBox.StandardButton.Yes
+        return ask_quit(self, risks)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         risks = self.quit_risks()

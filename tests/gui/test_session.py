@@ -6,8 +6,9 @@ import shutil
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPointF, Qt, QTimer
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from cutout_studio.core.session_store import SessionStore, content_key
 from cutout_studio.core.settings import load_settings
@@ -160,14 +161,21 @@ def test_closing_asks_while_an_export_runs_and_edge_settings_are_saved_without_c
     window.tools.feather_spin.setValue(1.5)
     qtbot.waitUntil(lambda: load_settings().export.feather == 1.5, timeout=5000)
 
-    asked: list[list[str]] = []
-    window.confirm_quit = lambda risks: asked.append(list(risks)) or False
+    asked: list[str] = []
+
+    def answer_no() -> None:  # the real question box, answered "No"
+        box = next(w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible())
+        asked.append(box.text())
+        box.button(QMessageBox.StandardButton.No).click()
+
     with qtbot.waitSignal(window.export_finished, timeout=MASK_TIMEOUT_MS):
         assert window.export_current(tmp_path / "bear.png")
+        QTimer.singleShot(100, answer_no)
         window.close()  # in the same turn of the event loop: the export is certainly running
-        assert len(asked) == 1 and "export is running" in asked[0][0] and window.isVisible()
+        assert len(asked) == 1 and "export is running" in asked[0] and window.isVisible()
+    window.confirm_quit = _never_ask
     window.close()  # the export is done (and its state saved): nothing to ask
-    assert len(asked) == 1 and not window.isVisible()
+    assert not window.isVisible()
     record = SessionStore().load(content_key(TEDDY))
     assert record is not None and record.output == str(tmp_path / "bear.png") and record.status == "exported"
     # A relaunch knows the photo was exported, and where to.
