@@ -45,9 +45,10 @@ def content_key(path: str | os.PathLike[str]) -> str:
     """SHA-256 of the file's bytes (hex): the photo's identity in the store.
 
     The whole file is hashed, not a sample of it: a retouched photo keeps its size, header and
-    often its tail, and must not inherit the strokes of its original. Hashing runs at over a
-    gigabyte per second, so it costs a few milliseconds per photo, next to the hundreds that
-    decoding and the mask take on the same worker. Raises ``OSError`` if the file cannot be read.
+    often its tail, and must not inherit the strokes of its original. It is cheap enough: about
+    20 ms for a 12 MB (24 MP) JPEG on a busy 2-core machine, once per photo per session, on
+    the worker that spends hundreds of milliseconds decoding it and a second or more on its
+    mask. Raises ``OSError`` if the file cannot be read.
     """
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
