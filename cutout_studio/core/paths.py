@@ -1,6 +1,6 @@
 """Where Cutout Studio keeps its files: one place, so GUI, CLI and tests agree.
 
-``CUTOUT_STUDIO_HOME`` puts everything (models, config, logs) under one folder; tests and
+``CUTOUT_STUDIO_HOME`` puts everything (models, config, data, logs) under one folder; tests and
 portable installs use it. Otherwise the platform's conventional folders (platformdirs).
 """
 
@@ -33,6 +33,12 @@ def models_dir() -> Path:
 def config_dir() -> Path:
     home = _home_override()
     return _ensure(home / "config" if home else Path(platformdirs.user_config_dir(APP_NAME)))
+
+
+def data_dir() -> Path:
+    """The user's own data that is not a setting (the editor's saved edits)."""
+    home = _home_override()
+    return _ensure(home / "data" if home else Path(platformdirs.user_data_dir(APP_NAME)))
 
 
 def log_dir() -> Path:

@@ -33,7 +33,8 @@ class Actions:
         self.export_settings = make(
             "File", "Export se&ttings…", ["Ctrl+E"], "Format, background, crop and padding of exports"
         )
-        self.quit = make("File", "&Quit", [StdKey.Quit], "Close Cutout Studio")
+        # Ctrl+Q spelled out: some platforms (Windows, bare X servers) bind nothing to Quit.
+        self.quit = make("File", "&Quit", [StdKey.Quit, "Ctrl+Q"], "Close Cutout Studio")
 
         self.undo = make("Edit", "&Undo", ["Ctrl+Z"], "Undo the last stroke")
         self.redo = make("Edit", "&Redo", ["Ctrl+Shift+Z", "Ctrl+Y"], "Redo the stroke you undid")

@@ -8,6 +8,7 @@ the user gets a message that points to it. Qt's own warnings go to the same log.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -23,8 +24,11 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 import cutout_studio
 from cutout_studio.core import paths
+from cutout_studio.qt.workers import wait_detached
 
 LOG_FILE_NAME = "cutout-studio.log"
+#: How long the process waits at exit for worker jobs that the closed window left running.
+EXIT_WAIT_MS = 1500
 _log = logging.getLogger("cutout_studio.gui")
 
 
@@ -170,4 +174,14 @@ def run_gui(files: list[str]) -> int:
     window.show()
     if files:
         window.open_paths(files)
-    return int(app.exec())
+    code = int(app.exec())
+    # A job that cannot be interrupted (a matting solve, a model pass) may outlive the window.
+    # The edits and settings were saved when it closed: wait a moment, then leave without it.
+    if not wait_detached(EXIT_WAIT_MS):
+        _log.info("exiting with a worker job still running (its result is not needed)")
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(code)
+    return code

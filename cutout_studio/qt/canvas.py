@@ -161,6 +161,7 @@ class Canvas(QGraphicsView):
         self.tool = "fg"
         self.brush_radius = 12.0
         self.mode = "overlay"
+        self.layer_mode: str | None = None  #: the view mode the shown layer was made for
         self.cutout_color = QColor(255, 255, 255)
         self.split = False
         self.split_fraction = 0.5
@@ -197,6 +198,7 @@ class Canvas(QGraphicsView):
         self.clear_stroke_previews()
         self.photo_item.set_layer(photo)
         self.layer_item.set_layer(None)
+        self.layer_mode = None
         rect = self.photo_rect
         self.scene().setSceneRect(rect.adjusted(-rect.width(), -rect.height(), rect.width(), rect.height()))
         self._update_clips()
@@ -204,9 +206,23 @@ class Canvas(QGraphicsView):
             self.fit()
         self.viewport().update()
 
-    def set_layer(self, layer: Layer | None) -> None:
+    def set_layer(self, layer: Layer | None, mode: str | None = None) -> None:
+        """Show ``layer``, made for view ``mode`` (default: the current one).
+
+        Until the layer for a newly chosen mode arrives, the previous one stays on screen and
+        is drawn as what it is (an overlay above the photo, a cutout on its background), so the
+        result never disappears while an update runs.
+        """
         self.layer_item.set_layer(layer)
+        self.layer_mode = (mode or self.mode) if layer is not None else None
         self._update_clips()
+
+    @property
+    def shown_mode(self) -> str:
+        """The mode the canvas draws: its layer's while that is on screen, else the chosen one."""
+        if self.layer_mode is not None and self.mode != "original":
+            return self.layer_mode
+        return self.mode
 
     def set_placeholder(self, text: str | None) -> None:
         """What the empty canvas says (a failed photo's reason, or how to open photos)."""
@@ -250,7 +266,8 @@ class Canvas(QGraphicsView):
         split_x = rect.width() * self.split_fraction
         left = QRectF(0, 0, split_x, rect.height())
         right = QRectF(split_x, 0, rect.width() - split_x, rect.height())
-        photo_under_layer = self.mode in ("overlay", "original")
+        # No layer yet (a photo just opened): the photo itself, rather than an empty background.
+        photo_under_layer = self.shown_mode in ("overlay", "original") or self.layer_item.image is None
         showing_original = self.comparing or self.mode == "original"
         self.layer_item.setVisible(not showing_original and self.layer_item.image is not None)
         self.layer_item.set_clip(right if self.split else None)
@@ -264,12 +281,12 @@ class Canvas(QGraphicsView):
 
     def drawBackground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802
         painter.fillRect(rect, _BACKGROUND)
-        if not self.has_photo or self.comparing or self.mode not in CUTOUT_MODES:
+        if not self.has_photo or self.comparing or self.shown_mode not in CUTOUT_MODES:
             return
         photo = self.photo_rect
         if self.split:
             photo = photo.adjusted(photo.width() * self.split_fraction, 0, 0, 0)
-        if self.mode == "color":
+        if self.shown_mode == "color":
             painter.fillRect(photo, self.cutout_color)
             return
         # The checkerboard is drawn in screen pixels so its squares keep their size at any zoom.

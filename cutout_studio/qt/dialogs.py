@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QTableWidget,
@@ -86,6 +87,18 @@ class AboutDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(label)
         layout.addWidget(buttons)
+
+
+def ask_quit(parent: QWidget, risks: Sequence[str]) -> bool:
+    """ "Quit anyway?" naming what would be lost; True to quit. No is the default button."""
+    answer = QMessageBox.question(
+        parent,
+        "Quit Cutout Studio?",
+        "Quitting now would lose work:\n\n" + "\n".join(f"• {r}" for r in risks),
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.No,
+    )
+    return answer == QMessageBox.StandardButton.Yes
 
 
 def model_description(card) -> str:

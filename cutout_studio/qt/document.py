@@ -20,6 +20,7 @@ from PySide6.QtGui import QImage
 
 from cutout_studio.core.image_io import LoadedImage, is_image_path
 from cutout_studio.core.refine import RefineSession
+from cutout_studio.core.session_store import History, Step
 from cutout_studio.qt.render import Layer
 
 
@@ -38,6 +39,9 @@ class StrokeCommand:
     points: tuple[tuple[float, float], ...]  #: full-resolution (x, y) pixel coordinates
     radius: float
 
+    def step(self) -> Step:
+        return Step(self.kind, self.points, self.radius)
+
 
 @dataclass(frozen=True)
 class HistoryCommand:
@@ -45,6 +49,16 @@ class HistoryCommand:
 
 
 EditCommand = StrokeCommand | HistoryCommand
+
+
+def intended_history(history: History, commands: Iterable[EditCommand]) -> History:
+    """``history`` after ``commands`` that are queued but not applied yet (what the user asked for)."""
+    for command in commands:
+        if isinstance(command, StrokeCommand):
+            history = history.add(command.step())
+        else:
+            history = history.then(command.action)
+    return history
 
 
 @dataclass
@@ -67,6 +81,14 @@ class Document:
     generation: int = 0
     shown_generation: int = -1
     edited: bool = False  #: any stroke was ever applied (kept in memory, never evicted)
+    #: the photo's identity in the session store (hash of its bytes), known once it is loaded
+    key: str | None = None
+    #: the steps applied to ``session`` so far (confirmed by the edit lane): what autosave writes
+    history: History = field(default_factory=History)
+    #: the last picture the canvas showed for this photo, and the view mode it was made for:
+    #: shown again at once when the photo comes back on screen, until a fresh one arrives
+    layer: Layer | None = None
+    layer_mode: str = ""
 
     @property
     def name(self) -> str:
@@ -90,6 +112,8 @@ class Document:
         self.session = None
         self.alpha = None
         self.photo = None
+        self.layer = None
+        self.history = History()
         self.pending.clear()
         self.can_undo = self.can_redo = False
         if self.status is DocStatus.WORKING:

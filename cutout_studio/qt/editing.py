@@ -6,10 +6,16 @@ drains the whole queue, then refines and composes the canvas layer once. While a
 further requests only set a "run again" flag (at most one job pending per document, never a
 queue of renders), and each request bumps the document's generation so that the result of a
 job that was overtaken by a newer request is dropped instead of shown.
+
+The job also keeps the document's :class:`~cutout_studio.core.session_store.History` (what
+autosave writes), advancing it only by what the session really did. When a picture needs
+matting and the canvas has nothing yet for the photo, a quick picture without matting is
+sent first, so the photo never sits there bare while the slow one is computed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,7 +24,8 @@ from PySide6.QtCore import QObject, Signal
 
 from cutout_studio.core.edges import EdgeOptions
 from cutout_studio.core.errors import CancelledError
-from cutout_studio.qt.document import DocStatus, Document, EditCommand, StrokeCommand
+from cutout_studio.core.session_store import History
+from cutout_studio.qt.document import DocStatus, Document, EditCommand, StrokeCommand, intended_history
 from cutout_studio.qt.render import Layer, ViewSettings, compose
 from cutout_studio.qt.workers import JobContext, Lane
 
@@ -32,6 +39,8 @@ class EditResult:
     layer: Layer | None  #: None when the document was not on screen (or the view is the original)
     composed: bool  #: whether ``layer`` reflects the view (False: composition skipped)
     applied: int  #: how many commands were applied
+    history: History = dataclasses.field(default_factory=History)  #: after the commands
+    mode: str = ""  #: the view mode ``layer`` was made for
 
 
 def run_edit(
@@ -42,26 +51,51 @@ def run_edit(
     view: ViewSettings | None,
     generation: int,
     ctx: JobContext,
+    history: History | None = None,
+    quick_first: bool = False,
 ) -> EditResult:
-    """Apply ``commands`` to the session, then compose the layer for ``view`` (worker thread)."""
+    """Apply ``commands`` to the session, then compose the layer for ``view`` (worker thread).
+
+    With ``quick_first`` and matting on, a picture without matting goes to ``ctx.progress``
+    first (an :class:`EditResult` with ``composed`` False) while the real one is computed.
+    """
+    history = history if history is not None else History()
     for command in commands:
         if isinstance(command, StrokeCommand):
             doc_session.add_stroke(command.kind, list(command.points), command.radius)
+            history = history.add(command.step())
         elif command.action == "undo":
-            doc_session.undo()
+            # The session may have dropped old steps from its memory-bounded undo history.
+            if doc_session.undo():
+                history = history.undo()
         elif command.action == "redo":
-            doc_session.redo()
+            if doc_session.redo():
+                history = history.redo()
         elif command.action == "reset":
             doc_session.reset()
+            history = history.then("reset")
     # refine() returns a view of a live buffer: copy it so the GUI and export own a snapshot.
     alpha = np.array(doc_session.refine(), dtype=np.float32)
     alpha.setflags(write=False)
-    layer, composed = None, False
+
+    def result(layer: Layer | None, composed: bool) -> EditResult:
+        return EditResult(
+            generation,
+            alpha,
+            doc_session.can_undo,
+            doc_session.can_redo,
+            layer,
+            composed,
+            len(commands),
+            history,
+            view.mode if view is not None else "",
+        )
+
+    if view is not None and quick_first and edges.matting and not ctx.cancelled():
+        ctx.progress(result(compose(image, alpha, dataclasses.replace(edges, matting=False), view), False))
     if view is not None and not ctx.cancelled():
-        layer, composed = compose(image, alpha, edges, view), True
-    return EditResult(
-        generation, alpha, doc_session.can_undo, doc_session.can_redo, layer, composed, len(commands)
-    )
+        return result(compose(image, alpha, edges, view), True)
+    return result(None, False)
 
 
 class EditPipeline(QObject):
@@ -69,6 +103,8 @@ class EditPipeline(QObject):
 
     #: (document, result): a fresh layer for the document on screen
     rendered = Signal(object, object)
+    #: (document, result): a quick picture (no matting) while the real one is computed
+    previewed = Signal(object, object)
     #: document whose mask, undo state or status changed
     changed = Signal(object)
     #: (document, message): an edit failed
@@ -89,6 +125,7 @@ class EditPipeline(QObject):
         self._view = view
         self._edges = edges
         self._running: dict[int, object] = {}  # id(doc) -> Job
+        self._inflight: dict[int, list[EditCommand]] = {}  # id(doc) -> commands the job applies
         self._again: set[int] = set()
         self._idle_callbacks: dict[int, list[Callable[[], None]]] = {}
         self._all_idle_callbacks: list[Callable[[], None]] = []
@@ -99,6 +136,14 @@ class EditPipeline(QObject):
 
     def is_busy(self, doc: Document) -> bool:
         return id(doc) in self._running or bool(doc.pending)
+
+    def intended_history(self, doc: Document) -> History:
+        """The document's history with every queued or running edit counted as done.
+
+        What autosave writes: an edit the user made is saved even if the edit lane has not
+        applied it yet (and, at close, never will).
+        """
+        return intended_history(doc.history, [*self._inflight.get(id(doc), []), *doc.pending])
 
     def push(self, doc: Document, command: EditCommand) -> None:
         """Queue an edit for ``doc`` and schedule a job to apply it."""
@@ -140,20 +185,35 @@ class EditPipeline(QObject):
         on_screen = self._current() is doc
         view = self._view() if on_screen else None
         edges = self._edges()
+        history = doc.history
+        quick = doc.layer is None
         was_busy = self.busy
+        self._inflight[id(doc)] = commands
         self._running[id(doc)] = self._lane.submit(
-            lambda ctx: run_edit(session, image, commands, edges, view, generation, ctx),
+            lambda ctx: run_edit(session, image, commands, edges, view, generation, ctx, history, quick),
             name=f"edit {doc.name}",
             on_done=lambda result: self._finished(doc, result, None),
             on_error=lambda exc: self._finished(doc, None, exc),
+            on_progress=lambda result: self._preview(doc, result),
         )
         if not was_busy:
             self.busy_changed.emit(True)
 
+    def _preview(self, doc: Document, result: EditResult) -> None:
+        if result.generation == doc.generation and doc.layer is None and self._current() is doc:
+            self.previewed.emit(doc, result)
+
     def _finished(self, doc: Document, result: EditResult | None, error: BaseException | None) -> None:
         self._running.pop(id(doc), None)
+        commands = self._inflight.pop(id(doc), [])
+        if result is None and doc.session is not None and commands:
+            # The job never applied its commands (cancelled before it ran, or failed): they are
+            # the user's edits, so they go back to the front of the queue instead of vanishing.
+            if isinstance(error, CancelledError):
+                doc.pending[:0] = commands
         if result is not None and doc.session is not None:
             doc.alpha = result.alpha
+            doc.history = result.history
             doc.can_undo, doc.can_redo = result.can_undo, result.can_redo
             if result.applied and doc.status is not DocStatus.FAILED:
                 doc.edited = doc.edited or result.can_undo

@@ -13,7 +13,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QUrl, Signal
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QCloseEvent, QColor, QDragEnterEvent, QDropEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -32,8 +32,10 @@ from PySide6.QtWidgets import (
 from cutout_studio.core import paths
 from cutout_studio.core.edges import EdgeOptions
 from cutout_studio.core.image_io import IMAGE_SUFFIXES
+from cutout_studio.core.session_store import SessionStore
 from cutout_studio.core.settings import Settings, load_settings, save_settings
 from cutout_studio.qt.actions import Actions
+from cutout_studio.qt.autosave import Autosaver
 from cutout_studio.qt.batch_dialog import BatchDialog
 from cutout_studio.qt.canvas import GESTURES, Canvas
 from cutout_studio.qt.dialogs import (
@@ -41,6 +43,7 @@ from cutout_studio.qt.dialogs import (
     ModelBanner,
     ModelInstallDialog,
     ShortcutsDialog,
+    ask_quit,
     model_description,
 )
 from cutout_studio.qt.document import DocStatus, Document, HistoryCommand, StrokeCommand, scan_paths
@@ -50,7 +53,7 @@ from cutout_studio.qt.exporting import ExportFlow
 from cutout_studio.qt.filmstrip import Filmstrip
 from cutout_studio.qt.masking import PREFETCH, MaskScheduler, ThumbnailLoader
 from cutout_studio.qt.render import ViewSettings, warm_up
-from cutout_studio.qt.tools_panel import MAX_BRUSH, MIN_BRUSH, ToolsPanel
+from cutout_studio.qt.tools_panel import MAX_BRUSH, MIN_BRUSH, ToolsPanel, step_brush_size
 from cutout_studio.qt.workers import Lanes
 
 _log = logging.getLogger(__name__)
@@ -86,11 +89,18 @@ class MainWindow(QMainWindow):
 
         self.lanes = Lanes(self)
         self.actions_ = Actions(self)
-        self.masks = MaskScheduler(self.lanes.mask, self.settings.model, self)
+        self.store = SessionStore()
+        self.masks = MaskScheduler(self.lanes.mask, self.settings.model, self, self.store)
         self.thumbs = ThumbnailLoader(self.lanes.thumbs, self)
         self.pipeline = EditPipeline(
             self.lanes.edit, lambda: self.current, self.view_settings, self.edge_options, self
         )
+        self.autosave = Autosaver(self.lanes.save, self.store, self.pipeline.intended_history, self)
+        # Settings (edge preset included) are saved soon after they change, not only at close.
+        self._settings_timer = QTimer(self)
+        self._settings_timer.setSingleShot(True)
+        self._settings_timer.setInterval(1000)
+        self._settings_timer.timeout.connect(self.save_settings)
         self.exports = ExportFlow(self, self.lanes.jobs)
         self.batch_dialog: BatchDialog | None = None
 
@@ -101,6 +111,8 @@ class MainWindow(QMainWindow):
         self._restore_geometry()
         QApplication.instance().installEventFilter(self)
         self.masks.load_model()
+        store = self.store
+        self.lanes.save.submit(lambda _ctx: store.prune(), name="prune saved edits")
 
     # ------------------------------------------------------------------ construction
 
@@ -176,8 +188,8 @@ class MainWindow(QMainWindow):
         a.reset.triggered.connect(lambda: self._history("reset"))
         for tool, action in a.tools.items():
             action.triggered.connect(lambda _checked=False, t=tool: self.canvas.set_tool(t))
-        a.brush_smaller.triggered.connect(lambda: self.set_brush_size(self.settings.editor.brush_size / 1.25))
-        a.brush_bigger.triggered.connect(lambda: self.set_brush_size(self.settings.editor.brush_size * 1.25))
+        a.brush_smaller.triggered.connect(lambda: self.step_brush(-1))
+        a.brush_bigger.triggered.connect(lambda: self.step_brush(1))
         a.zoom_in.triggered.connect(lambda: self.canvas.zoom_by(1.25))
         a.zoom_out.triggered.connect(lambda: self.canvas.zoom_by(0.8))
         a.fit.triggered.connect(self.canvas.fit)
@@ -195,9 +207,7 @@ class MainWindow(QMainWindow):
 
         self.canvas.stroke_finished.connect(self._on_stroke)
         self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
-        self.canvas.brush_resize_requested.connect(
-            lambda step: self.set_brush_size(self.settings.editor.brush_size * (1.25 if step > 0 else 0.8))
-        )
+        self.canvas.brush_resize_requested.connect(self.step_brush)
         self.filmstrip.document_selected.connect(self.show_document)
         self.tools.brush_size_changed.connect(self._brush_size_from_panel)
         self.tools.view_mode_changed.connect(self.set_view_mode)
@@ -214,10 +224,14 @@ class MainWindow(QMainWindow):
         self.masks.model_failed.connect(self._on_model_failed)
         self.thumbs.ready.connect(self._on_thumbnail)
         self.pipeline.rendered.connect(self._on_rendered)
+        self.pipeline.previewed.connect(self._on_previewed)
         self.pipeline.changed.connect(self._on_doc_changed)
+        self.pipeline.changed.connect(self.autosave.mark)
+        self.autosave.errors_changed.connect(self._on_autosave_errors)
         self.pipeline.failed.connect(lambda doc, msg: self.show_error(f"{doc.name}: the edit failed: {msg}"))
         self.pipeline.busy_changed.connect(lambda _b: self._update_busy())
         self.exports.finished.connect(self.export_finished)
+        self.exports.finished.connect(self._mark_exported)
         self._update_actions()
 
     def _apply_settings(self) -> None:
@@ -267,7 +281,8 @@ class MainWindow(QMainWindow):
         for item in items:
             self.settings.add_recent(Path(item).expanduser().absolute())
         if items:
-            first = Path(items[0]).expanduser()
+            # Absolute: the next launch may start in another working directory.
+            first = Path(items[0]).expanduser().resolve()
             self.settings.last_open_dir = str(first if first.is_dir() else first.parent)
         self.thumbs.add(added)
         if added:
@@ -353,10 +368,8 @@ class MainWindow(QMainWindow):
         self.current = doc
         self.filmstrip.select(doc)
         self.setWindowTitle(f"{doc.name} — Cutout Studio")
-        if doc.photo is not None:
-            self.canvas.set_photo(doc.photo)
-        else:
-            self.canvas.set_photo(None)
+        self.canvas.set_photo(doc.photo)
+        self._show_last_layer(doc)
         self._update_placeholder()
         if doc.ready:
             self.pipeline.request(doc)
@@ -395,10 +408,12 @@ class MainWindow(QMainWindow):
         self._update_busy()
 
     def _on_prepared(self, doc: Document) -> None:
+        self.autosave.settle(doc)
         self.filmstrip.refresh(doc)
         if doc is self.current:
             if doc.photo is not None and self.canvas.photo_item.layer is not doc.photo:
                 self.canvas.set_photo(doc.photo)
+                self._show_last_layer(doc)
             if doc.ready:
                 self.pipeline.request(doc)
             if doc.image is not None and doc.image.notes:
@@ -418,10 +433,22 @@ class MainWindow(QMainWindow):
         self._update_busy()
         self.mask_ready.emit(doc)
 
+    def _show_last_layer(self, doc: Document) -> None:
+        """Until a fresh picture arrives, the canvas shows the photo's last one, not a bare photo."""
+        if doc.layer is not None:
+            self.canvas.set_layer(doc.layer, doc.layer_mode)
+
+    def _on_previewed(self, doc: Document, result: EditResult) -> None:
+        if doc is self.current and result.layer is not None:
+            self.canvas.set_layer(result.layer, result.mode)
+
     def _on_rendered(self, doc: Document, result: EditResult) -> None:
         if doc is not self.current:
             return
-        self.canvas.set_layer(result.layer)
+        if result.layer is not None:
+            doc.layer, doc.layer_mode = result.layer, result.mode
+            self.canvas.set_layer(result.layer, result.mode)
+        # (the original photo needs no layer: the last one stays for when the view comes back)
         self.canvas.clear_stroke_previews()
         self._update_busy()
         self.view_updated.emit(doc)
@@ -483,6 +510,7 @@ class MainWindow(QMainWindow):
             return
         command = StrokeCommand(kind, tuple((float(x), float(y)) for x, y in points), float(radius))
         self.pipeline.push(doc, command)
+        self.autosave.mark(doc)
         self._update_actions()
         self._update_busy()
 
@@ -491,6 +519,7 @@ class MainWindow(QMainWindow):
         if doc is None or not doc.ready:
             return
         self.pipeline.push(doc, HistoryCommand(action))
+        self.autosave.mark(doc)
         self._update_busy()
 
     def set_brush_size(self, size: float) -> None:
@@ -501,6 +530,10 @@ class MainWindow(QMainWindow):
         self.settings.editor.brush_size = size
         self.tools.set_brush_size(size)
         self.canvas.set_brush_radius(size / 2)
+
+    def step_brush(self, direction: int) -> None:
+        """``]`` / ``[`` and Ctrl+wheel: one step bigger (> 0) or smaller (< 0)."""
+        self.set_brush_size(step_brush_size(self.settings.editor.brush_size, direction))
 
     def _brush_size_from_panel(self, size: float) -> None:
         self.settings.editor.brush_size = size
@@ -540,6 +573,7 @@ class MainWindow(QMainWindow):
         edges = EdgeOptions(feather=feather, shift=shift, matting=matting, decontaminate=decontaminate)
         self.settings.export = dataclasses.replace(self.settings.export, edges=edges)
         self.tools.export_summary.setText(describe(self.settings.export))
+        self._settings_timer.start()
         self._refresh_view()
 
     def _refresh_view(self) -> None:
@@ -596,7 +630,7 @@ class MainWindow(QMainWindow):
             dialog.show()
             return dialog
         if options is not None:
-            self.settings.last_batch_dir = str(inputs[0])
+            self.settings.last_batch_dir = str(Path(inputs[0]).resolve())
             dialog.configure(list(inputs), out_dir, options, self.masks.segmenter)
         dialog.show()
         dialog.raise_()
@@ -667,16 +701,51 @@ class MainWindow(QMainWindow):
         self.busy_bar.setVisible(masking or editing or loading_model)
 
     def save_settings(self) -> None:
+        settings = self.settings
+        for name in ("last_open_dir", "last_export_dir", "last_batch_dir", "last_batch_output"):
+            value = getattr(settings, name)
+            if value and not Path(value).is_absolute():  # relative to where we were launched
+                setattr(settings, name, str(Path(value).resolve()))
         try:
-            save_settings(self.settings)
+            save_settings(settings)
         except OSError as exc:
             self.statusBar().showMessage(f"Could not save the settings: {exc}", 8000)
 
+    # ------------------------------------------------------------------ autosave and quitting
+
+    def _mark_exported(self) -> None:
+        for doc in self.docs:
+            if doc.output_path is not None:
+                self.autosave.mark(doc)
+
+    def _on_autosave_errors(self) -> None:
+        if self.autosave.errors:
+            doc, reason = next(iter(self.autosave.errors.values()))
+            self.statusBar().showMessage(f"Could not autosave the edits of {doc.name}: {reason}", 15000)
+
+    def quit_risks(self) -> list[str]:
+        """What quitting now would lose, one line each (empty: quit without asking)."""
+        risks = [f"edits not saved: {line}" for line in self.autosave.flush(self.docs)]
+        if self.exports.running:
+            risks.append("an export is running: it will be cancelled")
+        if self.batch_dialog is not None and self.batch_dialog.running:
+            risks.append("a batch is running: it will be cancelled (finished photos are kept)")
+        return risks
+
+    def confirm_quit(self, risks: Sequence[str]) -> bool:
+        """Ask whether to quit anyway (tests replace this)."""
+        return ask_quit(self, risks)
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
-        if self.exports.running or (self.batch_dialog is not None and self.batch_dialog.running):
+        risks = self.quit_risks()
+        if risks and not self.confirm_quit(risks):
+            event.ignore()
+            return
+        if self.exports.running:
             self.exports.controller.cancel()
-            if self.batch_dialog is not None:
-                self.batch_dialog.cancel()
+        if self.batch_dialog is not None and self.batch_dialog.running:
+            self.batch_dialog.cancel()
+        self._settings_timer.stop()
         self.save_settings()
         store = window_state_store()
         store.setValue("geometry", self.saveGeometry())

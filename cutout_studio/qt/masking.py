@@ -6,6 +6,9 @@ finishes, so switching photos re-prioritises at once instead of waiting behind a
 running job whose document is no longer wanted is cancelled (it stops between steps).
 Documents far from the one on screen are unloaded again, unless they carry edits.
 
+The same job looks the photo up in the session store (by the hash of its bytes) and replays
+the strokes saved there, so a photo edited before a quit or a crash comes back edited.
+
 Thumbnails come from a separate, lower-priority lane, one photo at a time.
 """
 
@@ -15,6 +18,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -23,6 +27,7 @@ from PySide6.QtGui import QImage
 from cutout_studio.core.errors import CancelledError, CutoutError, ModelNotInstalledError
 from cutout_studio.core.image_io import LoadedImage, load_image
 from cutout_studio.core.refine import RefineSession
+from cutout_studio.core.session_store import History, SessionRecord, SessionStore, content_key
 from cutout_studio.qt.document import DocStatus, Document
 from cutout_studio.qt.render import Layer, photo_layer, thumbnail
 from cutout_studio.qt.workers import JobContext, Lane
@@ -42,22 +47,53 @@ class Prepared:
     thumb: QImage
     alpha: np.ndarray | None  #: None when no model is available yet
     session: object | None
+    key: str | None = None  #: the photo's content key (None if its bytes could not be read)
+    record: SessionRecord | None = None  #: the saved edits found for it
+    restored: np.ndarray | None = None  #: the mask after replaying ``record``'s strokes
+    note: str = ""  #: why saved edits were not restored
 
 
-def prepare(path, image: LoadedImage | None, segmenter, ctx: JobContext) -> Prepared:
-    """Load the photo and compute its automatic mask (worker thread)."""
+def prepare(
+    path,
+    image: LoadedImage | None,
+    segmenter,
+    ctx: JobContext,
+    key: str | None = None,
+    store: SessionStore | None = None,
+) -> Prepared:
+    """Load the photo, compute its automatic mask and replay its saved edits (worker thread)."""
     if image is None:
         image = load_image(path)
+    if key is None:
+        try:
+            key = content_key(path)
+        except OSError as exc:  # read a moment ago: gone or unreadable now; nothing to restore
+            _log.warning("cannot hash %s: %s", path, exc)
     ctx.check_cancelled()
     photo = photo_layer(image.rgb)
     thumb = thumbnail(image.rgb)
     if segmenter is None:
-        return Prepared(image, photo, thumb, None, None)
+        return Prepared(image, photo, thumb, None, None, key)
     alpha = segmenter.predict(image.rgb)
     ctx.check_cancelled()
     session = RefineSession(image.rgb, alpha)
     alpha.setflags(write=False)
-    return Prepared(image, photo, thumb, alpha, session)
+    prepared = Prepared(image, photo, thumb, alpha, session, key)
+    record = store.load(key) if store is not None and key is not None else None
+    if record is not None and not record.history.empty:
+        if record.size != (image.width, image.height):
+            prepared.note = f"saved edits are for a {record.size[0]}×{record.size[1]} photo: not restored"
+            return prepared
+        try:
+            record.history.replay(session)
+        except ValueError as exc:  # a hand-edited record: start from the automatic mask
+            prepared.note = f"saved edits could not be replayed ({exc})"
+            return Prepared(image, photo, thumb, alpha, RefineSession(image.rgb, alpha), key)
+        restored = np.array(session.refine(), dtype=np.float32)
+        restored.setflags(write=False)
+        prepared.restored = restored
+    prepared.record = record
+    return prepared
 
 
 def load_segmenter(model: str, ctx: JobContext):
@@ -76,6 +112,24 @@ def load_segmenter(model: str, ctx: JobContext):
     return Segmenter(model)
 
 
+def restore(doc: Document, result: Prepared) -> None:
+    """Put the saved edits and export state of ``result.record`` into ``doc`` (GUI thread)."""
+    record = result.record
+    assert record is not None
+    if result.restored is not None:
+        doc.alpha = result.restored
+        doc.history = record.history
+        session = result.session
+        doc.can_undo, doc.can_redo = session.can_undo, session.can_redo  # type: ignore[attr-defined]
+        doc.edited = True
+        doc.status = DocStatus.EDITED if record.history.done else DocStatus.MASKED
+    output = Path(record.output) if record.output else None
+    if output is not None and output.is_file():
+        doc.output_path = output
+        if record.status == DocStatus.EXPORTED.value:
+            doc.status = DocStatus.EXPORTED
+
+
 class MaskScheduler(QObject):
     prepared = Signal(object)  #: document: loaded (and masked, when a model is available)
     failed = Signal(object)  #: document: could not be loaded or masked (doc.message says why)
@@ -84,10 +138,17 @@ class MaskScheduler(QObject):
     model_missing = Signal(str)
     model_failed = Signal(str)
 
-    def __init__(self, lane: Lane, model: str = "default", parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        lane: Lane,
+        model: str = "default",
+        parent: QObject | None = None,
+        store: SessionStore | None = None,
+    ) -> None:
         super().__init__(parent)
         self._lane = lane
         self._model = model
+        self._store = store
         self.segmenter = None
         self._loading_model = False
         self.model_unavailable = False
@@ -153,11 +214,11 @@ class MaskScheduler(QObject):
         doc = next((d for d in self._wanted if self._needs_work(d)), None)
         if doc is None:
             return
-        segmenter, image, path = self.segmenter, doc.image, doc.path
+        segmenter, image, path, key, store = self.segmenter, doc.image, doc.path, doc.key, self._store
         if segmenter is not None:
             doc.status = DocStatus.WORKING
         job = self._lane.submit(
-            lambda ctx: prepare(path, image, segmenter, ctx),
+            lambda ctx: prepare(path, image, segmenter, ctx, key, store),
             name=f"prepare {doc.name}",
             on_done=lambda result: self._done(doc, result),
             on_error=lambda exc: self._error(doc, exc),
@@ -170,17 +231,22 @@ class MaskScheduler(QObject):
         doc.image = result.image
         doc.photo = result.photo
         doc.thumbnail = doc.thumbnail or result.thumb
+        doc.key = doc.key or result.key
         if result.alpha is not None:
             doc.auto_alpha = result.alpha
             doc.alpha = result.alpha
             doc.session = result.session  # type: ignore[assignment]
             doc.can_undo = doc.can_redo = False
+            doc.history = History()
             if doc.status in (DocStatus.WAITING, DocStatus.WORKING):
                 doc.status = DocStatus.MASKED
+            if result.record is not None:
+                restore(doc, result)
         elif doc.status is DocStatus.WORKING:
             doc.status = DocStatus.WAITING
-        if result.image.notes:
-            doc.message = "; ".join(result.image.notes)
+        notes = [*result.image.notes, *([result.note] if result.note else [])]
+        if notes:
+            doc.message = "; ".join(notes)
         self._loaded[id(doc)] = doc
         self.prepared.emit(doc)
         self._evict()

@@ -27,6 +27,20 @@ from cutout_studio.qt.actions import Actions
 from cutout_studio.qt.render import VIEW_MODES
 
 MIN_BRUSH, MAX_BRUSH = 1, 800
+BRUSH_STEP = 1.25
+
+
+def step_brush_size(size: float, direction: int) -> float:
+    """The brush diameter one ``[`` (direction < 0) or ``]`` (> 0) away from ``size``.
+
+    25 % per step, so big brushes change fast, but always at least one pixel: rounding alone
+    would keep a 2 px brush at 2 px (2 × 1.25 = 2.5 rounds to 2) for ever.
+    """
+    if direction > 0:
+        size = max(round(size * BRUSH_STEP), round(size) + 1)
+    else:
+        size = min(round(size / BRUSH_STEP), round(size) - 1)
+    return float(min(max(size, MIN_BRUSH), MAX_BRUSH))
 
 
 def _tool_button(action: QAction) -> QToolButton:

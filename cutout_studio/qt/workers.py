@@ -8,12 +8,19 @@ the edit lane ever touches it) while different lanes run side by side.
 A job function receives a :class:`JobContext` to report progress and to notice cancellation.
 Its result, error and progress reach the GUI thread through queued signals of a small QObject
 that lives in the GUI thread; callbacks therefore always run on the GUI thread.
+
+Closing the window never waits for a long job (a matting solve cannot be interrupted): the
+lanes cancel their jobs, wait a moment for the ones that stop at once, and hand the rest to
+a module-level list that keeps their thread pool and Python objects alive until they end, so
+a late result finds its signals intact (instead of "Signal source has been deleted") and is
+dropped. :func:`wait_detached` lets the process wait for them, with a bound, before it exits.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -82,6 +89,9 @@ class Job(QRunnable):
             self.signals.failed.emit(exc)
         else:
             self.signals.done.emit(result)
+        finally:
+            # The closure holds photos and sessions: free them now, whoever still holds the Job.
+            self._fn = None  # type: ignore[assignment]
 
 
 class Lane(QObject):
@@ -149,9 +159,16 @@ class Lane(QObject):
         """Block until the lane is idle (used when the window closes); True if it finished in time."""
         return self._pool.waitForDone(msecs)
 
+    def detach(self) -> None:
+        """Let running jobs outlive this lane's owner (the window): see the module's docstring."""
+        _prune_detached()
+        self._pool.setParent(None)  # the window's deletion must neither delete nor wait for it
+        _DETACHED.append((self._pool, self._jobs))
+
 
 class Lanes(QObject):
-    """The editor's lanes: masks, edits (refine/preview), long jobs (export, batch, install), thumbnails."""
+    """The editor's lanes: masks, edits (refine/preview), long jobs (export, batch, install),
+    thumbnails, autosave."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -159,13 +176,35 @@ class Lanes(QObject):
         self.edit = Lane("edit", self)
         self.jobs = Lane("jobs", self)
         self.thumbs = Lane("thumbs", self)
+        self.save = Lane("save", self)  # autosave of the edits: tiny writes, never behind a batch
 
     def all(self) -> tuple[Lane, ...]:
-        return (self.mask, self.edit, self.jobs, self.thumbs)
+        return (self.mask, self.edit, self.jobs, self.thumbs, self.save)
 
-    def shutdown(self, msecs: int = 3000) -> None:
+    def shutdown(self, msecs: int = 250) -> None:
+        """Cancel every job, give them ``msecs`` in all to stop, and detach those still running."""
+        deadline = time.monotonic() + msecs / 1000
         for lane in self.all():
             lane.closed = True
             lane.cancel_all()
         for lane in self.all():
-            lane.wait(msecs)
+            if not lane.wait(max(0, int((deadline - time.monotonic()) * 1000))):
+                lane.detach()
+
+
+#: (thread pool, its unfinished jobs) of lanes whose window is gone: kept alive until they end.
+_DETACHED: list[tuple[QThreadPool, set[Job]]] = []
+
+
+def _prune_detached() -> None:
+    _DETACHED[:] = [(pool, jobs) for pool, jobs in _DETACHED if pool.activeThreadCount() or jobs]
+
+
+def wait_detached(msecs: int) -> bool:
+    """Wait up to ``msecs`` for jobs left running by closed windows; True when none is left."""
+    deadline = time.monotonic() + msecs / 1000
+    for pool, _jobs in list(_DETACHED):
+        if not pool.waitForDone(max(0, int((deadline - time.monotonic()) * 1000))):
+            return False
+    _DETACHED.clear()
+    return True

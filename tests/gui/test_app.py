@@ -8,8 +8,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import qInstallMessageHandler
+from PySide6.QtCore import Qt, qInstallMessageHandler
 from PySide6.QtGui import QColor, QKeySequence
+from PySide6.QtTest import QTest
 
 from cutout_studio.core import paths
 from cutout_studio.core.errors import CancelledError
@@ -161,3 +162,45 @@ def test_recent_files_menu_and_about_dialog(qtbot, make_window, tmp_path):
     assert "u2netp" in about.text and "CPU" in about.text and "Apache-2.0" in about.text
     assert window.masks.segmenter.precision in about.text  # float32 or bfloat16: the user can tell
     about.close()
+
+
+def test_brush_keys_step_small_brushes_by_at_least_a_pixel(qtbot, make_window):
+    """Issue 8, case 14: `]` was stuck at 2 px (2 × 1.25 = 2.5 rounded back to 2)."""
+    window = make_window()
+    window.set_brush_size(1)
+    sizes = []
+    for _ in range(5):
+        window.actions_.brush_bigger.trigger()
+        sizes.append(window.settings.editor.brush_size)
+    assert sizes == [2, 3, 4, 5, 6]
+    assert window.tools.brush_size == 6 and window.canvas.brush_radius == 3
+    for _ in range(7):
+        window.actions_.brush_smaller.trigger()
+    assert window.settings.editor.brush_size == 1  # down to the minimum, and it stays there
+    window.canvas.brush_resize_requested.emit(1)  # Ctrl+wheel takes the same steps
+    assert window.settings.editor.brush_size == 2
+    window.set_brush_size(800)
+    window.actions_.brush_bigger.trigger()
+    assert window.settings.editor.brush_size == 800
+
+
+def test_last_folders_are_saved_absolute(qtbot, make_window, monkeypatch):
+    """Issue 8, case 14: a relative "last folder" opened the dialog at / after a launch elsewhere."""
+    monkeypatch.chdir(TEDDY.parent.parent)  # tests/
+    window = make_window()
+    window.open_paths([f"data/{TEDDY.name}"])
+    assert window.settings.last_open_dir == str(TEDDY.parent)
+    window.settings.last_export_dir = "data"  # however a front stored it
+    window.close()
+    stored = load_settings()
+    assert stored.last_open_dir == str(TEDDY.parent) and stored.last_export_dir == str(TEDDY.parent)
+
+
+def test_ctrl_q_quits_on_every_platform(qtbot, make_window):
+    """Ctrl+Q is bound even where the platform binds nothing to "Quit" (Windows, offscreen, bare X)."""
+    window = make_window()
+    assert QKeySequence("Ctrl+Q") in window.actions_.quit.shortcuts()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    QTest.keyClick(window, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    assert not window.isVisible()

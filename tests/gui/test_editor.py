@@ -193,3 +193,45 @@ def test_export_all_names_files_like_the_batch_and_asks_before_overwriting(qtbot
         assert window.export_all(out)
     assert asked == [2] and blocker.args == [0, False]
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+
+
+def test_the_last_picture_stays_on_screen_while_an_update_runs(qtbot, make_window):
+    """Issue 8, case 14: the overlay vanished (bare photo) while the next picture was computed."""
+    window = make_window()
+    canvas = window.canvas
+    teddy = open_and_wait_for_mask(qtbot, window, TEDDY)
+    teddy_layer = canvas.layer_item.layer
+    assert teddy_layer is not None and teddy.layer is teddy_layer
+    person = open_and_wait_for_mask(qtbot, window, PERSON)
+    assert canvas.layer_item.layer is person.layer
+
+    # Back to the bear: its last picture is there at once, before its refresh arrives.
+    with qtbot.waitSignal(window.view_updated, timeout=MASK_TIMEOUT_MS):
+        window.filmstrip.select(teddy)
+        assert window.current is teddy
+        assert canvas.layer_item.layer is teddy_layer and canvas.layer_item.isVisible()
+        assert canvas.photo_item.isVisible()
+
+    # Another view mode: the overlay is still drawn as an overlay (over the photo) until the
+    # cutout arrives, not over an empty checkerboard.
+    with qtbot.waitSignal(window.view_updated, timeout=MASK_TIMEOUT_MS):
+        window.actions_.modes["checker"].trigger()
+        assert canvas.layer_item.layer is teddy.layer and canvas.layer_item.isVisible()
+        assert canvas.photo_item.isVisible() and canvas.shown_mode == "overlay"
+    assert canvas.shown_mode == "checker" and not canvas.photo_item.isVisible()
+    assert canvas.layer_item.layer is teddy.layer and teddy.layer is not teddy_layer
+
+
+def test_with_matting_on_a_quick_picture_comes_before_the_slow_one(qtbot, make_window):
+    """Issue 8, case 14: a photo opened with matting on stayed bare for the whole first solve."""
+    window = make_window()
+    window.tools.matting_check.setChecked(True)
+    assert window.settings.export.matting
+    previews = []
+    window.pipeline.previewed.connect(lambda doc, result: previews.append(result))
+    doc = open_and_wait_for_mask(qtbot, window, PERSON)
+    assert len(previews) == 1 and previews[0].layer is not None and not previews[0].composed
+    assert window.canvas.layer_item.layer is doc.layer and doc.layer is not previews[0].layer
+    # The quick one is the same view without matting; the real one differs at the soft edges.
+    quick = previews[0].layer.buffer
+    assert quick.shape == doc.layer.buffer.shape and not np.array_equal(quick, doc.layer.buffer)

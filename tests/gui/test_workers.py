@@ -89,3 +89,54 @@ def test_switching_photos_drops_the_stale_photo_and_masks_the_new_one_first(qtbo
     assert window.current is second and second.ready
     assert shown == [PERSON.name]  # nothing of the photo we left was drawn
     assert window.canvas.photo_item.layer is second.photo
+
+
+def test_shutdown_does_not_wait_for_a_job_that_cannot_stop_and_its_end_is_clean(qtbot, capfd):
+    """Issue 8, case 14: closing during an update took ~7 s and printed
+    "RuntimeError: Signal source has been deleted" when the job ended after the window."""
+    import gc
+    import threading
+    import time
+
+    from cutout_studio.qt.workers import Lanes, wait_detached
+
+    lanes = Lanes()
+    started, release = threading.Event(), threading.Event()
+    results: list[str] = []
+
+    def solve(_ctx):  # like a matting solve: it cannot notice the cancel flag
+        started.set()
+        release.wait(10)
+        return "late"
+
+    lanes.edit.submit(solve, on_done=results.append, on_error=lambda exc: results.append(repr(exc)))
+    queued = lanes.edit.submit(lambda _ctx: "never", on_done=results.append, on_error=lambda exc: None)
+    assert started.wait(10)
+    begin = time.perf_counter()
+    lanes.shutdown()
+    assert time.perf_counter() - begin < 1.0
+    assert queued.is_cancelled
+    del lanes  # the window and its lanes are gone while the job still runs
+    gc.collect()
+    release.set()
+    assert wait_detached(10_000)
+    qtbot.wait(50)  # let the late result's queued signal arrive: it is dropped
+    assert results == []
+    assert "Signal source has been deleted" not in capfd.readouterr().err
+
+
+def test_closing_the_editor_during_a_matting_update_is_fast(qtbot, make_window, capfd):
+    import time
+
+    from cutout_studio.qt.workers import wait_detached
+
+    window = make_window()
+    window.tools.matting_check.setChecked(True)
+    with qtbot.waitSignal(window.pipeline.previewed, timeout=MASK_TIMEOUT_MS):
+        window.open_paths([PERSON])  # the quick picture is shown: the matting solve is running
+    assert window.pipeline.busy
+    begin = time.perf_counter()
+    window.close()
+    assert time.perf_counter() - begin < 1.5
+    assert wait_detached(MASK_TIMEOUT_MS)
+    assert "Traceback" not in capfd.readouterr().err
