@@ -394,7 +394,7 @@ def _write(job: BatchJob, started: float, image: LoadedImage, alpha: np.ndarray,
         result = _internal_error(job, started, exc)
     else:
         warning = quality_warning(alpha)
-        message = "; ".join([warning, *image.notes] if warning else image.notes)
+        message = "; ".join([f"{job.source.name}: {warning}", *image.notes] if warning else image.notes)
         result = FileResult(job.source, out, "warning" if warning else "done", time.perf_counter() - started,
                             message)
     return recorder.record(job, result, edited=edited)

@@ -80,7 +80,8 @@ def plan_outputs(
         for candidate in (default, _typed(like, name_suffix, suffix)):
             owner = plan.manifests[root].owner(candidate)
             if owner is not None and owner == photo.resolve() and candidate not in taken:
-                sticky[index] = taken[candidate] = candidate
+                sticky[index] = candidate
+                taken[candidate] = photo.resolve()
                 break
     for index, (photo, like, root) in enumerate(wanted):
         output = sticky.get(index) or _free_name(photo, like, name_suffix, suffix, taken, plan.manifests[root])
