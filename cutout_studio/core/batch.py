@@ -54,8 +54,9 @@ _log = logging.getLogger(__name__)
 #: up to date; stale: an output is there, made with other settings (kept: redo with overwrite)
 Status = Literal["done", "warning", "skipped", "stale", "failed"]
 CancelFlag = threading.Event | Callable[[], bool] | None
-#: photos the editor already masked (by resolved path): written from these pixels, no model
-Prepared = Mapping[Path, tuple[LoadedImage, np.ndarray]]
+#: photos the editor already masked (by resolved path): written from these pixels, no model;
+#: the flag says the mask was edited by hand (its output is then not what a batch would make)
+Prepared = Mapping[Path, tuple[LoadedImage, np.ndarray, bool]]
 
 # An empty result is not "done" (issue 8, case 10). A cutout whose mask keeps under 1 % of the
 # photo is a speck, not a product: on the people set no subject covers under 15 % of the frame,
@@ -289,8 +290,9 @@ def _loop(jobs, plan: Plan, options: ExportOptions, segmenter: Segmenter | None,
                 continue
             ready = prepared.get(job.source.resolve())
             if ready is not None:
-                encoding.append(cutters.submit(_write, job, time.perf_counter(), ready[0], ready[1], options,
-                                               recorder, True))
+                image, alpha, edited = ready
+                encoding.append(cutters.submit(_write, job, time.perf_counter(), image, alpha, options,
+                                               recorder, edited))
             elif segmenter is None:
                 yield finish(FileResult(job.source, None, "failed", 0.0,
                                         f"{job.source.name}: no segmentation model is installed"), job)
