@@ -95,9 +95,9 @@ def test_a_second_run_on_the_same_output_folder_refuses_and_names_the_first(mode
     while not (out / REPORT_NAME).exists() and time.monotonic() < deadline and first.poll() is None:
         time.sleep(0.02)
     second = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-    assert first.poll() is None, "the first run should still be running when the second starts"
+    assert second.returncode == 2, second.stderr
+    assert first.poll() is None, "the first run should still be running when the second gives up"
     _, first_err = first.communicate(timeout=300)
-    assert second.returncode == 2
     lines = second.stderr.strip().splitlines()
     assert len(lines) == 1 and f"PID {first.pid}" in lines[0] and str(out.resolve()) in lines[0]
     assert first.returncode == 0, first_err
@@ -121,12 +121,12 @@ def test_empty_results_are_warnings_with_their_reason(segmenter, tmp_path, capsy
     shutil.copy(PHOTOS[0], src / "good.jpg")
     out = tmp_path / "out"
     summary = run_batch_to_end([src], out, ExportOptions(), segmenter=segmenter)
-    assert (summary.done, summary.warning, summary.failed) == (1, 3, 0)
     rows = {Path(r["file"]).name: r for r in _rows(out / REPORT_NAME)}
     assert rows["good.jpg"]["status"] == "done"
     assert rows["tiny.png"]["status"] == "warning" and "only 3x3 px" in rows["tiny.png"]["message"]
     assert rows["strip.png"]["status"] == "warning" and "only 10000x10 px" in rows["strip.png"]["message"]
     assert rows["clock.jpg"]["status"] == "warning" and "0.2 % of the photo" in rows["clock.jpg"]["message"]
+    assert (summary.done, summary.warning, summary.failed) == (1, 3, 0)
     # the outputs are still written, and the command line says so
     assert len(list(out.glob("*.png"))) == 4
     assert main(["batch", str(src), "-o", str(tmp_path / "cli")]) == 0
