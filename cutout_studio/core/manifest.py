@@ -118,9 +118,10 @@ class Manifest:
         if found is None:
             return "unknown"
         path, size, mtime = source_identity(source)
-        if (found.source, found.size, found.mtime_ns, found.settings) == (path, size, mtime, fingerprint):
-            return "fresh"
-        return "stale"
+        # a photo whose folder was moved or renamed is still the same photo: same size and time
+        moved = found.source != path and not Path(found.source).exists()
+        same_photo = (found.source == path or moved) and (found.size, found.mtime_ns) == (size, mtime)
+        return "fresh" if same_photo and found.settings == fingerprint else "stale"
 
     def open(self, warn: Warn | None = None) -> None:
         """Start appending (call before :meth:`record`)."""

@@ -108,8 +108,9 @@ def _free_name(photo: Path, like: Path, name_suffix: str, suffix: str, taken: di
     source = photo.resolve()
 
     def free(candidate: Path) -> bool:
+        # a name the manifest gives to a photo that no longer exists (moved or deleted) is free
         owner = manifest.owner(candidate)
-        return candidate not in taken and (owner is None or owner == source)
+        return candidate not in taken and (owner is None or owner == source or not owner.exists())
 
     default = like.with_name(f"{like.stem}{name_suffix}{suffix}")
     if free(default):

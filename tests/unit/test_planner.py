@@ -129,3 +129,16 @@ def test_the_plan_is_deterministic_and_keeps_earlier_names(tmp_path):
     assert names == ["p.png", "p_png.png", "p_2.png"]
     assert plan_outputs(inputs, tmp_path / "out", ExportOptions()).jobs == plan.jobs
     assert len(plan.notes) == 2
+
+
+def test_a_moved_shoot_resumes_under_the_same_names(model_home, tmp_path, capsys):
+    """Moving the photos' folder does not make every output someone else's (no NAME_2.png)."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    shutil.copy(BEAR, src / "bear.jpg")
+    assert main(["batch", str(src / "bear.jpg"), "-o", str(out)]) == 0
+    moved = src.rename(tmp_path / "moved")
+    capsys.readouterr()
+    assert main(["batch", str(moved / "bear.jpg"), "-o", str(out)]) == 0
+    assert "0 done, 1 skipped" in capsys.readouterr().err
+    assert [p.name for p in out.glob("*.png")] == ["bear.png"]
