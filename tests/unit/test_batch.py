@@ -109,6 +109,7 @@ def test_batch_killed_half_way_resumes_without_redoing_finished_files(model_home
     proc.wait()
     finished = {p: p.stat().st_mtime_ns for p in out.rglob("*.png")}
     assert 3 <= len(finished) < 12, "the kill should land mid-batch"
+    assert (out / ".cutout-lock").is_file()  # left by the dead run: it must not block the next one
     for path in finished:  # atomic writes: whatever exists is a complete, readable image
         with Image.open(path) as im:
             im.load()
@@ -169,3 +170,16 @@ def test_an_unexpected_error_on_one_photo_fails_that_photo_only(segmenter, photo
     assert results["b.jpg"].status == "failed" and "internal error (KeyError" in results["b.jpg"].message
     assert results["a.jpg"].status == "done" and results["ç photo.jpg"].status == "done"
     assert not (tmp_path / "out" / "b.png").exists()
+
+
+def test_an_output_folder_is_locked_while_a_run_holds_it(tmp_path):
+    from cutout_studio.core.folder_lock import FolderLockedError, lock_folders
+
+    out = tmp_path / "out"
+    with lock_folders([out]):
+        with pytest.raises(FolderLockedError, match="another batch or export of this window"):
+            with lock_folders([tmp_path / "out/"]):
+                pass
+    with lock_folders([out]):  # released: free again, and the lock file is gone after
+        pass
+    assert not (out / ".cutout-lock").exists()
