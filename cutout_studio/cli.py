@@ -1,8 +1,8 @@
 """The ``cutout-studio`` command: the editor, single cutouts, batches, models and evaluation.
 
 Exit status: 0 when everything asked for was done, 1 when some files failed (the rest were
-done), 2 for a usage error (bad arguments, missing model, unknown device), 130 when
-interrupted.
+done), 2 for a usage error (bad arguments, missing model, unknown device, an output folder
+that another run holds), 130 when interrupted.
 """
 
 from __future__ import annotations

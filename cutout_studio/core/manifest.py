@@ -14,6 +14,7 @@ output of ours (the scanner never takes our outputs for photos).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -78,9 +79,10 @@ def source_identity(source: Path) -> tuple[str, int, int]:
 class Manifest:
     """The manifest of one output folder (``root``), read once and appended to while running."""
 
-    def __init__(self, root: Path, entries: dict[str, Entry] | None = None) -> None:
+    def __init__(self, root: Path, entries: dict[str, Entry] | None = None, lines: int = 0) -> None:
         self.root = root
         self.entries: dict[str, Entry] = entries or {}
+        self._lines = lines  #: lines in the file: more than entries after outputs were redone
         self._log: AppendLog | None = None
 
     @property
@@ -89,7 +91,8 @@ class Manifest:
 
     @classmethod
     def load(cls, root: Path) -> Manifest:
-        return cls(root, dict(_read_entries(root / MANIFEST_NAME)))
+        pairs = list(_read_entries(root / MANIFEST_NAME))
+        return cls(root, dict(pairs), len(pairs))
 
     def _key(self, output: Path) -> str | None:
         try:
@@ -124,8 +127,26 @@ class Manifest:
         return "fresh" if same_photo and found.settings == fingerprint else "stale"
 
     def open(self, warn: Warn | None = None) -> None:
-        """Start appending (call before :meth:`record`)."""
+        """Start appending (call before :meth:`record`, holding the folder's lock). A file that
+        redone outputs have grown to over twice its entries is first rewritten compactly."""
+        if self._lines > 2 * len(self.entries) + 100:
+            self._compact()
         self._log = AppendLog(self.path, what="manifest", warn=warn)
+
+    def _compact(self) -> None:
+        temp = self.path.with_name(f"{MANIFEST_NAME}.{os.getpid()}.tmp")
+        try:
+            with temp.open("w", encoding="utf-8") as fh:
+                for entry in self.entries.values():
+                    fh.write(json.dumps(dataclasses.asdict(entry), ensure_ascii=False) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(temp, self.path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                temp.unlink()  # a full disk: keep appending to the long file, nothing is lost
+        else:
+            self._lines = len(self.entries)
 
     def record(self, source: Path, output: Path, fingerprint: str, status: str) -> None:
         """One output is in place: append its line (thread-safe; a failed write warns once)."""

@@ -142,3 +142,27 @@ def test_a_moved_shoot_resumes_under_the_same_names(model_home, tmp_path, capsys
     assert main(["batch", str(moved / "bear.jpg"), "-o", str(out)]) == 0
     assert "0 done, 1 skipped" in capsys.readouterr().err
     assert [p.name for p in out.glob("*.png")] == ["bear.png"]
+
+
+def test_the_manifest_keeps_the_last_line_per_output_and_is_compacted_when_long(tmp_path):
+    from cutout_studio.core.manifest import Manifest, settings_fingerprint
+
+    src = tmp_path / "a.jpg"
+    shutil.copy(BEAR, src)
+    out = tmp_path / "out"
+    fingerprints = [settings_fingerprint(ExportOptions(padding=n)) for n in range(150)]
+    manifest = Manifest.load(out)
+    manifest.open()
+    for fingerprint in fingerprints:  # the same output redone 150 times with other settings
+        manifest.record(src, out / "a.png", fingerprint, "done")
+    manifest.close()
+    (out / "a.png").write_bytes(b"x")
+    with (out / MANIFEST_NAME).open("a", encoding="utf-8") as fh:
+        fh.write('{"output": "a.png", "sour')  # a line cut short by a kill
+    again = Manifest.load(out)
+    assert again.state(src, out / "a.png", fingerprints[-1]) == "fresh"
+    assert again.state(src, out / "a.png", fingerprints[0]) == "stale"
+    again.open()
+    again.close()
+    assert len((out / MANIFEST_NAME).read_text(encoding="utf-8").splitlines()) == 1
+    assert Manifest.load(out).state(src, out / "a.png", fingerprints[-1]) == "fresh"
