@@ -152,6 +152,19 @@ def test_batch_window_starts_empty_for_a_new_folder_and_ctrl_q_quits_from_it(qtb
     with qtbot.waitSignal(dialog.finished_batch, timeout=MASK_TIMEOUT_MS):
         pass
     assert dialog.table.rowCount() == 1 and "1 done" in dialog.summary_label.text()
+    assert dialog.redo_button.isHidden()
+
+    # other settings on the same folder: the output is kept and counted, and a button redoes it
+    from cutout_studio.core.export import ExportOptions
+
+    dialog.configure([first], None, ExportOptions(crop=True), window.masks.segmenter)
+    with qtbot.waitSignal(dialog.finished_batch, timeout=MASK_TIMEOUT_MS) as blocker:
+        dialog.start()
+    assert blocker.args[0].stale == 1 and "Redo outdated" in dialog.summary_label.text()
+    assert not dialog.redo_button.isHidden()
+    with qtbot.waitSignal(dialog.finished_batch, timeout=MASK_TIMEOUT_MS) as blocker:
+        dialog.redo_button.click()
+    assert blocker.args[0].done == 1 and blocker.args[0].stale == 0
 
     window.run_batch_on([second], start=False)
     assert dialog.table.rowCount() == 0 and dialog.summary_label.text() == "" and dialog.results == []
