@@ -51,8 +51,9 @@ def default_output(inputs: list[Path]) -> Path:
 
 def batch_job(inputs: list[Path], out_dir: Path, options: ExportOptions, segmenter, ctx: JobContext):
     """Run the core batch, forwarding each finished file to the dialog (worker thread)."""
+    # progress carries each finished file, and the one-line warnings (a report that cannot be written)
     return run_batch_to_end(inputs, out_dir, options, segmenter=segmenter, cancel=ctx.cancel_event,
-                            on_progress=ctx.progress)
+                            on_progress=ctx.progress, warn=ctx.progress)
 
 
 class BatchDialog(QDialog):
@@ -70,6 +71,7 @@ class BatchDialog(QDialog):
         self._results: list[FileResult] = []
         self.summary = None
         self._stale = 0  #: outputs of the last run made with other settings
+        self._warnings: list[str] = []  #: about the run itself (a report that cannot be written)
 
         self.inputs_label = QLabel()
         self.inputs_label.setWordWrap(True)
@@ -165,6 +167,7 @@ class BatchDialog(QDialog):
         self.summary_label.setText("")
         self.summary = None
         self._stale = 0
+        self._warnings = []
 
     def start(self, overwrite: bool = False) -> None:
         if self._job is not None or not self._inputs or self._options is None:
@@ -196,6 +199,10 @@ class BatchDialog(QDialog):
             self.summary_label.setText("Cancelling: photos already in progress are finished…")
 
     def _on_event(self, event) -> None:
+        if isinstance(event, str):  # a warning about the run itself: shown, the run goes on
+            self._warnings.append(event)
+            self.summary_label.setText(f"{self.summary_label.text()}\n{event}".strip())
+            return
         result: FileResult = event.result
         self._results.append(result)
         self.progress.setRange(0, max(event.total, 1))
@@ -219,7 +226,7 @@ class BatchDialog(QDialog):
         if summary.stale:  # the core's advice names the command line's flag; here it is a button
             lines[1] = f"{summary.stale} output(s) were made with other settings and were kept: " \
                        "“Redo outdated” replaces them"
-        text = "\n".join(lines)
+        text = "\n".join(lines + self._warnings)
         if summary.cancelled:
             text = "Cancelled. " + text
         self._stale = summary.stale
