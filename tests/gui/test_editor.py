@@ -182,7 +182,7 @@ def test_export_all_names_files_like_the_batch_and_asks_before_overwriting(qtbot
     with qtbot.waitSignal(window.export_finished, timeout=MASK_TIMEOUT_MS) as blocker:
         assert window.export_all(out)
     assert blocker.args == [2, False]
-    assert sorted(p.name for p in out.iterdir()) == sorted([TEDDY.stem + ".png", PERSON.stem + ".png"])
+    assert sorted(p.name for p in out.glob("*.png")) == sorted([TEDDY.stem + ".png", PERSON.stem + ".png"])
     assert all(d.status is DocStatus.EXPORTED for d in window.docs)
 
     # A second export into the same folder asks first; "keep them" skips every existing file.
@@ -226,7 +226,7 @@ def test_with_matting_on_a_quick_picture_comes_before_the_slow_one(qtbot, make_w
     """Issue 8, case 14: a photo opened with matting on stayed bare for the whole first solve."""
     window = make_window()
     window.tools.matting_check.setChecked(True)
-    assert window.settings.export.matting
+    assert window.settings.export.edges.matting
     previews = []
     window.pipeline.previewed.connect(lambda doc, result: previews.append(result))
     doc = open_and_wait_for_mask(qtbot, window, PERSON)

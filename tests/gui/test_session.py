@@ -159,7 +159,7 @@ def test_closing_asks_while_an_export_runs_and_edge_settings_are_saved_without_c
     open_and_wait_for_mask(qtbot, window, TEDDY)
     # Edge settings are one preset: saved soon after a change, so a crash does not lose them.
     window.tools.feather_spin.setValue(1.5)
-    qtbot.waitUntil(lambda: load_settings().export.feather == 1.5, timeout=5000)
+    qtbot.waitUntil(lambda: load_settings().export.edges.feather == 1.5, timeout=5000)
 
     asked: list[str] = []
 
