@@ -4,6 +4,10 @@ Tests must not write settings or logs into the user's real folders, yet the real
 needed for end-to-end checks. So the session gets its own ``CUTOUT_STUDIO_HOME``; the
 default model's weights are copied there from the user's cache when they are installed
 (as README's first command does), and otherwise installed from the registry once.
+
+Every test that asks for the real model (``model_home`` or ``segmenter``, directly or through
+another fixture) is marked ``model`` at collection, so ``pytest -m "not model"`` runs the rest on
+a machine without the weights and without network.
 """
 
 from __future__ import annotations
@@ -22,6 +26,16 @@ def _user_models_dir() -> Path:
     if home:
         return Path(home) / "models"
     return Path(platformdirs.user_cache_dir("cutout-studio")) / "models"
+
+
+#: the fixtures that need the real model's weights; a test using any of them is marked ``model``
+MODEL_FIXTURES = frozenset({"model_home", "segmenter"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
 
 
 @pytest.fixture(scope="session", autouse=True)

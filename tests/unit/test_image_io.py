@@ -1,7 +1,7 @@
 """The image loader: pixels, metadata, every kind of bad file, and fuzzed bytes.
 
-The fixtures that write test files (``sample_images``, ``bad_images``, ``bad_image_paths``,
-``real_photo_path``) live in ``tests/conftest.py``.
+The files themselves are made by the factories in ``image_files.py`` beside this module; the
+fixtures below hand each test a fresh folder of them.
 """
 
 from __future__ import annotations
@@ -26,10 +26,41 @@ from cutout_studio.core.image_io import (
     is_image_path,
     load_image,
 )
-from tests.conftest import BadImages
+from tests.unit.image_files import REAL_PHOTO_NAMES, TEST_DATA_DIR, BadImages, SampleImages
 
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
 EXIF_ORIENTATION, EXIF_MAKE, EXIF_IFD, EXIF_DATETIME_ORIGINAL = 0x0112, 0x010F, 0x8769, 0x9003
+
+
+@pytest.fixture
+def real_photo_path() -> Path:
+    """A real JPEG (640×428, with an ICC profile and 300 DPI). Read it; never write to it."""
+    return TEST_DATA_DIR / REAL_PHOTO_NAMES[0]
+
+
+@pytest.fixture
+def real_photo_paths() -> list[Path]:
+    return [TEST_DATA_DIR / name for name in REAL_PHOTO_NAMES]
+
+
+@pytest.fixture
+def sample_images(tmp_path: Path, real_photo_path: Path) -> SampleImages:
+    folder = tmp_path / "samples"
+    folder.mkdir()
+    return SampleImages(folder, real_photo_path)
+
+
+@pytest.fixture
+def bad_images(tmp_path: Path, real_photo_path: Path) -> BadImages:
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    return BadImages(folder, real_photo_path)
+
+
+@pytest.fixture
+def bad_image_paths(bad_images: BadImages) -> dict[str, Path]:
+    """Every kind of bad file, written once: ``{kind: path}``."""
+    return bad_images.all()
 
 
 def read_exif(loaded: LoadedImage) -> Image.Exif:

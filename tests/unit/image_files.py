@@ -1,45 +1,35 @@
-"""Shared pytest fixtures for the whole suite.
+"""Files for the image loader's tests (``test_image_io.py``): real photos, deterministic pixels,
+ICC profiles, PNG chunks, JPEG segments, and two factories.
 
-Sections (add new fixtures to the section they belong to, or start a new one):
-
-1. Environment        — set before anything imports Qt.
-2. Checked-in data    — small real photos in ``tests/data`` (copied from the shared data sets).
-3. Helpers            — deterministic pixels, ICC profiles, PNG chunks, JPEG segments.
-4. Image factories    — ``sample_images``: valid files of every kind the loader must read
+1. Checked-in data    — small real photos in ``tests/data`` (copied from the shared data sets).
+2. Helpers            — deterministic pixels, ICC profiles, PNG chunks, JPEG segments.
+3. Image factories    — ``SampleImages``: valid files of every kind the loader must read
                          (16-bit, CMYK, palette, animated, EXIF orientation, ICC + DPI, …).
-5. Bad-file factories — ``bad_images`` / ``bad_image_paths``: files the loader must refuse
-                         (empty, truncated, bad CRC, text named .jpg, forged huge headers).
+4. Bad-file factories — ``BadImages``: files the loader must refuse (empty, truncated, bad
+                         CRC, text named .jpg, forged huge headers).
 
-Every factory writes into pytest's ``tmp_path``, so tests never touch ``tests/data``.
+The factories write into the folder they are given (pytest's ``tmp_path`` in the tests), so
+tests never touch ``tests/data``. The fixtures that build them live in ``test_image_io.py``.
 """
 
 from __future__ import annotations
 
-# ---------------------------------------------------------------------------------------------
-# 1. Environment
-# ---------------------------------------------------------------------------------------------
-import os
+import io
+import itertools
+import shutil
+import struct
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
 
-# Qt must not try to open a display on CI or over SSH; respect a value the caller already chose.
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-import io  # noqa: E402
-import itertools  # noqa: E402
-import shutil  # noqa: E402
-import struct  # noqa: E402
-import zlib  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from PIL import Image, ImageCms  # noqa: E402
+import cv2
+import numpy as np
+from PIL import Image, ImageCms
 
 # ---------------------------------------------------------------------------------------------
-# 2. Checked-in data
+# 1. Checked-in data
 # ---------------------------------------------------------------------------------------------
-TEST_DATA_DIR = Path(__file__).parent / "data"
+TEST_DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 
 # 640×428 and 640×425 COCO photos; both carry an ICC profile and 300 DPI.
 REAL_PHOTO_NAMES = (
@@ -48,25 +38,10 @@ REAL_PHOTO_NAMES = (
 )
 
 
-@pytest.fixture
-def data_dir() -> Path:
-    """``tests/data``: small checked-in files. Read them; never write there."""
-    return TEST_DATA_DIR
-
-
-@pytest.fixture
-def real_photo_path() -> Path:
-    """A real JPEG (640×428, with an ICC profile and 300 DPI). Read it; never write to it."""
-    return TEST_DATA_DIR / REAL_PHOTO_NAMES[0]
-
-
-@pytest.fixture
-def real_photo_paths() -> list[Path]:
-    return [TEST_DATA_DIR / name for name in REAL_PHOTO_NAMES]
 
 
 # ---------------------------------------------------------------------------------------------
-# 3. Helpers: deterministic pixels, ICC profiles, PNG chunks, JPEG segments
+# 2. Helpers: deterministic pixels, ICC profiles, PNG chunks, JPEG segments
 # ---------------------------------------------------------------------------------------------
 QUADRANT_COLOURS = {
     "top_left": (255, 0, 0),
@@ -236,7 +211,7 @@ def cv2_encode(array: np.ndarray, suffix: str) -> bytes:
 
 
 # ---------------------------------------------------------------------------------------------
-# 4. Image factories: valid files the loader must read
+# 3. Image factories: valid files the loader must read
 # ---------------------------------------------------------------------------------------------
 class _FileFactory:
     """Writes test files into ``folder``; ``real_photo`` is a checked-in JPEG to derive from."""
@@ -427,15 +402,9 @@ def _cv2_encode_any(pixels: np.ndarray, suffix: str) -> bytes:
     return cv2_encode(pixels, suffix)
 
 
-@pytest.fixture
-def sample_images(tmp_path: Path, real_photo_path: Path) -> SampleImages:
-    folder = tmp_path / "samples"
-    folder.mkdir()
-    return SampleImages(folder, real_photo_path)
-
 
 # ---------------------------------------------------------------------------------------------
-# 5. Bad-file factories: files the loader must refuse with a one-line ImageLoadError
+# 4. Bad-file factories: files the loader must refuse with a one-line ImageLoadError
 # ---------------------------------------------------------------------------------------------
 class BadImages(_FileFactory):
     """Writes damaged or hostile files into a folder; each method returns the new file's path."""
@@ -521,16 +490,3 @@ class BadImages(_FileFactory):
 
     def unicode_named_truncated_jpeg(self) -> Path:
         return self.truncated_jpeg(name="Ünïcødé broken 写真.jpg")
-
-
-@pytest.fixture
-def bad_images(tmp_path: Path, real_photo_path: Path) -> BadImages:
-    folder = tmp_path / "bad"
-    folder.mkdir()
-    return BadImages(folder, real_photo_path)
-
-
-@pytest.fixture
-def bad_image_paths(bad_images: BadImages) -> dict[str, Path]:
-    """Every kind of bad file, written once: ``{kind: path}``."""
-    return bad_images.all()
