@@ -226,7 +226,7 @@ def test_with_matting_on_a_quick_picture_comes_before_the_slow_one(qtbot, make_w
     """Issue 8, case 14: a photo opened with matting on stayed bare for the whole first solve."""
     window = make_window()
     window.tools.matting_check.setChecked(True)
-    assert window.settings.export.matting
+    assert window.settings.export.edges.matting
     previews = []
     window.pipeline.previewed.connect(lambda doc, result: previews.append(result))
     doc = open_and_wait_for_mask(qtbot, window, PERSON)

@@ -50,7 +50,7 @@ def test_edits_come_back_after_closing_the_window_and_stay_undoable(qtbot, make_
     assert not np.array_equal(edited, auto) and (labels == 1).any() and (labels == 2).any()
     # One more stroke, still queued when the window closes (Ctrl+Q right after the drag).
     h, w = doc.image.rgb.shape[:2]
-    first._on_stroke("bg", [(w * 0.3, h * 0.8), (w * 0.35, h * 0.82)], 6.0)
+    first.view.stroke("bg", [(w * 0.3, h * 0.8), (w * 0.35, h * 0.82)], 6.0)
     QTest.keyClick(first, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
     assert not first.isVisible()
     record = SessionStore().load(content_key(TEDDY))
@@ -159,7 +159,7 @@ def test_closing_asks_while_an_export_runs_and_edge_settings_are_saved_without_c
     open_and_wait_for_mask(qtbot, window, TEDDY)
     # Edge settings are one preset: saved soon after a change, so a crash does not lose them.
     window.tools.feather_spin.setValue(1.5)
-    qtbot.waitUntil(lambda: load_settings().export.feather == 1.5, timeout=5000)
+    qtbot.waitUntil(lambda: load_settings().export.edges.feather == 1.5, timeout=5000)
 
     asked: list[str] = []
 
