@@ -23,7 +23,7 @@ from PySide6.QtCore import QObject, Signal, SignalInstance
 from PySide6.QtGui import QImage
 
 from cutout_studio.core.image_io import LoadedImage, is_image_path
-from cutout_studio.core.refine import RefineSession
+from cutout_studio.core.refine import RefineSession, StrokeKind
 from cutout_studio.core.session_store import History, Step
 from cutout_studio.qt.render import Layer
 
@@ -39,7 +39,7 @@ class DocStatus(enum.Enum):
 
 @dataclass(frozen=True)
 class StrokeCommand:
-    kind: str  #: "fg", "bg" or "erase"
+    kind: StrokeKind  #: "fg", "bg" or "erase"
     points: tuple[tuple[float, float], ...]  #: full-resolution (x, y) pixel coordinates
     radius: float
 

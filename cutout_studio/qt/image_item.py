@@ -54,7 +54,7 @@ class ImageItem(QGraphicsItem):
     ) -> None:
         if self._layer is None:
             return
-        rect = option.exposedRect.intersected(self.boundingRect())  # type: ignore[attr-defined]
+        rect = option.exposedRect.intersected(self.boundingRect())
         if self._clip is not None:
             rect = rect.intersected(self._clip)
         if rect.isEmpty():

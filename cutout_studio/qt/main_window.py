@@ -116,7 +116,7 @@ class MainWindow(QMainWindow):
         self._connect()
         self._follow_state()
         restore_geometry(self)
-        QApplication.instance().installEventFilter(self)
+        QApplication.instance().installEventFilter(self)  # type: ignore[union-attr]
         self.masks.load_model()
         store = self.store
         self.lanes.save.submit(lambda _ctx: store.prune(), name="prune saved edits")
@@ -280,13 +280,13 @@ class MainWindow(QMainWindow):
         self.activateWindow()
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        self.dragMoveEvent(event)  # a QDragEnterEvent is a QDragMoveEvent
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802
         if dropped_paths(event.mimeData()):
             event.acceptProposedAction()
         else:
             event.ignore()
-
-    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802
-        self.dragEnterEvent(event)
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
         """Photos open in the editor; folders run the batch with the current export settings."""
@@ -452,6 +452,6 @@ class MainWindow(QMainWindow):
             self.batch_dialog.cancel()
         self.keeper.save()
         save_geometry(self)
-        QApplication.instance().removeEventFilter(self)
+        QApplication.instance().removeEventFilter(self)  # type: ignore[union-attr]
         self.lanes.shutdown()
         super().closeEvent(event)

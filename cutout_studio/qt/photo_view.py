@@ -7,9 +7,12 @@ document; a picture that arrives for another document (the user moved on) is not
 
 from __future__ import annotations
 
+from typing import cast
+
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMainWindow, QProgressBar
 
+from cutout_studio.core.refine import StrokeKind
 from cutout_studio.qt.actions import Actions
 from cutout_studio.qt.autosave import Autosaver
 from cutout_studio.qt.canvas import Canvas
@@ -101,7 +104,9 @@ class PhotoView(QObject):
         if doc is None or not doc.ready:
             self.canvas.clear_stroke_previews()
             return
-        command = StrokeCommand(kind, tuple((float(x), float(y)) for x, y in points), float(radius))
+        # the canvas paints only its brush tools: "fg", "bg" and "erase"
+        stroke_kind = cast(StrokeKind, kind)
+        command = StrokeCommand(stroke_kind, tuple((float(x), float(y)) for x, y in points), float(radius))
         self.pipeline.push(doc, command)
         self.autosave.mark(doc)
         self.update_actions()

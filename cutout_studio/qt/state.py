@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar, cast, overload
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QColor
@@ -107,7 +107,7 @@ class Observable(Generic[T]):
     def __get__(self, obj: EditorState | None, owner: type) -> Observable[T] | T:
         if obj is None:
             return self
-        return obj._values.get(self.name, self.default)  # type: ignore[return-value]
+        return cast(T, obj._values.get(self.name, self.default))
 
     def __set__(self, obj: EditorState, value: object) -> None:
         obj._assign(self.name, self.check(value))
