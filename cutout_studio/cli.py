@@ -1,8 +1,8 @@
 """The ``cutout-studio`` command: the editor, single cutouts, batches, models and evaluation.
 
 Exit status: 0 when everything asked for was done, 1 when some files failed (the rest were
-done), 2 for a usage error (bad arguments, missing model, unknown device), 130 when
-interrupted.
+done), 2 for a usage error (bad arguments, missing model, unknown device, an output folder
+that another run holds), 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ import argparse
 import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -248,17 +250,10 @@ def _half(args: argparse.Namespace) -> bool | None:
 def _cmd_cut(args: argparse.Namespace) -> int:
     options = export_options_from_args(args)
     segmenter = _segmenter(args)
-    if args.output_dir is not None:
-        return _run_batch_with_progress(args.files, args.output_dir, options, segmenter, write_report=False)
-    # beside each photo, in groups by folder, so that outputs land next to their sources
-    status = EXIT_OK
-    by_folder: dict[Path, list[str]] = {}
-    for name in args.files:
-        by_folder.setdefault(Path(name).expanduser().parent, []).append(name)
-    for folder, files in by_folder.items():
-        status = max(status, _run_batch_with_progress(files, folder, options, segmenter, name_suffix="_cutout",
-                                                      write_report=False))
-    return status
+    # without -o, each output goes beside its photo as NAME_cutout.png
+    suffix = "" if args.output_dir is not None else "_cutout"
+    return _run_batch_with_progress(args.files, args.output_dir, options, segmenter, name_suffix=suffix,
+                                    write_report=False)
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
@@ -271,34 +266,64 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 
 
 def _run_batch_with_progress(inputs, out_dir, options, segmenter, **kwargs) -> int:
+    """``cut`` and ``batch``: the core's one driver with a progress bar; the first Ctrl-C
+    finishes the photos in progress (each with its report row) and stops, the second stops
+    at once."""
     from tqdm import tqdm
 
-    from cutout_studio.core.batch import run_batch
+    from cutout_studio.core.batch import FolderLockedError, run_batch_to_end
 
-    gen = run_batch(inputs, out_dir, options, segmenter=segmenter, **kwargs)
-    summary = None
-    with tqdm(total=None, unit="photo", desc="cutting", disable=None, file=sys.stderr) as bar:
-        while True:
-            try:
-                event = next(gen)
-            except StopIteration as stop:
-                summary = stop.value
-                break
+    cancel = threading.Event()
+    with tqdm(total=None, unit="photo", desc="cutting", disable=None, file=sys.stderr) as bar, \
+            _first_interrupt_cancels(cancel, bar):
+        def on_progress(event) -> None:
             bar.total = event.total
             bar.update(1)
             result = event.result
-            if result.status == "failed":
-                bar.write(f"failed: {result.message}", file=sys.stderr)
+            if result.status in ("failed", "warning"):
+                bar.write(f"{result.status}: {result.message}", file=sys.stderr)
             elif result.message and result.status == "done":
                 bar.write(f"note: {result.source.name}: {result.message}", file=sys.stderr)
-    line = f"{summary.done} done, {summary.skipped} skipped (already done), {summary.failed} failed"
-    if summary.report:
-        line += f"; report: {summary.report}"
-    print(line, file=sys.stderr)
+
+        try:
+            summary = run_batch_to_end(inputs, out_dir, options, segmenter=segmenter, cancel=cancel,
+                                       on_progress=on_progress, warn=lambda line: bar.write(line, file=sys.stderr),
+                                       **kwargs)
+        except FolderLockedError as exc:
+            print(f"cutout-studio: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    for note in summary.notes[:5]:
+        print(f"note: {note}", file=sys.stderr)
+    if len(summary.notes) > 5:
+        print(f"note: … and {len(summary.notes) - 5} more (see the report)", file=sys.stderr)
+    for line in summary.lines():
+        print(line, file=sys.stderr)
+    if summary.cancelled:
+        return EXIT_INTERRUPTED
     if summary.total == 0:
         print("cutout-studio: no photos found in the inputs", file=sys.stderr)
         return EXIT_SOME_FAILED
     return EXIT_SOME_FAILED if summary.failed else EXIT_OK
+
+
+@contextlib.contextmanager
+def _first_interrupt_cancels(cancel: threading.Event, bar):
+    """Ctrl-C once: set ``cancel`` (the run finishes what is in progress); twice: interrupt."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_interrupt(signum, frame) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        bar.write("cancelling: finishing the photos in progress (Ctrl-C again to stop at once)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _cmd_models_list(args: argparse.Namespace) -> int:

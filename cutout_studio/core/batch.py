@@ -1,48 +1,71 @@
 """The one batch path: files and folders in, cutouts out, used by the CLI and the GUI alike.
 
+The planner (:mod:`planner`) decides every output's name before anything is written; the run
+takes the output folder's lock (:mod:`folder_lock`), removes the temporary files that dead
+runs left, and skips a photo only when the manifest (:mod:`manifest`) says that its own output
+is there and was made from the same photo with the same settings. Outputs made with other
+settings are counted as stale and redone only with ``overwrite``.
+
 Decoding, inference and encoding overlap: a small thread pool decodes the next photos while
 the others are cut. On a GPU the model runs batched on the calling thread and a pool snaps
 masks to full resolution and encodes; on the CPU every stage is CPU-bound, so each photo is
 cut whole (model, snapping, export) by one of several single-threaded workers, which keeps
-every core busy whatever the mix of stages. Outputs are written atomically, so a file that
-exists is complete: a killed batch resumes by skipping the outputs already there (and
-removing the temporary files the kill left). A bad file never stops the batch; it is
-reported with its reason, in the events and in ``cutout-report.csv``.
+every core busy whatever the mix of stages. Outputs are written atomically, and the thread
+that renames an output into place writes its manifest line and report row at once. A bad file
+never stops the batch; it is reported with its reason, in the events and in the report.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import logging
 import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
+
 from cutout_studio.core.errors import CutoutError
-from cutout_studio.core.export import ExportOptions, export_cutout, output_suffix, remove_stale_temp_files
-from cutout_studio.core.image_io import LoadedImage, is_image_path, load_image
+from cutout_studio.core.export import ExportOptions, export_cutout, remove_stale_temp_files
+from cutout_studio.core.folder_lock import FolderLockedError, lock_folders
+from cutout_studio.core.image_io import LoadedImage, load_image
+from cutout_studio.core.journal import Warn
+from cutout_studio.core.manifest import Manifest, settings_fingerprint
+from cutout_studio.core.planner import BatchJob, Plan, plan_outputs
+from cutout_studio.core.report import REPORT_NAME, Report
 
 if TYPE_CHECKING:
     from cutout_studio.core.segmenter import Segmenter
 
+__all__ = [
+    "REPORT_NAME", "BatchJob", "BatchProgress", "BatchSummary", "FileResult", "FolderLockedError",
+    "plan_outputs", "quality_warning", "run_batch", "run_batch_to_end",
+]
+
 _log = logging.getLogger(__name__)
 
-REPORT_NAME = "cutout-report.csv"
-Status = Literal["done", "skipped", "failed"]
+#: done: written; warning: written, but look at it (an empty result); skipped: its own output is
+#: up to date; stale: an output is there, made with other settings (kept: redo with overwrite)
+Status = Literal["done", "warning", "skipped", "stale", "failed"]
 CancelFlag = threading.Event | Callable[[], bool] | None
+#: photos the editor already masked (by resolved path): written from these pixels, no model;
+#: the flag says the mask was edited by hand (its output is then not what a batch would make)
+Prepared = Mapping[Path, tuple[LoadedImage, np.ndarray, bool]]
 
-
-@dataclass(frozen=True)
-class BatchJob:
-    source: Path
-    output: Path
+# An empty result is not "done" (issue 8, case 10). A cutout whose mask keeps under 1 % of the
+# photo is a speck, not a product: on the people set no subject covers under 15 % of the frame,
+# on DAVIS 2 of 173 frames fall under 1 %, and on COCO scenes (small objects in street photos,
+# not product shots) 16 %. The output is still written, with status "warning" and the reason.
+MIN_SUBJECT_SHARE = 0.01
+# The model sees a photo at 320x320: a side under 32 px is stretched 10x or more, and what
+# comes out says nothing about the photo (3x3 and 10000x10 photos came out fully transparent).
+MIN_SIDE = 32
 
 
 @dataclass(frozen=True)
@@ -67,64 +90,51 @@ class BatchProgress:
 class BatchSummary:
     total: int = 0
     done: int = 0
+    warning: int = 0
     skipped: int = 0
+    stale: int = 0
     failed: int = 0
     cancelled: bool = False
     report: Path | None = None
+    notes: list[str] = field(default_factory=list)  #: the plan's: renamed outputs, duplicates, …
 
     def add(self, result: FileResult) -> None:
         setattr(self, result.status, getattr(self, result.status) + 1)
 
+    @property
+    def processed(self) -> int:
+        return self.done + self.warning + self.skipped + self.stale + self.failed
 
-# --------------------------------------------------------------------------------------------
-# planning
-
-
-def collect_jobs(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str],
-                 options: ExportOptions, *, name_suffix: str = "") -> list[BatchJob]:
-    """Pair every input photo with its output path, mirroring folder structure under ``out_dir``.
-
-    A single input folder's tree is mirrored directly under ``out_dir``; with several input
-    folders each gets a subfolder of its own name. Loose files go straight into ``out_dir``.
-
-    Files named explicitly are always included (a non-image then fails with its reason);
-    folders are scanned recursively for image files, skipping hidden ones and ``out_dir``
-    itself when it lies inside an input folder.
-    """
-    out_root = Path(out_dir).expanduser().resolve()
-    suffix = ".png" if options.output == "mask" else output_suffix(options)
-    jobs: list[BatchJob] = []
-    taken: set[Path] = set()
-    paths = [Path(item).expanduser() for item in inputs]
-    # one folder maps onto the output folder itself; several each get a subfolder of their name
-    several_folders = sum(p.is_dir() for p in paths) > 1
-    for path in paths:
-        if path.is_dir():
-            root = path.resolve()
-            base = out_root / root.name if several_folders else out_root
-            for src in sorted(_scan_folder(root, out_root)):
-                jobs.append(_job(src, base / src.relative_to(root), suffix, taken, name_suffix))
-        else:
-            jobs.append(_job(path, out_root / path.name, suffix, taken, name_suffix))
-    return jobs
+    def lines(self) -> list[str]:
+        """What every front shows at the end: the counts, then what the user may want to do."""
+        counts = f"{self.done} done"
+        if self.warning:
+            counts += f", {self.warning} with warnings"
+        counts += f", {self.skipped} skipped (already done)"
+        if self.stale:
+            counts += f", {self.stale} stale"
+        counts += f", {self.failed} failed"
+        if self.report:
+            counts += f"; report: {self.report}"
+        lines = [counts]
+        if self.stale:
+            lines.append(f"{self.stale} output(s) were made with other settings (or from an earlier version of "
+                         "the photo) and were kept: pass --overwrite to redo them")
+        if self.cancelled:
+            lines.append(f"cancelled, {self.total - self.processed} not processed")
+        return lines
 
 
-def _scan_folder(root: Path, out_root: Path) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        dirnames[:] = [d for d in dirnames if not d.startswith(".") and (here / d).resolve() != out_root]
-        for name in filenames:
-            if not name.startswith(".") and is_image_path(here / name):
-                yield here / name
-
-
-def _job(src: Path, out_like: Path, suffix: str, taken: set[Path], name_suffix: str) -> BatchJob:
-    out = out_like.with_name(f"{out_like.stem}{name_suffix}{suffix}")
-    if out in taken:  # photo.jpg and photo.png in one folder: keep both, named by their source type
-        kind = out_like.suffix.lstrip(".").lower()
-        out = out_like.with_name(f"{out_like.stem}_{kind}{name_suffix}{suffix}")
-    taken.add(out)
-    return BatchJob(src, out)
+def quality_warning(alpha: np.ndarray) -> str:
+    """Why this result should be looked at before use ("" when it looks like a cutout)."""
+    height, width = alpha.shape[:2]
+    if min(height, width) < MIN_SIDE:
+        return f"the photo is only {width}x{height} px: too small for the model to find a subject"
+    # every 4th pixel both ways: 1/16 of the work, plenty to tell 1 % apart
+    share = float(np.count_nonzero(alpha[::4, ::4] >= 0.5)) / alpha[::4, ::4].size
+    if share < MIN_SUBJECT_SHARE:
+        return f"the mask kept {share * 100:.1f} % of the photo: the cutout is (almost) empty"
+    return ""
 
 
 # --------------------------------------------------------------------------------------------
@@ -133,100 +143,44 @@ def _job(src: Path, out_like: Path, suffix: str, taken: set[Path], name_suffix: 
 
 def run_batch(
     inputs: Sequence[str | os.PathLike[str]],
-    out_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str] | None,
     options: ExportOptions,
     *,
-    segmenter: Segmenter,
+    segmenter: Segmenter | None,
     cancel: CancelFlag = None,
     batch_size: int | None = None,
     workers: int | None = None,
     name_suffix: str = "",
     write_report: bool = True,
+    prepared: Prepared | None = None,
+    warn: Warn | None = None,
 ) -> Iterator[BatchProgress]:
     """Cut out every photo; yields one :class:`BatchProgress` per finished file.
 
-    The generator's return value (``StopIteration.value``, or use :func:`run_batch_to_end`)
-    is a :class:`BatchSummary`. ``cancel`` stops the batch between files: photos already
-    being encoded are finished, nothing is half-written, and the report lists what was done.
+    ``out_dir`` None writes each output beside its photo (``cut``). ``prepared`` holds the
+    photos the editor has masked already. The generator's return value (``StopIteration.value``,
+    or use :func:`run_batch_to_end`) is a :class:`BatchSummary`. ``cancel`` stops the batch
+    between files: photos already being encoded are finished and reported, nothing is
+    half-written. Raises :class:`FolderLockedError` (before writing anything) when another run
+    holds the output folder. ``warn`` gets one line when the report or manifest cannot be
+    written (the run goes on).
     """
-    jobs = collect_jobs(inputs, out_dir, options, name_suffix=name_suffix)
-    _remove_stale_temp_files(jobs)
-    out_root = Path(out_dir).expanduser().resolve()
-    is_cancelled = _cancel_checker(cancel)
-    summary = BatchSummary(total=len(jobs), report=out_root / REPORT_NAME if write_report else None)
-    on_cpu = segmenter.device.type == "cpu"
-    if batch_size is None:
-        batch_size = 8 if segmenter.device.type == "cuda" else 1
-    if workers is None:
-        # CPU: one single-threaded worker per core, at most 4 (each holds a photo in memory)
-        workers = min(4, os.cpu_count() or 2) if on_cpu else 2
-    workers = max(1, workers)
-
-    with _Report(summary.report) as report, _inference_threads(segmenter, workers), \
-            ThreadPoolExecutor(workers, thread_name_prefix="batch-decode") as decoders, \
-            ThreadPoolExecutor(workers, thread_name_prefix="batch-cut") as cutters:
-        if not report.writable:
-            summary.report = None
-        pending = deque()  # (job, started, future of LoadedImage) in input order
-        encoding: deque[Future[FileResult]] = deque()
-        todo = deque(jobs)
-        max_ahead = max(2 * batch_size, workers + 1)  # bounds memory: a few photos in flight
-
-        def finish(result: FileResult) -> BatchProgress:
-            summary.add(result)
-            report.write(result)
-            return BatchProgress(summary.done + summary.skipped + summary.failed, summary.total, result)
-
-        while todo or pending or encoding:
-            if is_cancelled():
-                summary.cancelled = True
-                todo.clear()
-                for _, _, fut in pending:
-                    fut.cancel()
-                pending.clear()
-                # photos queued for a worker but not started are dropped; running ones finish
-                for fut in encoding:
-                    fut.cancel()
-                encoding = deque(fut for fut in encoding if not fut.cancelled())
-            while todo and len(pending) < max_ahead:
-                job = todo.popleft()
-                if job.output.exists() and not options.overwrite:
-                    yield finish(FileResult(job.source, job.output, "skipped", 0.0, "output exists (already done)"))
-                    continue
-                pending.append((job, time.perf_counter(), decoders.submit(load_image, job.source)))
-
-            batch: list[tuple[BatchJob, float, LoadedImage]] = []
-            while pending and len(batch) < batch_size and (not batch or pending[0][2].done()):
-                job, started, fut = pending.popleft()
-                try:
-                    batch.append((job, started, fut.result()))
-                except CutoutError as exc:
-                    yield finish(FileResult(job.source, None, "failed", time.perf_counter() - started, str(exc)))
-            if batch and on_cpu:
-                for job, started, image in batch:
-                    encoding.append(cutters.submit(_cut, job, started, image, options, segmenter))
-            elif batch:
-                try:
-                    masks = segmenter.predict_lowres([image.rgb for _, _, image in batch])
-                except (CutoutError, RuntimeError, ValueError) as exc:
-                    for job, started, _ in batch:
-                        yield finish(_model_failed(job, started, exc))
-                    masks = []
-                for (job, started, image), mask in zip(batch, masks):
-                    encoding.append(cutters.submit(_encode, job, started, image, mask, options, segmenter))
-            batch.clear()  # the workers hold the only references to the pixels now
-            # hand back finished encodes in order; block only when too many are in flight (memory)
-            # or when there is nothing left to decode or infer meanwhile
-            while encoding and (encoding[0].done() or len(encoding) > workers or not pending):
-                yield finish(encoding.popleft().result())
-        if summary.cancelled:
-            report.note_cancelled(summary)
-    return summary
+    if out_dir is not None:
+        roots = [Path(out_dir).expanduser().resolve()]
+    else:  # beside each photo: the folders are known once the inputs are scanned
+        roots = plan_outputs(inputs, None, options, name_suffix=name_suffix).roots
+    with lock_folders(roots):
+        # planned under the lock, so the manifests read are those this run appends to
+        plan = plan_outputs(inputs, out_dir, options, name_suffix=name_suffix)
+        report_path = roots[0] / REPORT_NAME if write_report and out_dir is not None else None
+        return (yield from _run_plan(plan, report_path, options, segmenter, _cancel_checker(cancel),
+                                     batch_size, workers, prepared or {}, warn))
 
 
 def run_batch_to_end(*args, on_progress: Callable[[BatchProgress], None] | None = None,
                      **kwargs) -> BatchSummary:
-    """Run :func:`run_batch` to completion and return its summary."""
+    """The one driver of :func:`run_batch` (CLI, batch window, Export all): runs it to the end,
+    handing each event to ``on_progress``, and returns its summary."""
     gen = run_batch(*args, **kwargs)
     while True:
         try:
@@ -237,9 +191,158 @@ def run_batch_to_end(*args, on_progress: Callable[[BatchProgress], None] | None 
             on_progress(event)
 
 
+class _Recorder:
+    """Writes each result's report row and manifest line as soon as it is final (any thread)."""
+
+    def __init__(self, report: Report, manifests: dict[Path, Manifest], fingerprint: str,
+                 edited_fingerprint: str) -> None:
+        self.report = report
+        self.manifests = manifests
+        self.fingerprint = fingerprint
+        self.edited_fingerprint = edited_fingerprint
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def record(self, job: BatchJob, result: FileResult, *, edited: bool = False) -> FileResult:
+        if result.status in ("done", "warning") and result.output is not None:
+            self.manifests[job.root].record(job.source, result.output,
+                                            self.edited_fingerprint if edited else self.fingerprint, result.status)
+        self.report.row(result)
+        with self._lock:
+            self.count += 1
+        return result
+
+
+def _run_plan(plan: Plan, report_path: Path | None, options: ExportOptions, segmenter: Segmenter | None,
+              is_cancelled: Callable[[], bool], batch_size: int | None, workers: int | None,
+              prepared: Prepared, warn: Warn | None) -> Iterator[BatchProgress]:
+    jobs = plan.jobs
+    _remove_stale_temp_files(jobs)  # we hold the lock: what is there was left by dead runs
+    summary = BatchSummary(total=len(jobs), notes=list(plan.notes))
+    report = Report(report_path, warn)
+    summary.report = report.path
+    for note in plan.notes:
+        report.note(note)
+    for manifest in plan.manifests.values():
+        manifest.open(warn)
+    model = segmenter.card.name if segmenter is not None else ""
+    fingerprint = settings_fingerprint(options, model)
+    recorder = _Recorder(report, plan.manifests, fingerprint, settings_fingerprint(options, "edited in the editor"))
+    device = segmenter.device.type if segmenter is not None else "cpu"
+    on_cpu = device == "cpu"
+    if batch_size is None:
+        batch_size = 8 if device == "cuda" else 1
+    if workers is None:
+        # CPU: one single-threaded worker per core, at most 4 (each holds a photo in memory)
+        workers = min(4, os.cpu_count() or 2) if on_cpu else 2
+    workers = max(1, workers)
+    decoders = ThreadPoolExecutor(workers, thread_name_prefix="batch-decode")
+    cutters = ThreadPoolExecutor(workers, thread_name_prefix="batch-cut")
+    finished = False
+    try:
+        with _inference_threads(segmenter, workers):
+            yield from _loop(jobs, plan, options, segmenter, is_cancelled, batch_size, workers, prepared,
+                             recorder, summary, decoders, cutters, on_cpu)
+        finished = True
+    finally:
+        # Ctrl-C or a closed generator: photos being written are finished (and get their rows)
+        decoders.shutdown(wait=True, cancel_futures=True)
+        cutters.shutdown(wait=True, cancel_futures=True)
+        if summary.cancelled or not finished:
+            summary.cancelled = True
+            report.cancelled(summary.total - recorder.count)
+        report.close()
+        for manifest in plan.manifests.values():
+            manifest.close()
+    return summary
+
+
+def _loop(jobs, plan: Plan, options: ExportOptions, segmenter: Segmenter | None, is_cancelled, batch_size: int,
+          workers: int, prepared: Prepared, recorder: _Recorder, summary: BatchSummary,
+          decoders: ThreadPoolExecutor, cutters: ThreadPoolExecutor, on_cpu: bool) -> Iterator[BatchProgress]:
+    pending: deque = deque()  # (job, started, future of LoadedImage) in input order
+    encoding: deque[Future[FileResult]] = deque()
+    todo = deque(jobs)
+    max_ahead = max(2 * batch_size, workers + 1)  # bounds memory: a few photos in flight
+
+    def finish(result: FileResult, job: BatchJob | None = None) -> BatchProgress:
+        if job is not None:  # a result of this thread; the workers record their own
+            recorder.record(job, result)
+        summary.add(result)
+        return BatchProgress(summary.processed, summary.total, result)
+
+    while todo or pending or encoding:
+        if is_cancelled():
+            summary.cancelled = True
+            todo.clear()
+            for _, _, fut in pending:
+                fut.cancel()
+            pending.clear()
+            # photos queued for a worker but not started are dropped; running ones finish
+            for fut in encoding:
+                fut.cancel()
+            encoding = deque(fut for fut in encoding if not fut.cancelled())
+        while todo and len(pending) < max_ahead:
+            job = todo.popleft()
+            skip = None if options.overwrite else _resume_state(job, plan, recorder.fingerprint)
+            if skip is not None:
+                yield finish(skip, job)
+                continue
+            ready = prepared.get(job.source.resolve())
+            if ready is not None:
+                image, alpha, edited = ready
+                encoding.append(cutters.submit(_write, job, time.perf_counter(), image, alpha, options,
+                                               recorder, edited))
+            elif segmenter is None:
+                yield finish(FileResult(job.source, None, "failed", 0.0,
+                                        f"{job.source.name}: no segmentation model is installed"), job)
+            else:
+                pending.append((job, time.perf_counter(), decoders.submit(load_image, job.source)))
+
+        batch: list[tuple[BatchJob, float, LoadedImage]] = []
+        while pending and len(batch) < batch_size and (not batch or pending[0][2].done()):
+            job, started, fut = pending.popleft()
+            try:
+                batch.append((job, started, fut.result()))
+            except CutoutError as exc:
+                yield finish(FileResult(job.source, None, "failed", time.perf_counter() - started, str(exc)), job)
+        if batch and on_cpu:
+            for job, started, image in batch:
+                encoding.append(cutters.submit(_cut, job, started, image, options, segmenter, recorder))
+        elif batch:
+            try:
+                masks = segmenter.predict_lowres([image.rgb for _, _, image in batch])
+            except (CutoutError, RuntimeError, ValueError) as exc:
+                for job, started, _ in batch:
+                    yield finish(_model_failed(job, started, exc), job)
+                masks = []
+            for (job, started, image), mask in zip(batch, masks):
+                encoding.append(cutters.submit(_encode, job, started, image, mask, options, segmenter, recorder))
+        batch.clear()  # the workers hold the only references to the pixels now
+        # hand back finished encodes in order; block only when too many are in flight (memory)
+        # or when there is nothing left to decode or infer meanwhile
+        while encoding and (encoding[0].done() or len(encoding) > workers or not pending):
+            yield finish(encoding.popleft().result())
+
+
+def _resume_state(job: BatchJob, plan: Plan, fingerprint: str) -> FileResult | None:
+    """The result of a photo that is not cut again (its output is there), or None to cut it."""
+    state = plan.manifests[job.root].state(job.source, job.output, fingerprint)
+    if state == "missing":
+        return None
+    if state == "fresh":
+        return FileResult(job.source, job.output, "skipped", 0.0, "output exists (already done)")
+    if state == "stale":
+        why = "made with other settings or from an earlier version of the photo"
+    else:
+        why = "there is no record of how it was made (an earlier version, or made by hand)"
+    return FileResult(job.source, job.output, "stale", 0.0,
+                      f"{job.output.name}: kept, {why}; overwrite to redo it")
+
+
 def _remove_stale_temp_files(jobs: Sequence[BatchJob]) -> None:
-    """A batch killed mid-write leaves hidden ``.part`` files beside the outputs it was writing;
-    the run that resumes it clears them, so that what is left is only complete outputs."""
+    """A run killed mid-write leaves hidden ``.part`` files beside the outputs it was writing;
+    the next run on the folder (holding its lock, so their writer is dead) clears them."""
     by_folder: dict[Path, set[str]] = {}
     for job in jobs:
         by_folder.setdefault(job.output.parent, set()).add(job.output.name)
@@ -259,42 +362,55 @@ def _internal_error(job: BatchJob, started: float, exc: Exception) -> FileResult
 
 
 def _cut(job: BatchJob, started: float, image: LoadedImage, options: ExportOptions,
-         segmenter: Segmenter) -> FileResult:
+         segmenter: Segmenter, recorder: _Recorder) -> FileResult:
     """One photo from model to file, on a worker thread (the CPU path)."""
     try:
         mask = segmenter.predict_lowres([image.rgb])[0]
     except (CutoutError, RuntimeError, ValueError) as exc:
-        return _model_failed(job, started, exc)
-    except Exception as exc:  # noqa: BLE001 - as in _encode
-        return _internal_error(job, started, exc)
-    return _encode(job, started, image, mask, options, segmenter)
+        return recorder.record(job, _model_failed(job, started, exc))
+    except Exception as exc:  # noqa: BLE001 - as in _write
+        return recorder.record(job, _internal_error(job, started, exc))
+    return _encode(job, started, image, mask, options, segmenter, recorder)
 
 
-def _encode(job: BatchJob, started: float, image: LoadedImage, mask_lowres, options: ExportOptions,
-            segmenter: Segmenter) -> FileResult:
+def _encode(job: BatchJob, started: float, image: LoadedImage, mask_lowres: np.ndarray, options: ExportOptions,
+            segmenter: Segmenter, recorder: _Recorder) -> FileResult:
     try:
         alpha = segmenter.upsample(mask_lowres, image.rgb)
+    except Exception as exc:  # noqa: BLE001 - as in _write
+        return recorder.record(job, _internal_error(job, started, exc))
+    return _write(job, started, image, alpha, options, recorder, False)
+
+
+def _write(job: BatchJob, started: float, image: LoadedImage, alpha: np.ndarray, options: ExportOptions,
+           recorder: _Recorder, edited: bool) -> FileResult:
+    """Export one photo and record it at once: the row exists as soon as the file does."""
+    try:
         out = export_cutout(image, alpha, job.output, options)
     except CutoutError as exc:
-        return FileResult(job.source, None, "failed", time.perf_counter() - started, str(exc))
+        result = FileResult(job.source, None, "failed", time.perf_counter() - started, str(exc))
     except MemoryError:
-        return FileResult(job.source, None, "failed", time.perf_counter() - started,
-                          f"{job.source.name}: not enough memory")
+        result = FileResult(job.source, None, "failed", time.perf_counter() - started,
+                            f"{job.source.name}: not enough memory")
     except Exception as exc:  # noqa: BLE001 - one photo's bug must not end the whole batch
-        return _internal_error(job, started, exc)
-    message = "; ".join(image.notes)
-    return FileResult(job.source, out, "done", time.perf_counter() - started, message)
+        result = _internal_error(job, started, exc)
+    else:
+        warning = quality_warning(alpha)
+        message = "; ".join([f"{job.source.name}: {warning}", *image.notes] if warning else image.notes)
+        result = FileResult(job.source, out, "warning" if warning else "done", time.perf_counter() - started,
+                            message)
+    return recorder.record(job, result, edited=edited)
 
 
 @contextlib.contextmanager
-def _inference_threads(segmenter: Segmenter, workers: int) -> Iterator[None]:
+def _inference_threads(segmenter: Segmenter | None, workers: int) -> Iterator[None]:
     """On the CPU, share the cores between the workers instead of within each model pass.
 
     U²-Netp's convolutions are small: one single-threaded pass per core gets more photos per
     minute than passes spread over every core, which also leave cores idle while a photo is
     being snapped and encoded.
     """
-    if segmenter.device.type != "cpu":
+    if segmenter is None or segmenter.device.type != "cpu":
         yield
         return
     import torch
@@ -313,46 +429,3 @@ def _cancel_checker(cancel: CancelFlag) -> Callable[[], bool]:
     if isinstance(cancel, threading.Event):
         return cancel.is_set
     return cancel
-
-
-class _Report:
-    """``cutout-report.csv``: one row per file, flushed as it happens so a killed batch keeps it."""
-
-    FIELDS = ("file", "status", "seconds", "message", "output")
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self._fh = None
-        self._writer = None
-
-    def __enter__(self) -> _Report:
-        if self.path is not None:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._fh = self.path.open("w", newline="", encoding="utf-8")
-            except OSError:
-                self._fh = None  # a read-only output folder: each file then fails with its own reason
-            else:
-                self._writer = csv.writer(self._fh)
-                self._writer.writerow(self.FIELDS)
-        return self
-
-    @property
-    def writable(self) -> bool:
-        return self._writer is not None
-
-    def write(self, result: FileResult) -> None:
-        if self._writer is None:
-            return
-        self._writer.writerow([str(result.source), result.status, f"{result.seconds:.3f}", result.message,
-                               str(result.output or "")])
-        self._fh.flush()
-
-    def note_cancelled(self, summary: BatchSummary) -> None:
-        if self._writer is not None:
-            left = summary.total - summary.done - summary.skipped - summary.failed
-            self._writer.writerow(["", "cancelled", "", f"batch cancelled; {left} file(s) not processed", ""])
-
-    def __exit__(self, *exc_info) -> None:
-        if self._fh is not None:
-            self._fh.close()

@@ -1,15 +1,17 @@
 """The batch window: the engine's run_batch on the jobs lane, with per-file status and failures.
 
-Rows fill in as files finish; failures are listed with their reasons. Any row (or all
-failures) can be opened in the editor to fix by hand.
+Rows fill in as files finish; failures and warnings are listed with their reasons. Any row
+(or all failures) can be opened in the editor to fix by hand. Outputs made with other
+settings are kept and counted; "Redo outdated" runs again with overwrite.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QAction, QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -26,14 +28,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cutout_studio.core.batch import FileResult, collect_jobs, run_batch
+from cutout_studio.core.batch import FileResult, plan_outputs, run_batch_to_end
 from cutout_studio.core.export import ExportOptions
 from cutout_studio.qt.workers import JobContext, Lane
 
 DEFAULT_OUTPUT_NAME = "cutouts"
 _STATUS_COLOURS = {
     "done": QColor(80, 200, 110),
+    "warning": QColor(255, 150, 40),
     "skipped": QColor(160, 160, 160),
+    "stale": QColor(200, 180, 90),
     "failed": QColor(240, 80, 80),
 }
 
@@ -47,13 +51,9 @@ def default_output(inputs: list[Path]) -> Path:
 
 def batch_job(inputs: list[Path], out_dir: Path, options: ExportOptions, segmenter, ctx: JobContext):
     """Run the core batch, forwarding each finished file to the dialog (worker thread)."""
-    generator = run_batch(inputs, out_dir, options, segmenter=segmenter, cancel=ctx.cancel_event)
-    while True:
-        try:
-            event = next(generator)
-        except StopIteration as stop:
-            return stop.value  # BatchSummary
-        ctx.progress(event)
+    # progress carries each finished file, and the one-line warnings (a report that cannot be written)
+    return run_batch_to_end(inputs, out_dir, options, segmenter=segmenter, cancel=ctx.cancel_event,
+                            on_progress=ctx.progress, warn=ctx.progress)
 
 
 class BatchDialog(QDialog):
@@ -62,7 +62,7 @@ class BatchDialog(QDialog):
 
     COLUMNS = ("File", "Status", "Seconds", "Reason / notes")
 
-    def __init__(self, lane: Lane, parent: QWidget | None = None) -> None:
+    def __init__(self, lane: Lane, parent: QWidget | None = None, *, quit_action: QAction | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Batch")
         self.setModal(False)
@@ -70,6 +70,8 @@ class BatchDialog(QDialog):
         self._job = None
         self._results: list[FileResult] = []
         self.summary = None
+        self._stale = 0  #: outputs of the last run made with other settings
+        self._warnings: list[str] = []  #: about the run itself (a report that cannot be written)
 
         self.inputs_label = QLabel()
         self.inputs_label.setWordWrap(True)
@@ -89,12 +91,18 @@ class BatchDialog(QDialog):
         self.table.doubleClicked.connect(lambda _index: self._open_selected())
 
         self.start_button = QPushButton("Start")
+        self.redo_button = QPushButton("Redo outdated")
+        self.redo_button.setToolTip("Run again, replacing the outputs made with other settings")
         self.cancel_button = QPushButton("Cancel")
         self.open_button = QPushButton("Open selected in editor")
         self.open_failed_button = QPushButton("Open failures in editor")
         self.open_all_button = QPushButton("Open all in editor")
         self.close_button = QPushButton("Close")
         self.start_button.clicked.connect(self.start)
+        self.redo_button.clicked.connect(lambda: self.start(overwrite=True))
+        if quit_action is not None:
+            # the window's shortcuts do not reach a dialog that has the focus: carry Quit (Ctrl+Q)
+            self.addAction(quit_action)
         self.cancel_button.clicked.connect(self.cancel)
         self.open_button.clicked.connect(self._open_selected)
         self.open_failed_button.clicked.connect(self._open_failed)
@@ -108,6 +116,7 @@ class BatchDialog(QDialog):
         buttons = QHBoxLayout()
         for button in (
             self.start_button,
+            self.redo_button,
             self.cancel_button,
             self.open_button,
             self.open_failed_button,
@@ -140,6 +149,8 @@ class BatchDialog(QDialog):
         return list(self._results)
 
     def configure(self, inputs: list[Path], out_dir: Path | None, options: ExportOptions, segmenter) -> None:
+        if not self.running:  # a new folder starts with an empty table, not the last run's
+            self._clear()
         self._inputs = list(inputs)
         self._options = options
         self._segmenter = segmenter
@@ -148,7 +159,17 @@ class BatchDialog(QDialog):
         self.output_edit.setText(str(out_dir or default_output(self._inputs)))
         self._update_buttons()
 
-    def start(self) -> None:
+    def _clear(self) -> None:
+        self._results.clear()
+        self.table.setRowCount(0)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.summary_label.setText("")
+        self.summary = None
+        self._stale = 0
+        self._warnings = []
+
+    def start(self, overwrite: bool = False) -> None:
         if self._job is not None or not self._inputs or self._options is None:
             return
         if self._segmenter is None:
@@ -157,13 +178,12 @@ class BatchDialog(QDialog):
             )
             return
         out_dir = Path(self.output_edit.text()).expanduser()
-        total = len(collect_jobs(self._inputs, out_dir, self._options))
-        self._results.clear()
-        self.table.setRowCount(0)
+        options = dataclasses.replace(self._options, overwrite=True) if overwrite else self._options
+        total = len(plan_outputs(self._inputs, out_dir, options).jobs)
+        self._clear()
         self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(0)
         self.summary_label.setText(f"Running: {total} photo(s) → {out_dir}")
-        inputs, options, segmenter = list(self._inputs), self._options, self._segmenter
+        inputs, segmenter = list(self._inputs), self._segmenter
         self._job = self._lane.submit(
             lambda ctx: batch_job(inputs, out_dir, options, segmenter, ctx),
             name="batch",
@@ -179,6 +199,10 @@ class BatchDialog(QDialog):
             self.summary_label.setText("Cancelling: photos already in progress are finished…")
 
     def _on_event(self, event) -> None:
+        if isinstance(event, str):  # a warning about the run itself: shown, the run goes on
+            self._warnings.append(event)
+            self.summary_label.setText(f"{self.summary_label.text()}\n{event}".strip())
+            return
         result: FileResult = event.result
         self._results.append(result)
         self.progress.setRange(0, max(event.total, 1))
@@ -198,11 +222,14 @@ class BatchDialog(QDialog):
     def _done(self, summary) -> None:
         self._job = None
         self.summary = summary
-        text = f"{summary.done} done, {summary.skipped} skipped, {summary.failed} failed"
+        lines = summary.lines()
+        if summary.stale:  # the core's advice names the command line's flag; here it is a button
+            lines[1] = f"{summary.stale} output(s) were made with other settings and were kept: " \
+                       "“Redo outdated” replaces them"
+        text = "\n".join(lines + self._warnings)
         if summary.cancelled:
             text = "Cancelled. " + text
-        if summary.report is not None:
-            text += f" — report: {summary.report}"
+        self._stale = summary.stale
         self.summary_label.setText(text)
         self._update_buttons()
         self.finished_batch.emit(summary)
@@ -241,5 +268,7 @@ class BatchDialog(QDialog):
     def _update_buttons(self) -> None:
         running = self._job is not None
         self.start_button.setEnabled(not running and bool(self._inputs))
+        self.redo_button.setVisible(bool(self._stale))
+        self.redo_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         self.output_edit.setEnabled(not running)

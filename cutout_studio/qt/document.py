@@ -22,8 +22,9 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal, SignalInstance
 from PySide6.QtGui import QImage
 
-from cutout_studio.core.image_io import LoadedImage, is_image_path
+from cutout_studio.core.image_io import LoadedImage
 from cutout_studio.core.refine import RefineSession, StrokeKind
+from cutout_studio.core.scan import scan_inputs
 from cutout_studio.core.session_store import History, Step
 from cutout_studio.qt.render import Layer
 
@@ -34,6 +35,7 @@ class DocStatus(enum.Enum):
     MASKED = "masked"
     EDITED = "edited"
     EXPORTED = "exported"
+    WARNING = "exported, check it"  #: written, but the result looks empty (see ``message``)
     FAILED = "failed"
 
 
@@ -120,7 +122,7 @@ class Document:
 
     def status_text(self) -> str:
         text = self.status.value
-        if self.status is DocStatus.FAILED and self.message:
+        if self.status in (DocStatus.FAILED, DocStatus.WARNING) and self.message:
             text += f": {self.message}"
         return text
 
@@ -140,18 +142,6 @@ class Document:
 
 
 def scan_paths(items: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Photos named directly, plus every photo inside the folders (sorted, hidden files skipped)."""
-    found: list[Path] = []
-    for item in items:
-        path = Path(item).expanduser()
-        if path.is_dir():
-            for dirpath, dirnames, filenames in os.walk(path):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-                found.extend(
-                    Path(dirpath) / name
-                    for name in sorted(filenames)
-                    if not name.startswith(".") and is_image_path(name)
-                )
-        else:
-            found.append(path)
-    return found
+    """Photos named directly, plus every photo inside the folders: the engine's one scanner, so
+    the editor opens what a batch would cut (never our own outputs, each photo once)."""
+    return scan_inputs(items).files

@@ -3,10 +3,11 @@
 :class:`ExportController` runs the job and reports per file; :class:`ExportFlow` is the
 window's side of it: where to write, whether to overwrite, the progress bar.
 
-A photo that is open in the editor is written with :func:`export_cutout` and its current
-(refined) mask; photos that were never masked go through :func:`run_batch`, which loads,
-masks and writes them exactly as the command line would. Output names come from the
-engine's :func:`collect_jobs`, so "export all" and a batch name files the same way.
+Export (one photo, to a name the user chose) writes with :func:`export_cutout` and the
+current (refined) mask. Export all goes through the engine's :func:`run_batch`, like the
+command line: the same planner names every output (never two photos on one name), the same
+lock, manifest and resume rules apply; photos open in the editor are written from their
+current masks (``prepared``), the others are loaded and masked as a batch would.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QProgressBar, QToolButton
 
-from cutout_studio.core.batch import FileResult, collect_jobs, run_batch
+from cutout_studio.core.batch import FileResult, plan_outputs, quality_warning, run_batch_to_end
 from cutout_studio.core.errors import CancelledError, CutoutError
 from cutout_studio.core.export import ExportOptions, export_cutout, output_suffix
 from cutout_studio.core.image_io import LoadedImage
@@ -36,40 +37,48 @@ class ExportItem:
     output: Path
     image: LoadedImage | None  #: None: not open in the editor, the batch path masks it
     alpha: np.ndarray | None
+    edited: bool = False  #: the mask was changed by hand in the editor
 
 
 def export_items(
-    items: list[ExportItem], out_dir: Path, options: ExportOptions, segmenter, ctx: JobContext
+    items: list[ExportItem], out_dir: Path | None, options: ExportOptions, segmenter, ctx: JobContext
 ) -> int:
-    """Write every item; reports one FileResult per file through ``ctx.progress`` (worker thread)."""
+    """Write every item; reports one FileResult per file through ``ctx.progress`` (worker thread).
+
+    ``out_dir`` None: each item goes to its own chosen name (Export). Otherwise the items are
+    a run of the engine's batch into ``out_dir`` (Export all)."""
+    if out_dir is not None:
+        prepared = {
+            item.source.resolve(): (item.image, item.alpha, item.edited)
+            for item in items
+            if item.image is not None and item.alpha is not None
+        }
+        summary = run_batch_to_end(
+            [item.source for item in items], out_dir, options, segmenter=segmenter, cancel=ctx.cancel_event,
+            write_report=False, prepared=prepared, on_progress=lambda event: ctx.progress(event.result),
+        )
+        return summary.done + summary.warning
     written = 0
     for item in items:
-        if item.image is None or item.alpha is None:
-            continue
         if ctx.cancelled():
             break
         started = time.perf_counter()
+        if item.image is None or item.alpha is None:
+            continue
         if item.output.exists() and not options.overwrite:
             result = FileResult(item.source, item.output, "skipped", 0.0, "output exists (kept)")
         else:
             try:
                 path = export_cutout(item.image, item.alpha, item.output, options)
-                result = FileResult(item.source, path, "done", time.perf_counter() - started, "")
-                written += 1
             except CutoutError as exc:
                 result = FileResult(item.source, None, "failed", time.perf_counter() - started, str(exc))
+            else:
+                warning = quality_warning(item.alpha)
+                status = "warning" if warning else "done"
+                message = f"{item.source.name}: {warning}" if warning else ""
+                result = FileResult(item.source, path, status, time.perf_counter() - started, message)
+                written += 1
         ctx.progress(result)
-    unmasked = [item.source for item in items if item.image is None or item.alpha is None]
-    if unmasked and not ctx.cancelled():
-        if segmenter is None:
-            for source in unmasked:
-                ctx.progress(FileResult(source, None, "failed", 0.0, "no segmentation model is installed"))
-        else:
-            for event in run_batch(
-                unmasked, out_dir, options, segmenter=segmenter, cancel=ctx.cancel_event, write_report=False
-            ):
-                written += event.result.status == "done"
-                ctx.progress(event.result)
     return written
 
 
@@ -97,20 +106,27 @@ class ExportController(QObject):
 
     @staticmethod
     def plan(docs: list[Document], out_dir: Path, options: ExportOptions) -> list[ExportItem]:
-        """Where each document goes (the engine's naming) and what pixels it is written from."""
-        jobs = collect_jobs([doc.path for doc in docs], out_dir, options)
-        return [
-            ExportItem(job.source, job.output, doc.image if doc.alpha is not None else None, doc.alpha)
-            for doc, job in zip(docs, jobs, strict=True)
-        ]
+        """Where each document goes (the engine's planner) and what pixels it is written from.
+
+        Documents the planner leaves out (the same photo twice, an output of ours) get no item."""
+        by_path = {doc.path.resolve(): doc for doc in docs}
+        items = []
+        for job in plan_outputs([doc.path for doc in docs], out_dir, options).jobs:
+            doc = by_path[job.source.resolve()]
+            image = doc.image if doc.alpha is not None else None
+            items.append(ExportItem(job.source, job.output, image, doc.alpha, doc.edited))
+        return items
 
     def export(
-        self, docs: list[Document], items: list[ExportItem], out_dir: Path, options: ExportOptions, segmenter
+        self, docs: list[Document], items: list[ExportItem], out_dir: Path | None, options: ExportOptions,
+        segmenter,
     ) -> None:
+        """``out_dir`` None: write each item to its own name; else Export all into ``out_dir``."""
         if self._job is not None:
             self.failed.emit("an export is already running")
             return
-        self._docs_by_source = {item.source: doc for doc, item in zip(docs, items, strict=True)}
+        by_path = {doc.path.resolve(): doc for doc in docs}
+        self._docs_by_source = {item.source.resolve(): by_path[item.source.resolve()] for item in items}
         self.started.emit(len(items))
         self._job = self._lane.submit(
             lambda ctx: export_items(items, out_dir, options, segmenter, ctx),
@@ -121,11 +137,14 @@ class ExportController(QObject):
         )
 
     def _progress(self, result: FileResult) -> None:
-        doc = self._docs_by_source.get(result.source)
+        doc = self._docs_by_source.get(result.source.resolve())
         if doc is not None:
-            if result.status == "done":
-                doc.status = DocStatus.EXPORTED
+            if result.status in ("done", "warning"):
+                doc.status = DocStatus.EXPORTED if result.status == "done" else DocStatus.WARNING
+                doc.message = result.message
                 doc.output_path = result.output
+            elif result.status == "stale":
+                doc.message = result.message
             elif result.status == "failed" and doc.alpha is None:
                 doc.status = DocStatus.FAILED  # it could not even be loaded or masked
                 doc.message = result.message
@@ -234,7 +253,7 @@ class ExportFlow(QObject):
             lambda: self.controller.export(
                 [doc],
                 [ExportItem(doc.path, target, doc.image, doc.alpha)],
-                target.parent,
+                None,
                 options,
                 w.masks.segmenter,
             ),
@@ -284,7 +303,7 @@ class ExportFlow(QObject):
             self.window.filmstrip.refresh(doc)
         if result.status == "failed":
             self.window.statusBar().showMessage(result.message, 10000)
-        elif result.status == "done" and result.output is not None:
+        elif result.status in ("done", "warning") and result.output is not None:
             self._written.append(result.output)
 
     def _finished(self, written: int, cancelled: bool) -> None:

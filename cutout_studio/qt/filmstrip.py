@@ -15,6 +15,7 @@ STATUS_COLOURS = {
     DocStatus.MASKED: QColor(220, 220, 220),
     DocStatus.EDITED: QColor(255, 200, 60),
     DocStatus.EXPORTED: QColor(80, 210, 110),
+    DocStatus.WARNING: QColor(255, 150, 40),
     DocStatus.FAILED: QColor(255, 90, 90),
 }
 
@@ -58,7 +59,7 @@ class Filmstrip(QListWidget):
         item.setText(f"{doc.name}\n{doc.status_text()}")
         item.setForeground(QBrush(STATUS_COLOURS[doc.status]))
         tooltip = f"{doc.path}\nStatus: {doc.status_text()}"
-        if doc.message and doc.status is not DocStatus.FAILED:
+        if doc.message and doc.status not in (DocStatus.FAILED, DocStatus.WARNING):
             tooltip += f"\nNote: {doc.message}"
         if doc.output_path is not None:
             tooltip += f"\nOutput: {doc.output_path}"

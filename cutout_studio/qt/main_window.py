@@ -375,7 +375,7 @@ class MainWindow(QMainWindow):
         options = self.export_options()
         dialog = self.batch_dialog
         if dialog is None:
-            dialog = self.batch_dialog = BatchDialog(self.lanes.jobs, self)
+            dialog = self.batch_dialog = BatchDialog(self.lanes.jobs, self, quit_action=self.actions_.quit)
             dialog.open_requested.connect(self.open_results)
         if dialog.running:
             self.show_error("A batch is already running: wait for it or cancel it first")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import QApplication
 
 from cutout_studio.qt.document import DocStatus
@@ -84,3 +84,94 @@ def test_dropping_a_folder_runs_the_batch_and_reports_every_file(qtbot, make_win
     qtbot.waitUntil(lambda: doc.status is DocStatus.FAILED, timeout=MASK_TIMEOUT_MS)
     assert "broken.jpg" in doc.message
     assert "failed" in window.filmstrip.row_text(doc)
+
+
+def test_export_all_gives_same_named_photos_of_a_camera_card_their_own_files(qtbot, make_window, tmp_path):
+    """Issue 8 case 1 in the editor: a/IMG_0002.jpg and b/IMG_0002.jpg said "Exported 2 file(s)"
+    and left one file on disk."""
+    card = tmp_path / "DCIM"
+    for folder, photo in (("100CANON", TEDDY), ("101CANON", PERSON)):
+        (card / folder).mkdir(parents=True)
+        shutil.copy(photo, card / folder / "IMG_0002.jpg")
+    window = make_window()
+    qtbot.waitUntil(lambda: window.masks.segmenter is not None, timeout=MASK_TIMEOUT_MS)
+    window.open_paths([card])
+    out = tmp_path / "exports"
+    with qtbot.waitSignal(window.export_finished, timeout=3 * MASK_TIMEOUT_MS) as blocker:
+        assert window.export_all(out)
+    assert blocker.args == [2, False]
+    written = sorted(out.rglob("*.png"))
+    assert len(written) == 2
+    sizes = {Image.open(p).size for p in written}
+    assert sizes == {Image.open(TEDDY).size, Image.open(PERSON).size}  # one cutout of each photo
+    assert {doc.output_path for doc in window.docs} == set(written)
+
+
+def test_open_folder_leaves_out_an_earlier_batchs_cutouts(qtbot, make_window, tmp_path):
+    """Issue 8 case 4 in the editor: Open Folder took an earlier batch's cutouts/ for photos."""
+    from cutout_studio.core.batch import run_batch_to_end
+    from cutout_studio.core.export import ExportOptions
+
+    folder = tmp_path / "shoot"
+    folder.mkdir()
+    shutil.copy(TEDDY, folder / "bear.jpg")
+    window = make_window()
+    qtbot.waitUntil(lambda: window.masks.segmenter is not None, timeout=MASK_TIMEOUT_MS)
+    summary = run_batch_to_end([folder], folder / "cutouts", ExportOptions(), segmenter=window.masks.segmenter)
+    assert summary.done == 1 and (folder / "cutouts" / "bear.png").is_file()
+    window.open_paths([folder])
+    assert [doc.path.name for doc in window.docs] == ["bear.jpg"]
+
+
+def test_an_empty_result_is_a_warning_in_the_filmstrip(qtbot, make_window, tmp_path):
+    """Issue 8 case 10 in the editor: a 3x3 photo was "exported" with a fully transparent result."""
+    tiny = tmp_path / "tiny.png"
+    Image.open(TEDDY).resize((3, 3)).save(tiny)
+    window = make_window()
+    qtbot.waitUntil(lambda: window.masks.segmenter is not None, timeout=MASK_TIMEOUT_MS)
+    window.open_paths([tiny])
+    with qtbot.waitSignal(window.export_finished, timeout=MASK_TIMEOUT_MS):
+        assert window.export_all(tmp_path / "out")
+    doc = window.docs[0]
+    assert doc.status is DocStatus.WARNING and (tmp_path / "out" / "tiny.png").is_file()
+    assert "check it" in window.filmstrip.row_text(doc) and "only 3x3 px" in window.filmstrip.row_text(doc)
+
+
+def test_batch_window_starts_empty_for_a_new_folder_and_ctrl_q_quits_from_it(qtbot, make_window, tmp_path):
+    """Issue 8 case 14: the Batch window showed the previous run's table and summary for a new
+    folder; Ctrl+Q did nothing while it had the focus."""
+    from PySide6.QtTest import QTest
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder in (first, second):
+        folder.mkdir()
+    shutil.copy(TEDDY, first / "bear.jpg")
+    window = make_window()
+    qtbot.waitUntil(lambda: window.masks.segmenter is not None, timeout=MASK_TIMEOUT_MS)
+    dialog = window.run_batch_on([first])
+    with qtbot.waitSignal(dialog.finished_batch, timeout=MASK_TIMEOUT_MS):
+        pass
+    assert dialog.table.rowCount() == 1 and "1 done" in dialog.summary_label.text()
+    assert dialog.redo_button.isHidden()
+
+    # other settings on the same folder: the output is kept and counted, and a button redoes it
+    from cutout_studio.core.export import ExportOptions
+
+    dialog.configure([first], None, ExportOptions(crop=True), window.masks.segmenter)
+    with qtbot.waitSignal(dialog.finished_batch, timeout=MASK_TIMEOUT_MS) as blocker:
+        dialog.start()
+    assert blocker.args[0].stale == 1 and "Redo outdated" in dialog.summary_label.text()
+    assert not dialog.redo_button.isHidden()
+    with qtbot.waitSignal(dialog.finished_batch, timeout=MASK_TIMEOUT_MS) as blocker:
+        dialog.redo_button.click()
+    assert blocker.args[0].done == 1 and blocker.args[0].stale == 0
+
+    window.run_batch_on([second], start=False)
+    assert dialog.table.rowCount() == 0 and dialog.summary_label.text() == "" and dialog.results == []
+
+    # Ctrl+Q is Quit's key on Linux desktops; the offscreen test platform binds no key to it
+    window.actions_.quit.setShortcut(QKeySequence("Ctrl+Q"))
+    dialog.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is dialog, timeout=5000)
+    QTest.keyClick(dialog, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)

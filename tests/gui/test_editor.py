@@ -182,7 +182,7 @@ def test_export_all_names_files_like_the_batch_and_asks_before_overwriting(qtbot
     with qtbot.waitSignal(window.export_finished, timeout=MASK_TIMEOUT_MS) as blocker:
         assert window.export_all(out)
     assert blocker.args == [2, False]
-    assert sorted(p.name for p in out.iterdir()) == sorted([TEDDY.stem + ".png", PERSON.stem + ".png"])
+    assert sorted(p.name for p in out.glob("*.png")) == sorted([TEDDY.stem + ".png", PERSON.stem + ".png"])
     assert all(d.status is DocStatus.EXPORTED for d in window.docs)
 
     # A second export into the same folder asks first; "keep them" skips every existing file.

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cutout_studio.core.batch import REPORT_NAME, collect_jobs, run_batch, run_batch_to_end
+from cutout_studio.core.batch import REPORT_NAME, plan_outputs, run_batch, run_batch_to_end
 from cutout_studio.core.export import ExportOptions
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -61,7 +61,8 @@ def test_batch_mirrors_folders_and_reports_the_bad_file(segmenter, photo_tree, t
         "ç photo.jpg": "done",
         "broken.jpg": "failed",
     }
-    assert not list(out.rglob("*.tmp*")) and not list(out.rglob(".*"))
+    # no temporary files, no lock left behind: the only hidden file is the manifest
+    assert not list(out.rglob("*.tmp*")) and [p.name for p in out.rglob(".*")] == [".cutout-manifest.jsonl"]
 
 
 def test_output_mask_writes_8bit_png_at_the_same_relative_path(segmenter, photo_tree, tmp_path):
@@ -108,12 +109,15 @@ def test_batch_killed_half_way_resumes_without_redoing_finished_files(model_home
     proc.wait()
     finished = {p: p.stat().st_mtime_ns for p in out.rglob("*.png")}
     assert 3 <= len(finished) < 12, "the kill should land mid-batch"
+    assert (out / ".cutout-lock").is_file()  # left by the dead run: it must not block the next one
     for path in finished:  # atomic writes: whatever exists is a complete, readable image
         with Image.open(path) as im:
             im.load()
     # a photo being written at the kill leaves only its hidden temporary file, never a partial output
-    assert all(p.name.startswith(".") and p.suffix == ".part"
-               for p in out.rglob("*") if p.is_file() and p.suffix not in (".png", ".csv"))
+    # (and the lock file, which the kernel unlocked when the process died: it blocks nobody)
+    assert all(p.name.startswith(".") and p.suffix == ".part" for p in out.rglob("*")
+               if p.is_file() and p.suffix not in (".png", ".csv") and p.name not in (".cutout-manifest.jsonl",
+                                                                                    ".cutout-lock"))
 
     rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     assert rerun.returncode == 0, rerun.stderr
@@ -128,7 +132,7 @@ def test_several_input_folders_each_get_their_own_subfolder(tmp_path):
     for name in ("shoes", "bags"):
         (tmp_path / name).mkdir()
         Image.new("RGB", (8, 8)).save(tmp_path / name / "x.jpg")
-    jobs = collect_jobs([tmp_path / "shoes", tmp_path / "bags"], tmp_path / "out", ExportOptions())
+    jobs = plan_outputs([tmp_path / "shoes", tmp_path / "bags"], tmp_path / "out", ExportOptions()).jobs
     assert sorted(j.output.relative_to(tmp_path / "out").as_posix() for j in jobs) == [
         "bags/x.png",
         "shoes/x.png",
@@ -139,14 +143,14 @@ def test_collect_jobs_keeps_same_named_photos_apart(tmp_path):
     (tmp_path / "f").mkdir()
     Image.new("RGB", (8, 8)).save(tmp_path / "f" / "x.jpg")
     Image.new("RGB", (8, 8)).save(tmp_path / "f" / "x.png")
-    jobs = collect_jobs([tmp_path / "f"], tmp_path / "out", ExportOptions())
+    jobs = plan_outputs([tmp_path / "f"], tmp_path / "out", ExportOptions()).jobs
     assert len({j.output for j in jobs}) == 2
 
 
 def test_output_folder_inside_the_input_folder_is_not_rescanned(segmenter, photo_tree):
     out = photo_tree / "cutouts"
     first = run_batch_to_end([photo_tree], out, ExportOptions(), segmenter=segmenter)
-    again = collect_jobs([photo_tree], out, ExportOptions())
+    again = plan_outputs([photo_tree], out, ExportOptions()).jobs
     assert first.total == 4 and len(again) == 4
 
 
@@ -166,3 +170,16 @@ def test_an_unexpected_error_on_one_photo_fails_that_photo_only(segmenter, photo
     assert results["b.jpg"].status == "failed" and "internal error (KeyError" in results["b.jpg"].message
     assert results["a.jpg"].status == "done" and results["ç photo.jpg"].status == "done"
     assert not (tmp_path / "out" / "b.png").exists()
+
+
+def test_an_output_folder_is_locked_while_a_run_holds_it(tmp_path):
+    from cutout_studio.core.folder_lock import FolderLockedError, lock_folders
+
+    out = tmp_path / "out"
+    with lock_folders([out]):
+        with pytest.raises(FolderLockedError, match="another batch or export of this window"):
+            with lock_folders([tmp_path / "out/"]):
+                pass
+    with lock_folders([out]):  # released: free again, and the lock file is gone after
+        pass
+    assert not (out / ".cutout-lock").exists()
