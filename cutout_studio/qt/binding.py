@@ -46,7 +46,8 @@ class Binding(QObject):
         self.name = name
         self._read, self._write = read, write
         self._to_widget, self._from_widget = to_widget, from_widget
-        self._writing = False
+        self._writing = False  # writing into the widget: its signals are our own echo
+        self._pulling = False  # writing the widget's value into the state
         group, _, self._field = name.partition(".")
         self._signal_name = group
         state.changed.connect(self._state_changed)
@@ -71,16 +72,23 @@ class Binding(QObject):
         if self._writing:
             return
         value = self._from_widget(self._read())
+        self._pulling = True
         try:
             if self._field:
                 self.state.set_edge(**{self._field: value})
             else:
                 setattr(self.state, self.name, value)
         except ValueError:
+            pass  # refused: the widget shows the state's value again, below
+        finally:
+            self._pulling = False
+        # Not written back while the user types ("3." must stay "3.", not become "3.00"),
+        # only when the state kept another value (refused, clamped, rounded).
+        if self._to_widget(self.value()) != self._read():
             self.push()
 
     def _state_changed(self, name: str) -> None:
-        if name == self._signal_name:
+        if name == self._signal_name and not self._pulling:
             self.push()
 
 

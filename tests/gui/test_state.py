@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtGui import QColor
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QSlider, QSpinBox, QWidget
 
 from cutout_studio.core.edges import EdgeOptions
@@ -118,6 +119,21 @@ def test_a_value_the_state_refuses_does_not_stay_in_the_widget(qtbot):
     assert state.edges.feather == 0.0 and spin.value() == 0.0
     spin.setValue(3.0)
     assert state.edges.feather == 3.0
+
+
+def test_typing_into_a_bound_spin_box_is_not_overwritten_keystroke_by_keystroke(qtbot):
+    """Typing "3.5" stopped at 3.00: the first keystroke's value was written back into the box."""
+    state = EditorState()
+    spin = QDoubleSpinBox()
+    qtbot.addWidget(spin)
+    spin.setRange(0, 100)
+    spin.setSuffix(" px")
+    bind(state, "edges.feather", spin)
+    spin.show()
+    spin.setFocus()
+    spin.selectAll()
+    QTest.keyClicks(spin, "3.5")
+    assert state.edges.feather == 3.5 and spin.value() == 3.5
 
 
 def test_actions_and_the_tools_panel_are_bound_to_the_state(qtbot):
