@@ -2,10 +2,11 @@
 
 ``bind(state, "brush_size", spin)`` shows the state's value in the widget now and after every
 change of the state, and writes the widget's value into the state when the user changes it.
-A binding never echoes: while it writes into its widget it ignores the widget's signal, and
-the state emits nothing for an unchanged value, so no one has to block signals. A value the
-state refuses (out of the options' range) is not kept: the widget goes back to the state's
-value. Edge options are addressed as ``"edges.<field>"`` (``"edges.feather"``).
+A binding never echoes: while it writes into its widget it ignores the widget's signal, it
+does not write the widget's own change back into it (that would reset a spin box's text at
+every keystroke), and the state emits nothing for an unchanged value, so no one has to block
+signals. A value the state refuses (out of the options' range) or adjusts (clamped, rounded)
+is not kept: the widget shows the state's value. Edge options are addressed as ``"edges.<field>"`` (``"edges.feather"``).
 
 Supported widgets: spin boxes, sliders (with a ``scale``: slider = value × scale), combo boxes
 (the items' data), checkable buttons and check boxes, :class:`ColorButton`, and a group of
