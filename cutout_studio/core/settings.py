@@ -61,7 +61,6 @@ class Settings:
     last_open_dir: str = ""
     last_export_dir: str = ""
     last_batch_dir: str = ""
-    last_batch_output: str = ""
     model: str = "default"
 
     def add_recent(self, path: str | os.PathLike[str]) -> None:

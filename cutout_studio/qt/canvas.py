@@ -11,13 +11,10 @@ Painting is cheap on purpose: the layers are finished QImages made on a worker
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QBrush,
     QColor,
-    QImage,
     QKeyEvent,
     QMouseEvent,
     QPainter,
@@ -28,16 +25,15 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QGraphicsEllipseItem,
-    QGraphicsItem,
     QGraphicsLineItem,
     QGraphicsPathItem,
     QGraphicsScene,
     QGraphicsView,
     QLabel,
-    QStyleOptionGraphicsItem,
     QWidget,
 )
 
+from cutout_studio.qt.image_item import ImageItem
 from cutout_studio.qt.render import CUTOUT_MODES, Layer
 
 BRUSH_TOOLS = {"fg": "Foreground brush", "bg": "Background brush", "erase": "Eraser"}
@@ -59,64 +55,6 @@ _BACKGROUND = QColor(43, 43, 46)
 _CHECKER_LIGHT, _CHECKER_DARK = QColor(204, 204, 204), QColor(150, 150, 150)
 _SPLIT_GRAB_PX = 6.0
 PLACEHOLDER = "Open photos (Ctrl+O) or drop photos and folders here"
-
-
-class ImageItem(QGraphicsItem):
-    """Paints a :class:`Layer` at scene (0, 0), one scene unit per pixel, optionally clipped.
-
-    When zoomed out it paints the layer's nearest reduced copy, so the cost follows the screen
-    size, not the photo's megapixels.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._layer: Layer | None = None
-        self._clip: QRectF | None = None
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
-
-    def set_layer(self, layer: Layer | None) -> None:
-        self.prepareGeometryChange()
-        self._layer = layer
-        self.update()
-
-    @property
-    def layer(self) -> Layer | None:
-        return self._layer
-
-    @property
-    def image(self) -> QImage | None:
-        return self._layer.image if self._layer is not None else None
-
-    @property
-    def clip(self) -> QRectF | None:
-        return self._clip
-
-    def set_clip(self, clip: QRectF | None) -> None:
-        if clip != self._clip:
-            self._clip = clip
-            self.update()
-
-    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt's name
-        if self._layer is None:
-            return QRectF()
-        return QRectF(0, 0, self._layer.image.width(), self._layer.image.height())
-
-    def paint(
-        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
-    ) -> None:
-        if self._layer is None:
-            return
-        rect = option.exposedRect.intersected(self.boundingRect())  # type: ignore[attr-defined]
-        if self._clip is not None:
-            rect = rect.intersected(self._clip)
-        if rect.isEmpty():
-            return
-        zoom = painter.worldTransform().m11()
-        scale, image = self._layer.level_for(zoom)
-        # Smooth when zoomed out (no aliasing), crisp pixels when zoomed in to inspect edges.
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, zoom < 1.0)
-        source = QRectF(rect.x() * scale, rect.y() * scale, rect.width() * scale, rect.height() * scale)
-        painter.drawImage(rect, image, source)
 
 
 class Canvas(QGraphicsView):
@@ -236,10 +174,6 @@ class Canvas(QGraphicsView):
             self._busy_label.show()
         else:
             self._busy_label.hide()
-
-    @property
-    def busy_text(self) -> str | None:
-        return self._busy_label.text() if self._busy_label.isVisible() else None
 
     # ------------------------------------------------------------------ view modes
 
@@ -552,7 +486,3 @@ class Canvas(QGraphicsView):
     def focusOutEvent(self, event) -> None:  # noqa: N802
         self._space_held = False  # a release we never saw must not leave the pan mode stuck
         super().focusOutEvent(event)
-
-
-def points_to_tuples(points: Sequence[Sequence[float]]) -> tuple[tuple[float, float], ...]:
-    return tuple((float(x), float(y)) for x, y in points)

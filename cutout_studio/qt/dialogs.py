@@ -1,4 +1,4 @@
-"""Small dialogs: keyboard shortcuts, about, and installing the segmentation model."""
+"""Small dialogs: keyboard shortcuts, about, errors, and installing the segmentation model."""
 
 from __future__ import annotations
 
@@ -87,6 +87,32 @@ class AboutDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(label)
         layout.addWidget(buttons)
+
+
+class Popups:
+    """A window's non-modal dialogs, kept alive while they are open, and its one error box."""
+
+    def __init__(self, parent: QWidget) -> None:
+        self._parent = parent
+        self.open: list[QWidget] = []
+        self._error_box: QMessageBox | None = None
+
+    def keep(self, dialog: QWidget) -> None:
+        """Hold ``dialog`` until it is closed (then it is deleted)."""
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        self.open.append(dialog)
+        dialog.destroyed.connect(lambda _obj=None, d=dialog: self.open.remove(d) if d in self.open else None)
+
+    def error(self, message: str) -> None:
+        """Show ``message`` in a warning box that does not block (reused for the next error)."""
+        if self._error_box is None:
+            self._error_box = QMessageBox(
+                QMessageBox.Icon.Warning, "Cutout Studio", message, parent=self._parent
+            )
+            self._error_box.setModal(False)
+        else:
+            self._error_box.setText(message)
+        self._error_box.show()
 
 
 def ask_quit(parent: QWidget, risks: Sequence[str]) -> bool:

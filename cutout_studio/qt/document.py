@@ -5,6 +5,9 @@ A :class:`Document` is owned by the GUI thread. The heavy fields (``image``, ``a
 lane calls into ``session``. ``alpha`` is an immutable snapshot of the current (refined) mask
 that the edit lane publishes after every change, so export never reads a buffer that a
 stroke may be writing.
+
+A document says when its edit state changed (mask, undo state, status) through ``changed``,
+so the filmstrip, the actions and autosave follow it without the edit lane knowing them.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PySide6.QtCore import QObject, Signal, SignalInstance
 from PySide6.QtGui import QImage
 
 from cutout_studio.core.image_io import LoadedImage
-from cutout_studio.core.refine import RefineSession
+from cutout_studio.core.refine import RefineSession, StrokeKind
 from cutout_studio.core.scan import scan_inputs
 from cutout_studio.core.session_store import History, Step
 from cutout_studio.qt.render import Layer
@@ -37,7 +41,7 @@ class DocStatus(enum.Enum):
 
 @dataclass(frozen=True)
 class StrokeCommand:
-    kind: str  #: "fg", "bg" or "erase"
+    kind: StrokeKind  #: "fg", "bg" or "erase"
     points: tuple[tuple[float, float], ...]  #: full-resolution (x, y) pixel coordinates
     radius: float
 
@@ -63,7 +67,13 @@ def intended_history(history: History, commands: Iterable[EditCommand]) -> Histo
     return history
 
 
-@dataclass
+class DocumentSignals(QObject):
+    """The signals of a :class:`Document` (a dataclass cannot be a QObject itself)."""
+
+    changed = Signal(object)  #: the document whose mask, undo state or status changed
+
+
+@dataclass(eq=False)
 class Document:
     path: Path
     status: DocStatus = DocStatus.WAITING
@@ -91,6 +101,15 @@ class Document:
     #: shown again at once when the photo comes back on screen, until a fresh one arrives
     layer: Layer | None = None
     layer_mode: str = ""
+    signals: DocumentSignals = field(default_factory=DocumentSignals, repr=False)
+
+    @property
+    def changed(self) -> SignalInstance:
+        """Emitted (with the document) after its mask, undo state or status changed."""
+        return self.signals.changed
+
+    def notify_changed(self) -> None:
+        self.signals.changed.emit(self)
 
     @property
     def name(self) -> str:

@@ -24,10 +24,12 @@ from PySide6.QtCore import QObject, Signal
 
 from cutout_studio.core.edges import EdgeOptions
 from cutout_studio.core.errors import CancelledError
+from cutout_studio.core.image_io import LoadedImage
+from cutout_studio.core.refine import RefineSession
 from cutout_studio.core.session_store import History
 from cutout_studio.qt.document import DocStatus, Document, EditCommand, StrokeCommand, intended_history
 from cutout_studio.qt.render import Layer, ViewSettings, compose
-from cutout_studio.qt.workers import JobContext, Lane
+from cutout_studio.qt.workers import Job, JobContext, Lane
 
 
 @dataclass
@@ -44,8 +46,8 @@ class EditResult:
 
 
 def run_edit(
-    doc_session,
-    image,
+    doc_session: RefineSession,
+    image: LoadedImage,
     commands: list[EditCommand],
     edges: EdgeOptions,
     view: ViewSettings | None,
@@ -105,8 +107,6 @@ class EditPipeline(QObject):
     rendered = Signal(object, object)
     #: (document, result): a quick picture (no matting) while the real one is computed
     previewed = Signal(object, object)
-    #: document whose mask, undo state or status changed
-    changed = Signal(object)
     #: (document, message): an edit failed
     failed = Signal(object, str)
     busy_changed = Signal(bool)
@@ -124,7 +124,7 @@ class EditPipeline(QObject):
         self._current = current
         self._view = view
         self._edges = edges
-        self._running: dict[int, object] = {}  # id(doc) -> Job
+        self._running: dict[int, Job] = {}  # id(doc) -> its running job
         self._inflight: dict[int, list[EditCommand]] = {}  # id(doc) -> commands the job applies
         self._again: set[int] = set()
         self._idle_callbacks: dict[int, list[Callable[[], None]]] = {}
@@ -182,6 +182,7 @@ class EditPipeline(QObject):
         commands, doc.pending = doc.pending, []
         generation = doc.generation
         session, image = doc.session, doc.image
+        assert session is not None and image is not None  # request() checked: the document is loaded
         on_screen = self._current() is doc
         view = self._view() if on_screen else None
         edges = self._edges()
@@ -218,7 +219,7 @@ class EditPipeline(QObject):
             if result.applied and doc.status is not DocStatus.FAILED:
                 doc.edited = doc.edited or result.can_undo
                 doc.status = DocStatus.EDITED if result.can_undo else DocStatus.MASKED
-            self.changed.emit(doc)
+            doc.notify_changed()
         elif error is not None and not isinstance(error, CancelledError):
             self.failed.emit(doc, str(error) or type(error).__name__)
 

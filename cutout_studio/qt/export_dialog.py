@@ -34,7 +34,7 @@ from cutout_studio.core.errors import CutoutError
 from cutout_studio.core.export import FORMATS, ExportOptions
 from cutout_studio.core.export.options import PADDING_PERCENT_MAX
 from cutout_studio.core.options import spec
-from cutout_studio.qt.tools_panel import ColorButton
+from cutout_studio.qt.widgets import ColorButton
 
 #: The fill a format without transparency gets when chosen over a transparent background.
 _DEFAULT_FILL = "#ffffff"

@@ -1,20 +1,22 @@
-"""The main window: wires the canvas, the filmstrip, the tools and the workers together.
+"""The main window: lays out the canvas, the filmstrip and the tools, and wires them together.
 
 Nothing long runs here: loading and masking happen on the mask lane (:mod:`masking`), strokes
 and previews on the edit lane (:mod:`editing`), exports, batches and the model install on
-the jobs lane. This module only decides what to ask for and shows what comes back.
+the jobs lane. The user's choices live in one :class:`EditorState` (:mod:`state`) that the
+panels bind to and :mod:`persistence` saves; opening files is :mod:`opening`'s, the model's
+label and banner :mod:`model_status`'s. This module only decides what to ask for and shows
+what comes back.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QCloseEvent, QColor, QDragEnterEvent, QDropEvent, QKeyEvent
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QCloseEvent, QColor, QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -22,47 +24,37 @@ from PySide6.QtWidgets import (
     QFrame,
     QLabel,
     QMainWindow,
-    QMessageBox,
     QProgressBar,
     QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
-from cutout_studio.core import paths
-from cutout_studio.core.edges import EdgeOptions
-from cutout_studio.core.image_io import IMAGE_SUFFIXES
+from cutout_studio.core.export import ExportOptions
 from cutout_studio.core.session_store import SessionStore
-from cutout_studio.core.settings import Settings, load_settings, save_settings
+from cutout_studio.core.settings import Settings, load_settings
 from cutout_studio.qt.actions import Actions
 from cutout_studio.qt.autosave import Autosaver
 from cutout_studio.qt.batch_dialog import BatchDialog
+from cutout_studio.qt.binding import bind
 from cutout_studio.qt.canvas import GESTURES, Canvas
-from cutout_studio.qt.dialogs import (
-    AboutDialog,
-    ModelBanner,
-    ModelInstallDialog,
-    ShortcutsDialog,
-    ask_quit,
-    model_description,
-)
-from cutout_studio.qt.document import DocStatus, Document, HistoryCommand, StrokeCommand, scan_paths
-from cutout_studio.qt.editing import EditPipeline, EditResult
-from cutout_studio.qt.export_dialog import describe
+from cutout_studio.qt.dialogs import AboutDialog, Popups, ShortcutsDialog, ask_quit, model_description
+from cutout_studio.qt.document import Document
+from cutout_studio.qt.editing import EditPipeline
 from cutout_studio.qt.exporting import ExportFlow
 from cutout_studio.qt.filmstrip import Filmstrip
-from cutout_studio.qt.masking import PREFETCH, MaskScheduler, ThumbnailLoader
-from cutout_studio.qt.render import ViewSettings, warm_up
-from cutout_studio.qt.tools_panel import MAX_BRUSH, MIN_BRUSH, ToolsPanel, step_brush_size
+from cutout_studio.qt.masking import MaskScheduler, ThumbnailLoader
+from cutout_studio.qt.model_status import ModelStatus
+from cutout_studio.qt.opening import FileOpener, dropped_paths
+from cutout_studio.qt.persistence import SettingsKeeper, restore_geometry, save_geometry
+from cutout_studio.qt.photo_view import PhotoView
+from cutout_studio.qt.render import warm_up
+from cutout_studio.qt.state import EditorState
+from cutout_studio.qt.tools_panel import ToolsPanel
 from cutout_studio.qt.workers import Lanes
 
-_log = logging.getLogger(__name__)
-WINDOW_STATE_FILE = "window.ini"
-
-
-def window_state_store() -> QSettings:
-    """Window geometry lives in an INI file beside the settings (never the system registry)."""
-    return QSettings(str(paths.config_dir() / WINDOW_STATE_FILE), QSettings.Format.IniFormat)
+if TYPE_CHECKING:
+    from cutout_studio.core.segmenter import Segmenter
 
 
 class MainWindow(QMainWindow):
@@ -80,11 +72,10 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Cutout Studio")
         self.setAcceptDrops(True)
         self.settings = settings if settings is not None else load_settings()
+        self.state = EditorState(self)
+        self.keeper = SettingsKeeper(self.state, self.settings, self)
         self.docs: list[Document] = []
-        self.current: Document | None = None
-        self.model_label_text = "loading…"
-        self._error_box: QMessageBox | None = None
-        self._dialogs: list[QWidget] = []
+        self.popups = Popups(self)
         self._warmed_up = False
 
         self.lanes = Lanes(self)
@@ -93,23 +84,39 @@ class MainWindow(QMainWindow):
         self.masks = MaskScheduler(self.lanes.mask, self.settings.model, self, self.store)
         self.thumbs = ThumbnailLoader(self.lanes.thumbs, self)
         self.pipeline = EditPipeline(
-            self.lanes.edit, lambda: self.current, self.view_settings, self.edge_options, self
+            self.lanes.edit,
+            lambda: self.view.current,
+            self.state.view_settings,
+            lambda: self.state.edges,
+            self,
         )
         self.autosave = Autosaver(self.lanes.save, self.store, self.pipeline.intended_history, self)
-        # Settings (edge preset included) are saved soon after they change, not only at close.
-        self._settings_timer = QTimer(self)
-        self._settings_timer.setSingleShot(True)
-        self._settings_timer.setInterval(1000)
-        self._settings_timer.timeout.connect(self.save_settings)
         self.exports = ExportFlow(self, self.lanes.jobs)
         self.batch_dialog: BatchDialog | None = None
+        self.opener = FileOpener(self.settings, self)
+        self.model_status = ModelStatus(
+            self.masks, self.lanes.jobs, self.settings.model, self.statusBar(), self.popups.keep, self
+        )
+        self.banner = self.model_status.banner
+        self.model_label = self.model_status.label
 
         self._build_widgets()
+        self.view = PhotoView(
+            self,
+            self.canvas,
+            self.filmstrip,
+            self.actions_,
+            self.busy_bar,
+            self.masks,
+            self.pipeline,
+            self.autosave,
+            self.docs,
+        )
         self._build_menus()
         self._connect()
-        self._apply_settings()
-        self._restore_geometry()
-        QApplication.instance().installEventFilter(self)
+        self._follow_state()
+        restore_geometry(self)
+        QApplication.instance().installEventFilter(self)  # type: ignore[union-attr]
         self.masks.load_model()
         store = self.store
         self.lanes.save.submit(lambda _ctx: store.prune(), name="prune saved edits")
@@ -118,7 +125,6 @@ class MainWindow(QMainWindow):
 
     def _build_widgets(self) -> None:
         self.canvas = Canvas()
-        self.banner = ModelBanner()
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -128,20 +134,13 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
         self.filmstrip = Filmstrip()
-        photos = QDockWidget("Photos", self)
-        photos.setObjectName("photos_dock")
-        photos.setWidget(self.filmstrip)
-        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, photos)
-
-        self.tools = ToolsPanel(self.actions_)
+        self._dock("Photos", "photos_dock", self.filmstrip, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.tools = ToolsPanel(self.actions_, self.state)
         scroll = QScrollArea()
         scroll.setWidget(self.tools)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
-        tools = QDockWidget("Tools", self)
-        tools.setObjectName("tools_dock")
-        tools.setWidget(scroll)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, tools)
+        self._dock("Tools", "tools_dock", scroll, Qt.DockWidgetArea.RightDockWidgetArea)
 
         status = self.statusBar()
         self.busy_bar = QProgressBar()
@@ -150,7 +149,6 @@ class MainWindow(QMainWindow):
         self.busy_bar.setToolTip("Working…")
         self.busy_bar.hide()
         self.zoom_label = QLabel("")
-        self.model_label = QLabel("Model: loading…")
         for widget in (
             self.busy_bar,
             self.exports.bar,
@@ -160,9 +158,14 @@ class MainWindow(QMainWindow):
         ):
             status.addPermanentWidget(widget)
 
+    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> None:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)  # saveState() keys the docks by name
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+
     def _build_menus(self) -> None:
         menus = {name: self.menuBar().addMenu(f"&{name}") for name in self.actions_.menu_names()}
-        self.recent_menu = None
         for menu_name, action in self.actions_.all():
             menu = menus[menu_name]
             if action is self.actions_.export:
@@ -172,30 +175,27 @@ class MainWindow(QMainWindow):
             menu.addAction(action)
             if action is self.actions_.open_folder:
                 self.recent_menu = menu.addMenu("Open &recent")
-                self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+                self.opener.attach_recent(self.recent_menu)
             self.addAction(action)  # shortcuts work wherever the focus is in the window
 
     def _connect(self) -> None:
         a = self.actions_
-        a.open.triggered.connect(self._choose_files)
-        a.open_folder.triggered.connect(self._choose_folder)
+        a.open.triggered.connect(self.opener.choose_files)
+        a.open_folder.triggered.connect(self.opener.choose_folder)
+        self.opener.requested.connect(self.open_paths)
         a.export.triggered.connect(lambda: self.export_current())
         a.export_all.triggered.connect(lambda: self.export_all())
         a.export_settings.triggered.connect(self.exports.edit_settings)
         a.quit.triggered.connect(self.close)
-        a.undo.triggered.connect(lambda: self._history("undo"))
-        a.redo.triggered.connect(lambda: self._history("redo"))
-        a.reset.triggered.connect(lambda: self._history("reset"))
-        for tool, action in a.tools.items():
-            action.triggered.connect(lambda _checked=False, t=tool: self.canvas.set_tool(t))
-        a.brush_smaller.triggered.connect(lambda: self.step_brush(-1))
-        a.brush_bigger.triggered.connect(lambda: self.step_brush(1))
+        a.undo.triggered.connect(lambda: self.view.history("undo"))
+        a.redo.triggered.connect(lambda: self.view.history("redo"))
+        a.reset.triggered.connect(lambda: self.view.history("reset"))
+        a.brush_smaller.triggered.connect(lambda: self.state.step_brush(-1))
+        a.brush_bigger.triggered.connect(lambda: self.state.step_brush(1))
         a.zoom_in.triggered.connect(lambda: self.canvas.zoom_by(1.25))
         a.zoom_out.triggered.connect(lambda: self.canvas.zoom_by(0.8))
         a.fit.triggered.connect(self.canvas.fit)
         a.actual_size.triggered.connect(self.canvas.actual_size)
-        for mode, action in a.modes.items():
-            action.triggered.connect(lambda _checked=False, m=mode: self.set_view_mode(m))
         a.split.toggled.connect(self.canvas.set_split)
         a.compare.triggered.connect(lambda: self.canvas.set_comparing(True))
         a.next_photo.triggered.connect(lambda: self.filmstrip.step(1))
@@ -205,92 +205,63 @@ class MainWindow(QMainWindow):
         a.about.triggered.connect(self.show_about)
         a.install_model.triggered.connect(lambda: self.offer_model_install("Install or reinstall the model"))
 
-        self.canvas.stroke_finished.connect(self._on_stroke)
         self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
-        self.canvas.brush_resize_requested.connect(self.step_brush)
-        self.filmstrip.document_selected.connect(self.show_document)
-        self.tools.brush_size_changed.connect(self._brush_size_from_panel)
-        self.tools.view_mode_changed.connect(self.set_view_mode)
-        self.tools.overlay_changed.connect(self._overlay_changed)
-        self.tools.cutout_color_changed.connect(self._cutout_color_changed)
-        self.tools.edges_changed.connect(self._edges_changed)
-        self.banner.install_button.clicked.connect(lambda: self.offer_model_install(self.banner.label.text()))
+        self.canvas.brush_resize_requested.connect(self.state.step_brush)
+        self.view.mask_ready.connect(self.mask_ready)
+        self.view.view_updated.connect(self.view_updated)
+        self.view.document_shown.connect(self.document_shown)
 
-        self.masks.prepared.connect(self._on_prepared)
-        self.masks.failed.connect(self._on_prepare_failed)
-        self.masks.started.connect(self._on_prepare_started)
         self.masks.segmenter_ready.connect(self._on_segmenter_ready)
-        self.masks.model_missing.connect(self._on_model_missing)
-        self.masks.model_failed.connect(self._on_model_failed)
-        self.thumbs.ready.connect(self._on_thumbnail)
-        self.pipeline.rendered.connect(self._on_rendered)
-        self.pipeline.previewed.connect(self._on_previewed)
-        self.pipeline.changed.connect(self._on_doc_changed)
-        self.pipeline.changed.connect(self.autosave.mark)
+        self.masks.model_missing.connect(lambda _message: self.view.update_busy())
+        self.masks.model_failed.connect(lambda _message: self.view.update_busy())
+        self.thumbs.ready.connect(self.view.on_thumbnail)
         self.autosave.errors_changed.connect(self._on_autosave_errors)
         self.pipeline.failed.connect(lambda doc, msg: self.show_error(f"{doc.name}: the edit failed: {msg}"))
-        self.pipeline.busy_changed.connect(lambda _b: self._update_busy())
         self.exports.finished.connect(self.export_finished)
         self.exports.finished.connect(self._mark_exported)
-        self._update_actions()
+        self.keeper.save_failed.connect(
+            lambda reason: self.statusBar().showMessage(f"Could not save the settings: {reason}", 8000)
+        )
+        self.view.update_actions()
 
-    def _apply_settings(self) -> None:
-        editor = self.settings.editor
-        self.set_brush_size(editor.brush_size)
-        color = QColor(editor.overlay_color)
-        self.tools.set_overlay(color if color.isValid() else QColor("#4f6bff"), editor.overlay_opacity)
-        cutout = QColor(editor.cutout_color)
-        self.tools.cutout_button.set_color(cutout if cutout.isValid() else QColor("white"))
-        self.canvas.set_cutout_color(self.tools.cutout_button.color)
-        preset = self.settings.export
-        edges = preset.edges
-        self.tools.set_edges(edges.feather, edges.shift, edges.matting, edges.decontaminate)
-        self.tools.export_summary.setText(describe(preset))
-        self.set_view_mode(editor.view_mode if editor.view_mode in self.actions_.modes else "overlay")
-
-    def _restore_geometry(self) -> None:
-        store = window_state_store()
-        geometry = store.value("geometry")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        else:
-            self.resize(1400, 900)
-        state = store.value("state")
-        if state is not None:
-            self.restoreState(state)
+    def _follow_state(self) -> None:
+        """The actions and the canvas follow the state; what the picture depends on refreshes it."""
+        state, canvas = self.state, self.canvas
+        bind(state, "tool", self.actions_.tools)
+        bind(state, "view_mode", self.actions_.modes)
+        canvas.set_tool(state.tool)
+        canvas.set_brush_radius(state.brush_size / 2)
+        canvas.set_mode(state.view_mode)
+        canvas.set_cutout_color(QColor(state.cutout_color))
+        state.tool_changed.connect(canvas.set_tool)
+        state.brush_size_changed.connect(lambda size: canvas.set_brush_radius(size / 2))
+        state.view_mode_changed.connect(canvas.set_mode)
+        state.cutout_color_changed.connect(lambda name: canvas.set_cutout_color(QColor(name)))
+        for signal in (
+            state.view_mode_changed,
+            state.overlay_color_changed,
+            state.overlay_opacity_changed,
+            state.edges_changed,
+        ):
+            signal.connect(lambda _value: self.view.refresh())
 
     # ------------------------------------------------------------------ opening
 
     def open_paths(self, items: Sequence[str | os.PathLike[str]]) -> list[Document]:
         """Add photos (and the photos inside folders) to the filmstrip; shows the first new one."""
-        known = {doc.path.resolve() for doc in self.docs}
-        added: list[Document] = []
-        for path in scan_paths(items):
-            if path.resolve() in known:
-                continue
-            known.add(path.resolve())
-            doc = Document(path)
-            if not path.is_file():
-                doc.status = DocStatus.FAILED
-                doc.message = (
-                    f"{path.name}: file not found" if not path.exists() else f"{path.name}: not a file"
-                )
+        added = self.opener.new_documents(items, self.docs)
+        for doc in added:
+            doc.changed.connect(self.view.doc_changed)
+            doc.changed.connect(self.autosave.mark)
             self.docs.append(doc)
             self.filmstrip.add(doc)
-            added.append(doc)
-        for item in items:
-            self.settings.add_recent(Path(item).expanduser().absolute())
-        if items:
-            # Absolute: the next launch may start in another working directory.
-            first = Path(items[0]).expanduser().resolve()
-            self.settings.last_open_dir = str(first if first.is_dir() else first.parent)
         self.thumbs.add(added)
         if added:
             self.filmstrip.select(added[0])
             self.statusBar().showMessage(f"Opened {len(added)} photo(s)", 4000)
         elif items:
             self.statusBar().showMessage("No new photos to open", 4000)
-        self._update_actions()
+        self.view.update_actions()
         return added
 
     def open_results(self, results: Sequence[tuple[Path, Path | None]]) -> None:
@@ -308,278 +279,58 @@ class MainWindow(QMainWindow):
         self.raise_()
         self.activateWindow()
 
-    def _choose_files(self) -> None:
-        patterns = " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES))
-        names, _ = QFileDialog.getOpenFileNames(
-            self, "Open photos", self.settings.last_open_dir, f"Photos ({patterns});;All files (*)"
-        )
-        if names:
-            self.open_paths(names)
-
-    def _choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(
-            self, "Open a folder of photos", self.settings.last_open_dir
-        )
-        if folder:
-            self.open_paths([folder])
-
-    def _fill_recent_menu(self) -> None:
-        menu = self.recent_menu
-        menu.clear()
-        for entry in self.settings.recent_files:
-            action = menu.addAction(entry)
-            action.triggered.connect(lambda _checked=False, p=entry: self.open_paths([p]))
-        if not self.settings.recent_files:
-            menu.addAction("(none)").setEnabled(False)
-
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
-        if event.mimeData().hasUrls() and any(url.isLocalFile() for url in event.mimeData().urls()):
+        self.dragMoveEvent(event)  # a QDragEnterEvent is a QDragMoveEvent
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802
+        if dropped_paths(event.mimeData()):
             event.acceptProposedAction()
         else:
             event.ignore()
 
-    def dragMoveEvent(self, event) -> None:  # noqa: N802
-        self.dragEnterEvent(event)
-
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
         """Photos open in the editor; folders run the batch with the current export settings."""
-        local = [
-            Path(url.toLocalFile())
-            for url in event.mimeData().urls()
-            if isinstance(url, QUrl) and url.isLocalFile()
-        ]
-        folders = [p for p in local if p.is_dir()]
-        files = [p for p in local if not p.is_dir()]
+        local = dropped_paths(event.mimeData())
         if not local:
             event.ignore()
             return
         event.acceptProposedAction()
+        files = [p for p in local if not p.is_dir()]
+        folders = [p for p in local if p.is_dir()]
         if files:
             self.open_paths(files)
         if folders:
             self.run_batch_on(folders)
 
-    # ------------------------------------------------------------------ showing a photo
-
-    def show_document(self, doc: Document) -> None:
-        if doc is self.current and self.canvas.has_photo:
-            return
-        self.canvas.set_comparing(False)
-        self.current = doc
-        self.filmstrip.select(doc)
-        self.setWindowTitle(f"{doc.name} — Cutout Studio")
-        self.canvas.set_photo(doc.photo)
-        self._show_last_layer(doc)
-        self._update_placeholder()
-        if doc.ready:
-            self.pipeline.request(doc)
-        self._want_masks()
-        self._update_actions()
-        self._update_busy()
-        if doc.status is DocStatus.FAILED:
-            self.statusBar().showMessage(f"{doc.name}: {doc.message}", 8000)
-        self.document_shown.emit(doc)
-
-    def _want_masks(self) -> None:
-        if self.current is None:
-            return
-        index = self.docs.index(self.current)
-        ahead = self.docs[index + 1 : index + 1 + PREFETCH]
-        self.masks.want([self.current, *ahead])
-
-    def _update_placeholder(self) -> None:
-        doc = self.current
-        if doc is not None and doc.status is DocStatus.FAILED:
-            self.canvas.set_placeholder(f"Cannot open this photo.\n{doc.message}")
-        elif doc is not None:
-            self.canvas.set_placeholder(f"Loading {doc.name}…")
-        else:
-            self.canvas.set_placeholder(None)
-
-    def _on_thumbnail(self, doc: Document) -> None:
-        self.filmstrip.refresh(doc)
-        if doc is self.current and doc.status is DocStatus.FAILED:
-            self.statusBar().showMessage(f"{doc.name}: {doc.message}", 10000)
-            self._update_placeholder()
-            self._update_busy()
-
-    def _on_prepare_started(self, doc: Document) -> None:
-        self.filmstrip.refresh(doc)
-        self._update_busy()
-
-    def _on_prepared(self, doc: Document) -> None:
-        self.autosave.settle(doc)
-        self.filmstrip.refresh(doc)
-        if doc is self.current:
-            if doc.photo is not None and self.canvas.photo_item.layer is not doc.photo:
-                self.canvas.set_photo(doc.photo)
-                self._show_last_layer(doc)
-            if doc.ready:
-                self.pipeline.request(doc)
-            if doc.image is not None and doc.image.notes:
-                self.statusBar().showMessage(f"{doc.name}: {'; '.join(doc.image.notes)}", 8000)
-        self._update_actions()
-        self._update_busy()
-        if doc.alpha is not None:
-            self.mask_ready.emit(doc)
-
-    def _on_prepare_failed(self, doc: Document) -> None:
-        self.filmstrip.refresh(doc)
-        if doc is self.current:
-            self.canvas.set_photo(None)
-            self._update_placeholder()
-            self.statusBar().showMessage(f"{doc.name}: {doc.message}", 10000)
-        self._update_actions()
-        self._update_busy()
-        self.mask_ready.emit(doc)
-
-    def _show_last_layer(self, doc: Document) -> None:
-        """Until a fresh picture arrives, the canvas shows the photo's last one, not a bare photo."""
-        if doc.layer is not None:
-            self.canvas.set_layer(doc.layer, doc.layer_mode)
-
-    def _on_previewed(self, doc: Document, result: EditResult) -> None:
-        if doc is self.current and result.layer is not None:
-            self.canvas.set_layer(result.layer, result.mode)
-
-    def _on_rendered(self, doc: Document, result: EditResult) -> None:
-        if doc is not self.current:
-            return
-        if result.layer is not None:
-            doc.layer, doc.layer_mode = result.layer, result.mode
-            self.canvas.set_layer(result.layer, result.mode)
-        # (the original photo needs no layer: the last one stays for when the view comes back)
-        self.canvas.clear_stroke_previews()
-        self._update_busy()
-        self.view_updated.emit(doc)
-
-    def _on_doc_changed(self, doc: Document) -> None:
-        self.filmstrip.refresh(doc)
-        if doc is self.current:
-            self._update_actions()
-
     # ------------------------------------------------------------------ model
 
-    def _on_segmenter_ready(self, segmenter) -> None:
-        self.banner.hide()
-        self.model_label_text = f"{segmenter.model_name} on {segmenter.device_label}"
-        self.model_label.setText(f"Model: {self.model_label_text}")
-        self.model_label.setToolTip(model_description(segmenter.card))
-        self.statusBar().showMessage(f"Model {segmenter.model_name} ready on {segmenter.device_label}", 4000)
-        self._want_masks()
-        self._update_busy()
-        if not self._warmed_up and self.settings.export.edges.matting:
+    @property
+    def current(self) -> Document | None:
+        """The document on screen."""
+        return self.view.current
+
+    def show_document(self, doc: Document) -> None:
+        self.view.show(doc)
+
+    def _on_segmenter_ready(self, _segmenter: Segmenter) -> None:
+        self.view.want_masks()
+        self.view.update_busy()
+        if not self._warmed_up and self.state.edges.matting:
             # only matting needs pymatting's numba kernels (compiled once per installation):
             # load them while the user looks at the photos, not on the first preview
             self._warmed_up = True
             self.lanes.thumbs.submit(lambda _ctx: warm_up(), name="warm up matting")
 
-    def _on_model_missing(self, message: str) -> None:
-        self.model_label_text = "not installed"
-        self.model_label.setText("Model: not installed")
-        self.banner.label.setText(
-            f"No segmentation model is installed ({message}). Photos open, but there is no automatic mask."
-        )
-        self.banner.show()
-        self._update_busy()
+    def offer_model_install(self, reason: str) -> QWidget:
+        return self.model_status.offer_install(reason)
 
-    def _on_model_failed(self, message: str) -> None:
-        self.model_label_text = "unavailable"
-        self.model_label.setText("Model: unavailable")
-        self.banner.label.setText(f"The segmentation model cannot be loaded: {message}")
-        self.banner.show()
-        self._update_busy()
-
-    def offer_model_install(self, reason: str) -> ModelInstallDialog:
-        dialog = ModelInstallDialog(self.lanes.jobs, self.settings.model, reason.rstrip("."), self)
-        dialog.installed.connect(lambda _m: self._model_installed())
-        self._keep(dialog)
-        dialog.show()
-        return dialog
-
-    def _model_installed(self) -> None:
-        self.masks.segmenter = None
-        self.masks.load_model()
-
-    # ------------------------------------------------------------------ brushes and history
-
-    def _on_stroke(self, kind: str, points: list, radius: float) -> None:
-        doc = self.current
-        if doc is None or not doc.ready:
-            self.canvas.clear_stroke_previews()
-            return
-        command = StrokeCommand(kind, tuple((float(x), float(y)) for x, y in points), float(radius))
-        self.pipeline.push(doc, command)
-        self.autosave.mark(doc)
-        self._update_actions()
-        self._update_busy()
-
-    def _history(self, action: str) -> None:
-        doc = self.current
-        if doc is None or not doc.ready:
-            return
-        self.pipeline.push(doc, HistoryCommand(action))
-        self.autosave.mark(doc)
-        self._update_busy()
+    # ------------------------------------------------------------------ view
 
     def set_brush_size(self, size: float) -> None:
-        size = float(min(max(round(size), MIN_BRUSH), MAX_BRUSH))
-        if size == self.settings.editor.brush_size and self.tools.brush_size == size:
-            self.canvas.set_brush_radius(size / 2)
-            return
-        self.settings.editor.brush_size = size
-        self.tools.set_brush_size(size)
-        self.canvas.set_brush_radius(size / 2)
-
-    def step_brush(self, direction: int) -> None:
-        """``]`` / ``[`` and Ctrl+wheel: one step bigger (> 0) or smaller (< 0)."""
-        self.set_brush_size(step_brush_size(self.settings.editor.brush_size, direction))
-
-    def _brush_size_from_panel(self, size: float) -> None:
-        self.settings.editor.brush_size = size
-        self.canvas.set_brush_radius(size / 2)
-
-    # ------------------------------------------------------------------ view and edges
-
-    def view_settings(self) -> ViewSettings:
-        editor = self.settings.editor
-        color = QColor(editor.overlay_color)
-        return ViewSettings(
-            editor.view_mode, (color.red(), color.green(), color.blue()), editor.overlay_opacity
-        )
-
-    def edge_options(self) -> EdgeOptions:
-        return self.settings.export.edges
+        self.state.brush_size = size
 
     def set_view_mode(self, mode: str) -> None:
-        self.settings.editor.view_mode = mode
-        self.actions_.modes[mode].setChecked(True)
-        self.tools.set_view_mode(mode)
-        if self.canvas.mode != mode:
-            self.canvas.set_mode(mode)
-            self._refresh_view()
-
-    def _overlay_changed(self, color: QColor, opacity: float) -> None:
-        self.settings.editor.overlay_color = color.name()
-        self.settings.editor.overlay_opacity = opacity
-        self._refresh_view()
-
-    def _cutout_color_changed(self, color: QColor) -> None:
-        self.settings.editor.cutout_color = color.name()
-        self.canvas.set_cutout_color(color)
-
-    def _edges_changed(self) -> None:
-        feather, shift, matting, decontaminate = self.tools.edges()
-        edges = EdgeOptions(feather=feather, shift=shift, matting=matting, decontaminate=decontaminate)
-        self.settings.export = dataclasses.replace(self.settings.export, edges=edges)
-        self.tools.export_summary.setText(describe(self.settings.export))
-        self._settings_timer.start()
-        self._refresh_view()
-
-    def _refresh_view(self) -> None:
-        if self.current is not None and self.current.ready:
-            self.pipeline.request(self.current)
-            self._update_busy()
+        self.state.view_mode = mode
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
         # "Show original (hold)": its action turns the comparison on; the key's release ends it.
@@ -599,9 +350,10 @@ class MainWindow(QMainWindow):
         """Export every loaded photo into a folder (asks which when ``out_dir`` is None)."""
         return self.exports.export_all(out_dir)
 
-    def export_options(self):
-        """The engine's options: the stored preset itself (checked when it was built)."""
-        return self.settings.export
+    def export_options(self) -> ExportOptions:
+        """The engine's options: the state's preset itself (checked when it was built)."""
+        self.keeper.adopt()
+        return self.state.export
 
     # ------------------------------------------------------------------ batch
 
@@ -642,74 +394,27 @@ class MainWindow(QMainWindow):
 
     def show_shortcuts(self) -> ShortcutsDialog:
         dialog = ShortcutsDialog(self.actions_.all(), GESTURES, self)
-        self._keep(dialog)
+        self.popups.keep(dialog)
         dialog.show()
         return dialog
 
     def show_about(self) -> AboutDialog:
         segmenter = self.masks.segmenter
-        model = model_description(segmenter.card) if segmenter is not None else self.model_label_text
+        model = model_description(segmenter.card) if segmenter is not None else self.model_status.text
         device = f"{segmenter.device_label}, {segmenter.precision}" if segmenter is not None else "—"
         dialog = AboutDialog(model, device, self)
-        self._keep(dialog)
+        self.popups.keep(dialog)
         dialog.show()
         return dialog
 
     def show_error(self, message: str) -> None:
         """An error the user should see: in the status bar and in a (non-blocking) dialog."""
         self.statusBar().showMessage(message, 15000)
-        if self._error_box is None:
-            self._error_box = QMessageBox(QMessageBox.Icon.Warning, "Cutout Studio", message, parent=self)
-            self._error_box.setModal(False)
-        else:
-            self._error_box.setText(message)
-        self._error_box.show()
-
-    def _keep(self, dialog: QWidget) -> None:
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
-        self._dialogs.append(dialog)
-        dialog.destroyed.connect(
-            lambda _obj=None, d=dialog: self._dialogs.remove(d) if d in self._dialogs else None
-        )
-
-    # ------------------------------------------------------------------ state
-
-    def _update_actions(self) -> None:
-        doc = self.current
-        ready = doc is not None and doc.ready
-        a = self.actions_
-        a.export.setEnabled(ready)
-        a.export_all.setEnabled(bool(self.docs))
-        a.undo.setEnabled(ready and doc.can_undo)
-        a.redo.setEnabled(ready and doc.can_redo)
-        a.reset.setEnabled(ready)
-        self.canvas.set_brushes_enabled(ready)
-
-    def _update_busy(self) -> None:
-        doc = self.current
-        masking = doc is not None and doc.status is DocStatus.WORKING
-        editing = doc is not None and self.pipeline.is_busy(doc)
-        loading_model = self.masks.segmenter is None and not self.masks.model_unavailable
-        if masking:
-            self.canvas.set_busy("Computing the automatic mask…")
-        elif loading_model and doc is not None:
-            self.canvas.set_busy("Loading the model…")
-        elif editing:
-            self.canvas.set_busy("Updating…")
-        else:
-            self.canvas.set_busy(None)
-        self.busy_bar.setVisible(masking or editing or loading_model)
+        self.popups.error(message)
 
     def save_settings(self) -> None:
-        settings = self.settings
-        for name in ("last_open_dir", "last_export_dir", "last_batch_dir", "last_batch_output"):
-            value = getattr(settings, name)
-            if value and not Path(value).is_absolute():  # relative to where we were launched
-                setattr(settings, name, str(Path(value).resolve()))
-        try:
-            save_settings(settings)
-        except OSError as exc:
-            self.statusBar().showMessage(f"Could not save the settings: {exc}", 8000)
+        """Write the settings now (they are also written a second after each change of the state)."""
+        self.keeper.save()
 
     # ------------------------------------------------------------------ autosave and quitting
 
@@ -745,12 +450,8 @@ class MainWindow(QMainWindow):
             self.exports.controller.cancel()
         if self.batch_dialog is not None and self.batch_dialog.running:
             self.batch_dialog.cancel()
-        self._settings_timer.stop()
-        self.save_settings()
-        store = window_state_store()
-        store.setValue("geometry", self.saveGeometry())
-        store.setValue("state", self.saveState())
-        store.sync()
-        QApplication.instance().removeEventFilter(self)
+        self.keeper.save()
+        save_geometry(self)
+        QApplication.instance().removeEventFilter(self)  # type: ignore[union-attr]
         self.lanes.shutdown()
         super().closeEvent(event)

@@ -19,6 +19,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -30,7 +31,10 @@ from cutout_studio.core.refine import RefineSession
 from cutout_studio.core.session_store import History, SessionRecord, SessionStore, content_key
 from cutout_studio.qt.document import DocStatus, Document
 from cutout_studio.qt.render import Layer, photo_layer, thumbnail
-from cutout_studio.qt.workers import JobContext, Lane
+from cutout_studio.qt.workers import Job, JobContext, Lane
+
+if TYPE_CHECKING:  # importing the segmenter loads torch: the GUI does that on a worker
+    from cutout_studio.core.segmenter import Segmenter
 
 _log = logging.getLogger(__name__)
 
@@ -46,7 +50,7 @@ class Prepared:
     photo: Layer
     thumb: QImage
     alpha: np.ndarray | None  #: None when no model is available yet
-    session: object | None
+    session: RefineSession | None
     key: str | None = None  #: the photo's content key (None if its bytes could not be read)
     record: SessionRecord | None = None  #: the saved edits found for it
     restored: np.ndarray | None = None  #: the mask after replaying ``record``'s strokes
@@ -54,9 +58,9 @@ class Prepared:
 
 
 def prepare(
-    path,
+    path: Path,
     image: LoadedImage | None,
-    segmenter,
+    segmenter: Segmenter | None,
     ctx: JobContext,
     key: str | None = None,
     store: SessionStore | None = None,
@@ -96,7 +100,7 @@ def prepare(
     return prepared
 
 
-def load_segmenter(model: str, ctx: JobContext):
+def load_segmenter(model: str, ctx: JobContext) -> Segmenter:
     """The Segmenter, or a ModelNotInstalledError when its weights are not installed (worker thread).
 
     Imported here, not at the top: loading torch takes seconds and must not delay the window.
@@ -120,7 +124,8 @@ def restore(doc: Document, result: Prepared) -> None:
         doc.alpha = result.restored
         doc.history = record.history
         session = result.session
-        doc.can_undo, doc.can_redo = session.can_undo, session.can_redo  # type: ignore[attr-defined]
+        assert session is not None  # edits are restored only into a session
+        doc.can_undo, doc.can_redo = session.can_undo, session.can_redo
         doc.edited = True
         doc.status = DocStatus.EDITED if record.history.done else DocStatus.MASKED
     output = Path(record.output) if record.output else None
@@ -149,11 +154,11 @@ class MaskScheduler(QObject):
         self._lane = lane
         self._model = model
         self._store = store
-        self.segmenter = None
+        self.segmenter: Segmenter | None = None
         self._loading_model = False
         self.model_unavailable = False
         self._wanted: list[Document] = []
-        self._running: tuple[Document, object] | None = None
+        self._running: tuple[Document, Job] | None = None
         self._loaded: OrderedDict[int, Document] = OrderedDict()  # least recently wanted first
 
     # ------------------------------------------------------------------ model
@@ -170,7 +175,7 @@ class MaskScheduler(QObject):
             on_error=self._model_error,
         )
 
-    def _model_loaded(self, segmenter) -> None:
+    def _model_loaded(self, segmenter: Segmenter) -> None:
         self._loading_model = False
         self.segmenter = segmenter
         self.segmenter_ready.emit(segmenter)
@@ -194,7 +199,7 @@ class MaskScheduler(QObject):
         for doc in self._wanted:
             self._touch(doc)
         if self._running is not None and self._running[0] not in self._wanted:
-            self._running[1].cancel()  # type: ignore[attr-defined]
+            self._running[1].cancel()
         self._evict()
         self._next()
 
@@ -235,7 +240,7 @@ class MaskScheduler(QObject):
         if result.alpha is not None:
             doc.auto_alpha = result.alpha
             doc.alpha = result.alpha
-            doc.session = result.session  # type: ignore[assignment]
+            doc.session = result.session
             doc.can_undo = doc.can_redo = False
             doc.history = History()
             if doc.status in (DocStatus.WAITING, DocStatus.WORKING):
@@ -277,10 +282,6 @@ class MaskScheduler(QObject):
                 continue  # the user's work stays in memory
             doc.unload()
             del self._loaded[id(doc)]
-
-    def forget(self, doc: Document) -> None:
-        self._loaded.pop(id(doc), None)
-        self._wanted = [d for d in self._wanted if d is not doc]
 
 
 class ThumbnailLoader(QObject):

@@ -45,10 +45,6 @@ class ViewSettings:
     overlay_color: tuple[int, int, int] = (79, 107, 255)
     overlay_opacity: float = 0.55  #: 0..1, opacity of the overlay where the mask is background
 
-    @property
-    def shows_layer(self) -> bool:
-        return self.mode != "original"
-
 
 @dataclass
 class Layer:

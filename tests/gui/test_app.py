@@ -25,7 +25,7 @@ def test_settings_persist_into_a_new_window(qtbot, make_window, gui_home):
     first = make_window()
     first.set_brush_size(57)
     first.set_view_mode("mask")
-    first.tools.set_overlay(first.tools.overlay_button.color, 0.3)
+    first.tools.opacity_slider.setValue(30)
     first.tools.overlay_button.set_color(QColor("#00ff00"))
     first.tools.feather_spin.setValue(2.5)
     first.resize(1000, 700)
@@ -43,7 +43,7 @@ def test_settings_persist_into_a_new_window(qtbot, make_window, gui_home):
     assert second.tools.overlay_button.color.name() == "#00ff00"
     assert second.tools.opacity_slider.value() == 30
     assert second.tools.feather_spin.value() == 2.5
-    assert second.edge_options().feather == 2.5
+    assert second.state.edges.feather == 2.5 and second.state.overlay_opacity == 0.3
 
 
 def test_brush_size_keys_and_the_shortcuts_dialog_come_from_the_actions(qtbot, make_window):
@@ -86,7 +86,7 @@ def test_without_a_model_the_window_offers_to_install_it(qtbot, make_window, tmp
     assert not window.canvas.brushes_enabled and not window.actions_.export.isEnabled()
 
     window.banner.install_button.click()
-    dialogs = [d for d in window._dialogs if d.isVisible()]
+    dialogs = [d for d in window.popups.open if d.isVisible()]
     assert len(dialogs) == 1 and dialogs[0].install_button.isEnabled()
     dialogs[0].reject()
 

@@ -50,7 +50,7 @@ def test_edits_come_back_after_closing_the_window_and_stay_undoable(qtbot, make_
     assert not np.array_equal(edited, auto) and (labels == 1).any() and (labels == 2).any()
     # One more stroke, still queued when the window closes (Ctrl+Q right after the drag).
     h, w = doc.image.rgb.shape[:2]
-    first._on_stroke("bg", [(w * 0.3, h * 0.8), (w * 0.35, h * 0.82)], 6.0)
+    first.view.stroke("bg", [(w * 0.3, h * 0.8), (w * 0.35, h * 0.82)], 6.0)
     QTest.keyClick(first, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
     assert not first.isVisible()
     record = SessionStore().load(content_key(TEDDY))

@@ -1,0 +1,222 @@
+"""The photo on screen: which document it is, and what the canvas, the filmstrip, the actions
+and the busy indicator show for it while its mask, edits and pictures arrive from the lanes.
+
+Strokes and history commands from the canvas and the menus go to the edit pipeline for this
+document; a picture that arrives for another document (the user moved on) is not shown.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QMainWindow, QProgressBar
+
+from cutout_studio.core.refine import StrokeKind
+from cutout_studio.qt.actions import Actions
+from cutout_studio.qt.autosave import Autosaver
+from cutout_studio.qt.canvas import Canvas
+from cutout_studio.qt.document import DocStatus, Document, HistoryCommand, StrokeCommand
+from cutout_studio.qt.editing import EditPipeline, EditResult
+from cutout_studio.qt.filmstrip import Filmstrip
+from cutout_studio.qt.masking import PREFETCH, MaskScheduler
+
+
+class PhotoView(QObject):
+    #: a document's automatic mask arrived (or its load failed: check doc.status)
+    mask_ready = Signal(object)
+    #: the canvas shows a fresh layer for the document on screen
+    view_updated = Signal(object)
+    #: a document was put on screen
+    document_shown = Signal(object)
+
+    def __init__(
+        self,
+        window: QMainWindow,
+        canvas: Canvas,
+        filmstrip: Filmstrip,
+        actions: Actions,
+        busy_bar: QProgressBar,
+        masks: MaskScheduler,
+        pipeline: EditPipeline,
+        autosave: Autosaver,
+        docs: list[Document],
+    ) -> None:
+        super().__init__(window)
+        self.window = window
+        self.canvas = canvas
+        self.filmstrip = filmstrip
+        self.actions = actions
+        self.busy_bar = busy_bar
+        self.masks = masks
+        self.pipeline = pipeline
+        self.autosave = autosave
+        self.docs = docs  #: the window's list of open documents, in filmstrip order
+        self.current: Document | None = None
+        masks.prepared.connect(self._on_prepared)
+        masks.failed.connect(self._on_prepare_failed)
+        masks.started.connect(self._on_prepare_started)
+        pipeline.rendered.connect(self._on_rendered)
+        pipeline.previewed.connect(self._on_previewed)
+        pipeline.busy_changed.connect(lambda _busy: self.update_busy())
+        canvas.stroke_finished.connect(self.stroke)
+        filmstrip.document_selected.connect(self.show)
+
+    def _status(self, message: str, ms: int) -> None:
+        self.window.statusBar().showMessage(message, ms)
+
+    def show(self, doc: Document) -> None:
+        if doc is self.current and self.canvas.has_photo:
+            return
+        self.canvas.set_comparing(False)
+        self.current = doc
+        self.filmstrip.select(doc)
+        self.window.setWindowTitle(f"{doc.name} — Cutout Studio")
+        self.canvas.set_photo(doc.photo)
+        self._show_last_layer(doc)
+        self._update_placeholder()
+        if doc.ready:
+            self.pipeline.request(doc)
+        self.want_masks()
+        self.update_actions()
+        self.update_busy()
+        if doc.status is DocStatus.FAILED:
+            self._status(f"{doc.name}: {doc.message}", 8000)
+        self.document_shown.emit(doc)
+
+    def refresh(self) -> None:
+        """Ask for a fresh picture of the photo on screen (the view or the edge options changed)."""
+        if self.current is not None and self.current.ready:
+            self.pipeline.request(self.current)
+            self.update_busy()
+
+    def want_masks(self) -> None:
+        if self.current is None:
+            return
+        index = self.docs.index(self.current)
+        ahead = self.docs[index + 1 : index + 1 + PREFETCH]
+        self.masks.want([self.current, *ahead])
+
+    # ------------------------------------------------------------------ edits
+
+    def stroke(self, kind: str, points: list[tuple[float, float]], radius: float) -> None:
+        doc = self.current
+        if doc is None or not doc.ready:
+            self.canvas.clear_stroke_previews()
+            return
+        # the canvas paints only its brush tools: "fg", "bg" and "erase"
+        stroke_kind = cast(StrokeKind, kind)
+        command = StrokeCommand(stroke_kind, tuple((float(x), float(y)) for x, y in points), float(radius))
+        self.pipeline.push(doc, command)
+        self.autosave.mark(doc)
+        self.update_actions()
+        self.update_busy()
+
+    def history(self, action: str) -> None:
+        doc = self.current
+        if doc is None or not doc.ready:
+            return
+        self.pipeline.push(doc, HistoryCommand(action))
+        self.autosave.mark(doc)
+        self.update_busy()
+
+    # ------------------------------------------------------------------ what arrives
+
+    def on_thumbnail(self, doc: Document) -> None:
+        self.filmstrip.refresh(doc)
+        if doc is self.current and doc.status is DocStatus.FAILED:
+            self._status(f"{doc.name}: {doc.message}", 10000)
+            self._update_placeholder()
+            self.update_busy()
+
+    def doc_changed(self, doc: Document) -> None:
+        self.filmstrip.refresh(doc)
+        if doc is self.current:
+            self.update_actions()
+
+    def _on_prepare_started(self, doc: Document) -> None:
+        self.filmstrip.refresh(doc)
+        self.update_busy()
+
+    def _on_prepared(self, doc: Document) -> None:
+        self.autosave.settle(doc)
+        self.filmstrip.refresh(doc)
+        if doc is self.current:
+            if doc.photo is not None and self.canvas.photo_item.layer is not doc.photo:
+                self.canvas.set_photo(doc.photo)
+                self._show_last_layer(doc)
+            if doc.ready:
+                self.pipeline.request(doc)
+            if doc.image is not None and doc.image.notes:
+                self._status(f"{doc.name}: {'; '.join(doc.image.notes)}", 8000)
+        self.update_actions()
+        self.update_busy()
+        if doc.alpha is not None:
+            self.mask_ready.emit(doc)
+
+    def _on_prepare_failed(self, doc: Document) -> None:
+        self.filmstrip.refresh(doc)
+        if doc is self.current:
+            self.canvas.set_photo(None)
+            self._update_placeholder()
+            self._status(f"{doc.name}: {doc.message}", 10000)
+        self.update_actions()
+        self.update_busy()
+        self.mask_ready.emit(doc)
+
+    def _show_last_layer(self, doc: Document) -> None:
+        """Until a fresh picture arrives, the canvas shows the photo's last one, not a bare photo."""
+        if doc.layer is not None:
+            self.canvas.set_layer(doc.layer, doc.layer_mode)
+
+    def _on_previewed(self, doc: Document, result: EditResult) -> None:
+        if doc is self.current and result.layer is not None:
+            self.canvas.set_layer(result.layer, result.mode)
+
+    def _on_rendered(self, doc: Document, result: EditResult) -> None:
+        if doc is not self.current:
+            return
+        if result.layer is not None:
+            doc.layer, doc.layer_mode = result.layer, result.mode
+            self.canvas.set_layer(result.layer, result.mode)
+        # (the original photo needs no layer: the last one stays for when the view comes back)
+        self.canvas.clear_stroke_previews()
+        self.update_busy()
+        self.view_updated.emit(doc)
+
+    # ------------------------------------------------------------------ indicators
+
+    def _update_placeholder(self) -> None:
+        doc = self.current
+        if doc is not None and doc.status is DocStatus.FAILED:
+            self.canvas.set_placeholder(f"Cannot open this photo.\n{doc.message}")
+        elif doc is not None:
+            self.canvas.set_placeholder(f"Loading {doc.name}…")
+        else:
+            self.canvas.set_placeholder(None)
+
+    def update_actions(self) -> None:
+        doc = self.current
+        ready = doc is not None and doc.ready
+        a = self.actions
+        a.export.setEnabled(ready)
+        a.export_all.setEnabled(bool(self.docs))
+        a.undo.setEnabled(ready and doc is not None and doc.can_undo)
+        a.redo.setEnabled(ready and doc is not None and doc.can_redo)
+        a.reset.setEnabled(ready)
+        self.canvas.set_brushes_enabled(ready)
+
+    def update_busy(self) -> None:
+        doc = self.current
+        masking = doc is not None and doc.status is DocStatus.WORKING
+        editing = doc is not None and self.pipeline.is_busy(doc)
+        loading_model = self.masks.segmenter is None and not self.masks.model_unavailable
+        if masking:
+            self.canvas.set_busy("Computing the automatic mask…")
+        elif loading_model and doc is not None:
+            self.canvas.set_busy("Loading the model…")
+        elif editing:
+            self.canvas.set_busy("Updating…")
+        else:
+            self.canvas.set_busy(None)
+        self.busy_bar.setVisible(masking or editing or loading_model)
