@@ -23,7 +23,7 @@ __all__ = ["atomic_write", "atomic_write_bytes", "describe_os_error", "remove_st
 _TEMP_NAME = re.compile(r"\.(?P<target>.+)\.[0-9a-f]{8}\.part")
 
 
-def atomic_write(target: Path, write: Callable[[BinaryIO], None], *, overwrite: bool = True) -> None:
+def atomic_write(target: Path, write: Callable[[BinaryIO], object], *, overwrite: bool = True) -> None:
     """Write ``target`` with ``write(stream)``, atomically.
 
     With ``overwrite`` off an existing ``target`` is never replaced: FileExistsError, even

@@ -23,7 +23,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,7 +154,7 @@ def run_batch(
     write_report: bool = True,
     prepared: Prepared | None = None,
     warn: Warn | None = None,
-) -> Iterator[BatchProgress]:
+) -> Generator[BatchProgress, None, BatchSummary]:
     """Cut out every photo; yields one :class:`BatchProgress` per finished file.
 
     ``out_dir`` None writes each output beside its photo (``cut``). ``prepared`` holds the
@@ -177,16 +177,34 @@ def run_batch(
                                      batch_size, workers, prepared or {}, warn))
 
 
-def run_batch_to_end(*args, on_progress: Callable[[BatchProgress], None] | None = None,
-                     **kwargs) -> BatchSummary:
+def run_batch_to_end(
+    inputs: Sequence[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str] | None,
+    options: ExportOptions,
+    *,
+    segmenter: Segmenter | None,
+    on_progress: Callable[[BatchProgress], None] | None = None,
+    cancel: CancelFlag = None,
+    batch_size: int | None = None,
+    workers: int | None = None,
+    name_suffix: str = "",
+    write_report: bool = True,
+    prepared: Prepared | None = None,
+    warn: Warn | None = None,
+) -> BatchSummary:
     """The one driver of :func:`run_batch` (CLI, batch window, Export all): runs it to the end,
-    handing each event to ``on_progress``, and returns its summary."""
-    gen = run_batch(*args, **kwargs)
+    handing each event to ``on_progress``, and returns its summary. The other arguments are
+    :func:`run_batch`'s (spelled out so that callers are type-checked: a ParamSpec cannot add
+    ``on_progress``)."""
+    gen = run_batch(inputs, out_dir, options, segmenter=segmenter, cancel=cancel, batch_size=batch_size,
+                    workers=workers, name_suffix=name_suffix, write_report=write_report, prepared=prepared,
+                    warn=warn)
     while True:
         try:
             event = next(gen)
         except StopIteration as stop:
-            return stop.value
+            summary: BatchSummary = stop.value  # run_batch's return value
+            return summary
         if on_progress is not None:
             on_progress(event)
 
@@ -215,7 +233,7 @@ class _Recorder:
 
 def _run_plan(plan: Plan, report_path: Path | None, options: ExportOptions, segmenter: Segmenter | None,
               is_cancelled: Callable[[], bool], batch_size: int | None, workers: int | None,
-              prepared: Prepared, warn: Warn | None) -> Iterator[BatchProgress]:
+              prepared: Prepared, warn: Warn | None) -> Generator[BatchProgress, None, BatchSummary]:
     jobs = plan.jobs
     _remove_stale_temp_files(jobs)  # we hold the lock: what is there was left by dead runs
     summary = BatchSummary(total=len(jobs), notes=list(plan.notes))
@@ -257,10 +275,11 @@ def _run_plan(plan: Plan, report_path: Path | None, options: ExportOptions, segm
     return summary
 
 
-def _loop(jobs, plan: Plan, options: ExportOptions, segmenter: Segmenter | None, is_cancelled, batch_size: int,
-          workers: int, prepared: Prepared, recorder: _Recorder, summary: BatchSummary,
-          decoders: ThreadPoolExecutor, cutters: ThreadPoolExecutor, on_cpu: bool) -> Iterator[BatchProgress]:
-    pending: deque = deque()  # (job, started, future of LoadedImage) in input order
+def _loop(jobs: Sequence[BatchJob], plan: Plan, options: ExportOptions, segmenter: Segmenter | None,
+          is_cancelled: Callable[[], bool], batch_size: int, workers: int, prepared: Prepared, recorder: _Recorder,
+          summary: BatchSummary, decoders: ThreadPoolExecutor, cutters: ThreadPoolExecutor,
+          on_cpu: bool) -> Iterator[BatchProgress]:
+    pending: deque[tuple[BatchJob, float, Future[LoadedImage]]] = deque()  # in input order
     encoding: deque[Future[FileResult]] = deque()
     todo = deque(jobs)
     max_ahead = max(2 * batch_size, workers + 1)  # bounds memory: a few photos in flight
@@ -279,8 +298,8 @@ def _loop(jobs, plan: Plan, options: ExportOptions, segmenter: Segmenter | None,
                 fut.cancel()
             pending.clear()
             # photos queued for a worker but not started are dropped; running ones finish
-            for fut in encoding:
-                fut.cancel()
+            for queued in encoding:
+                queued.cancel()
             encoding = deque(fut for fut in encoding if not fut.cancelled())
         while todo and len(pending) < max_ahead:
             job = todo.popleft()
@@ -306,18 +325,21 @@ def _loop(jobs, plan: Plan, options: ExportOptions, segmenter: Segmenter | None,
                 batch.append((job, started, fut.result()))
             except CutoutError as exc:
                 yield finish(FileResult(job.source, None, "failed", time.perf_counter() - started, str(exc)), job)
-        if batch and on_cpu:
-            for job, started, image in batch:
-                encoding.append(cutters.submit(_cut, job, started, image, options, segmenter, recorder))
-        elif batch:
-            try:
-                masks = segmenter.predict_lowres([image.rgb for _, _, image in batch])
-            except (CutoutError, RuntimeError, ValueError) as exc:
-                for job, started, _ in batch:
-                    yield finish(_model_failed(job, started, exc), job)
-                masks = []
-            for (job, started, image), mask in zip(batch, masks):
-                encoding.append(cutters.submit(_encode, job, started, image, mask, options, segmenter, recorder))
+        if batch:
+            assert segmenter is not None  # without a model no photo is decoded (they failed above)
+            if on_cpu:
+                for job, started, image in batch:
+                    encoding.append(cutters.submit(_cut, job, started, image, options, segmenter, recorder))
+            else:
+                try:
+                    masks = segmenter.predict_lowres([image.rgb for _, _, image in batch])
+                except (CutoutError, RuntimeError, ValueError) as exc:
+                    for job, started, _ in batch:
+                        yield finish(_model_failed(job, started, exc), job)
+                    masks = []
+                for (job, started, image), mask in zip(batch, masks):
+                    encoding.append(cutters.submit(_encode, job, started, image, mask, options, segmenter,
+                                                   recorder))
         batch.clear()  # the workers hold the only references to the pixels now
         # hand back finished encodes in order; block only when too many are in flight (memory)
         # or when there is nothing left to decode or infer meanwhile

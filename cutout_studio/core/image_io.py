@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import cv2
 import numpy as np
@@ -175,7 +175,7 @@ def _read_source(source: str | os.PathLike[str] | bytes | BinaryIO) -> tuple[Pat
     if isinstance(source, (bytes, bytearray, memoryview)):
         data, path = bytes(source), None
     elif hasattr(source, "read"):
-        data = source.read()  # type: ignore[union-attr]
+        data = source.read()
         if not isinstance(data, (bytes, bytearray)):
             raise TypeError("load_image needs a file object opened in binary mode ('rb')")
         name = getattr(source, "name", None)
@@ -386,9 +386,15 @@ def _decode_16bit(data: bytes, im: Image.Image, label: str, notes: list[str]) ->
 _TRANSPARENCY_NOTE = "the image has transparent areas: its alpha channel is not used"
 
 
+def _band_extrema(band: Image.Image) -> tuple[float, float]:
+    """(min, max) of a one-band image: Pillow types ``getextrema`` for many bands too."""
+    low, high = cast("tuple[float, float]", band.getextrema())
+    return float(low), float(high)
+
+
 def _note_transparency(im: Image.Image, notes: list[str]) -> None:
     if "A" in im.getbands():
-        low, _high = im.getchannel("A").getextrema()
+        low, _high = _band_extrema(im.getchannel("A"))
         if low < 255:
             notes.append(_TRANSPARENCY_NOTE)
     elif im.mode == "P" and "transparency" in im.info:
@@ -427,7 +433,7 @@ def _strip_converter(
         # Pillow's own I;16 → RGB conversion clips at 255 instead of scaling.
         convert = lambda strip: _grey_to_rgb(np.asarray(strip) >> 8)  # noqa: E731
     elif mode in ("I", "F"):
-        scale = 255.0 / _full_scale(float(im.getextrema()[1]))
+        scale = 255.0 / _full_scale(_band_extrema(im)[1])
         convert = lambda strip: _grey_to_rgb(np.clip(np.asarray(strip) * scale + 0.5, 0, 255))  # noqa: E731
     elif mode == "RGB":
         convert = np.asarray  # already RGB: converting would only add a copy

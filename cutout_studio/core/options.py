@@ -16,7 +16,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -80,19 +80,23 @@ def choice(default: str, choices: tuple[str, ...]) -> Any:
 def spec(cls: type[Options], name: str) -> Range:
     """The range of numeric option ``name`` of ``cls`` (the dialog's spin boxes read this)."""
     for f in dataclasses.fields(cls):
-        if f.name == name and "range" in f.metadata:
-            return f.metadata["range"]
+        found = f.metadata.get("range")
+        if f.name == name and isinstance(found, Range):
+            return found
     raise KeyError(f"{cls.__name__} has no numeric option {name!r}")
 
 
 class Options:
     """Base of the option dataclasses: field checks on construction, JSON-friendly dict form."""
 
+    if TYPE_CHECKING:  # every subclass is a dataclass: this lets dataclasses.fields() take one
+        __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+
     def __post_init__(self) -> None:
         self._check_fields()
 
     def _check_fields(self) -> None:
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+        for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if "range" in f.metadata:
                 if value is None and f.default is None:
@@ -107,7 +111,7 @@ class Options:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values; fields marked ``stored=False`` (per-run choices) are left out."""
         out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+        for f in dataclasses.fields(self):
             if not f.metadata.get("stored", True):
                 continue
             value = getattr(self, f.name)
@@ -125,7 +129,7 @@ class Options:
         """Options from a stored dict, tolerantly: unknown keys are ignored, and each refused
         value falls back to its default (logged) without losing the others. Raises
         :class:`OptionsError` only when the defaults for the blamed options do not help."""
-        kinds = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        kinds = {f.name: f for f in dataclasses.fields(cls)}
         values: dict[str, Any] = {}
         for name, raw in data.items():
             f = kinds.get(name)

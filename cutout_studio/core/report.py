@@ -21,11 +21,18 @@ __all__ = ["REPORT_NAME", "Report"]
 
 
 class _Row(Protocol):
-    source: Path
-    status: str
-    seconds: float
-    message: str
-    output: Path | None
+    """What a report row reads (read-only, so that frozen results match)."""
+
+    @property
+    def source(self) -> Path: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def seconds(self) -> float: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def output(self) -> Path | None: ...
 
 
 class Report:

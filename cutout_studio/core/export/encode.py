@@ -126,7 +126,7 @@ def _write_png16(stream: BinaryIO, rendered: RenderedCutout) -> None:
         cv2.cvtColor(rendered.pixels, code),
         [cv2.IMWRITE_PNG_COMPRESSION, _PNG_COMPRESS_LEVEL, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE],
     )
-    data = memoryview(encoded).cast("B")
+    data = encoded.data.cast("B")
     ihdr_end = 8 + 8 + 13 + 4  # signature, then IHDR: length, type, 13 bytes of data, CRC
     if not ok or bytes(data[12:16]) != b"IHDR":
         raise ExportError("the PNG encoder failed on this image")

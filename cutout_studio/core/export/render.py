@@ -76,25 +76,27 @@ def render_cutout(image: LoadedImage, alpha: np.ndarray, options: ExportOptions)
     px0, py0, px1, py1 = max(0, x0), max(0, y0), min(image.width, x1), min(image.height, y1)
     view = (slice(py0, py1), slice(px0, px1))
     at = (slice(py0 - y0, py1 - y0), slice(px0 - x0, px1 - x0))
-    meta = {"box": box, "dpi": image.dpi}
 
     if options.output == "mask":
         pixels = np.zeros((canvas_h, canvas_w), np.uint8)
         _quantize_into(alpha[view], pixels[at], 255)
-        return RenderedCutout(pixels=pixels, mode="L", **meta)  # an RGB ICC profile is invalid on grey
+        return RenderedCutout(pixels=pixels, mode="L", box=box, dpi=image.dpi)  # an RGB ICC profile is invalid on grey
 
-    deep = image.rgb16 is not None and options.file_format.deep
+    rgb16 = image.rgb16 if options.file_format.deep else None
+    deep = rgb16 is not None
     dtype, top = (np.uint16, 65535) if deep else (np.uint8, 255)
-    source = image.rgb16 if deep else image.rgb
+    source = image.rgb if rgb16 is None else rgb16
     patches = list(foreground_patches(image.rgb[view], alpha[view])) if options.edges.decontaminate else []
-    meta.update(icc_profile=image.icc_profile, exif=image.exif)
-    if options.transparent:
+    if options.background is None:  # transparent
         pixels = np.zeros((canvas_h, canvas_w, 4), dtype)
         _fill_transparent(pixels[at], source[view], alpha[view], patches, top)
-        return RenderedCutout(pixels=pixels, mode="RGBA", **meta)
-    pixels = _background_canvas(options.background, canvas_w, canvas_h, deep)
-    _composite(pixels[at], source[view], alpha[view], patches, top)
-    return RenderedCutout(pixels=pixels, mode="RGB", **meta)
+        mode: Literal["RGBA", "RGB"] = "RGBA"
+    else:
+        pixels = _background_canvas(options.background, canvas_w, canvas_h, deep)
+        _composite(pixels[at], source[view], alpha[view], patches, top)
+        mode = "RGB"
+    return RenderedCutout(pixels=pixels, mode=mode, box=box, icc_profile=image.icc_profile, exif=image.exif,
+                          dpi=image.dpi)
 
 
 def _as_alpha(alpha: np.ndarray, image: LoadedImage) -> np.ndarray:
@@ -102,7 +104,8 @@ def _as_alpha(alpha: np.ndarray, image: LoadedImage) -> np.ndarray:
     if alpha.shape != image.rgb.shape[:2]:
         raise ValueError(f"alpha {alpha.shape} does not match the photo {image.rgb.shape[:2]}")
     if alpha.dtype == np.uint8:
-        return alpha.astype(np.float32) * np.float32(1 / 255)
+        scaled: np.ndarray = alpha.astype(np.float32) * np.float32(1 / 255)
+        return scaled
     return alpha if alpha.dtype == np.float32 else alpha.astype(np.float32)
 
 
@@ -192,7 +195,8 @@ def _fill_transparent(
         _quantize_into(alpha[y : y + n], opacity[:n], top)
         # OpenCV's masked copy and channel merge: numpy's boolean indexing and strided channel
         # writes took over a second at 24 MP
-        visible = cv2.compare(opacity[:n], 0, cv2.CMP_GT)
+        # OpenCV takes a scalar for src2; its stubs list arrays only
+        visible = cv2.compare(opacity[:n], 0, cv2.CMP_GT)  # type: ignore[call-overload]
         colour = cv2.bitwise_and(source[y : y + n], source[y : y + n], mask=visible)
         # OpenCV writes in place only into a contiguous array (a padded crop's rows are not)
         rgba = cv2.cvtColor(colour, cv2.COLOR_RGB2RGBA, dst=rows if rows.flags.c_contiguous else None)
@@ -224,14 +228,14 @@ def _composite(
 
 
 def _background_canvas(
-    background: tuple[int, int, int] | Path, width: int, height: int, deep: bool
+    background: tuple[int, int, int] | str | Path, width: int, height: int, deep: bool
 ) -> np.ndarray:
     dtype = np.uint16 if deep else np.uint8
     if isinstance(background, tuple):
         canvas = np.empty((height, width, 3), dtype)
         canvas[...] = np.array(background, np.uint32) * (257 if deep else 1)
         return canvas
-    picture = _load_background(background).rgb
+    picture = _load_background(Path(background)).rgb  # ExportOptions made a text a Path already
     # Scale to cover the canvas, centre-cropped: take the centred part of the picture with the
     # canvas's aspect ratio, then resize only that part.
     ph, pw = picture.shape[:2]
@@ -240,8 +244,8 @@ def _background_canvas(
     cx, cy = (pw - crop_w) // 2, (ph - crop_h) // 2
     part = picture[cy : cy + crop_h, cx : cx + crop_w]
     shrinking = crop_w > width or crop_h > height
-    canvas = cv2.resize(part, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
-    return canvas.astype(np.uint16) * np.uint16(257) if deep else canvas
+    resized = cv2.resize(part, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
+    return resized.astype(np.uint16) * np.uint16(257) if deep else resized
 
 
 def _load_background(path: Path) -> LoadedImage:
