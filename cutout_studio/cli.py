@@ -64,8 +64,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    from cutout_studio.core.folder_lock import FolderLockedError
+
     try:
         return args.handler(args)
+    except FolderLockedError as exc:  # another run holds the output folder: nothing was done
+        print(f"cutout-studio: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except UsageError as exc:
         parser.error(str(exc))  # exits with status 2
     except ModelError as exc:
@@ -247,11 +252,21 @@ def _half(args: argparse.Namespace) -> bool | None:
     return False if args.precision == "float32" else None
 
 
+def _refuse_if_locked(inputs: Sequence[str], out_dir: Path | None, options, name_suffix: str) -> None:
+    """Refuse a second run on an output folder before loading the model (seconds), not after:
+    the run itself takes the real lock (raising the same error if another run came in between)."""
+    from cutout_studio.core.folder_lock import check_free
+    from cutout_studio.core.planner import plan_outputs
+
+    check_free([out_dir] if out_dir is not None else plan_outputs(inputs, None, options, name_suffix=name_suffix).roots)
+
+
 def _cmd_cut(args: argparse.Namespace) -> int:
     options = export_options_from_args(args)
-    segmenter = _segmenter(args)
     # without -o, each output goes beside its photo as NAME_cutout.png
     suffix = "" if args.output_dir is not None else "_cutout"
+    _refuse_if_locked(args.files, args.output_dir, options, suffix)
+    segmenter = _segmenter(args)
     return _run_batch_with_progress(args.files, args.output_dir, options, segmenter, name_suffix=suffix,
                                     write_report=False)
 
@@ -261,6 +276,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     if missing:
         raise UsageError(f"not found: {', '.join(missing)}")
     options = export_options_from_args(args)
+    _refuse_if_locked(args.inputs, args.output_dir, options, "")
     segmenter = _segmenter(args)
     return _run_batch_with_progress(args.inputs, args.output_dir, options, segmenter, batch_size=args.batch_size)
 

@@ -52,6 +52,28 @@ def lock_folders(folders: Sequence[Path]) -> Iterator[None]:
             _release(folder, fd)
 
 
+def check_free(folders: Sequence[Path]) -> None:
+    """Raise :class:`FolderLockedError` now if another run holds one of ``folders``; creates and
+    changes nothing. For fronts that can refuse before they spend seconds loading a model: the
+    run still takes the real lock with :func:`lock_folders` (a run may start in between)."""
+    for folder in sorted({Path(f).expanduser().resolve() for f in folders}):
+        with _held_lock:
+            if folder in _held_here:
+                raise FolderLockedError(f"{folder}: another batch or export of this window is writing there; "
+                                        "wait for it to finish or choose another folder")
+        try:
+            fd = os.open(folder / LOCK_NAME, os.O_RDWR)
+        except OSError:
+            continue  # no lock file (or no folder): nobody holds it
+        try:
+            if not _try_lock(fd):
+                raise FolderLockedError(f"{folder}: in use by another cutout-studio run ({_describe_holder(fd)}); "
+                                        "wait for it to finish or choose another output folder")
+            _unlock(fd)
+        finally:
+            os.close(fd)
+
+
 def _acquire(folder: Path) -> int:
     with _held_lock:
         if folder in _held_here:
@@ -120,6 +142,19 @@ def _try_lock(fd: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def _unlock(fd: int) -> None:
+    if sys.platform == "win32":
+        import msvcrt
+
+        os.lseek(fd, 0, os.SEEK_SET)
+        with contextlib.suppress(OSError):
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        return
+    import fcntl
+
+    fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def _describe_holder(fd: int) -> str:

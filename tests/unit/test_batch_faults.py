@@ -110,6 +110,33 @@ def test_a_second_run_on_the_same_output_folder_refuses_and_names_the_first(mode
     assert again.returncode == 0 and "0 done, 12 skipped" in again.stderr
 
 
+def test_a_locked_output_folder_is_refused_before_the_model_is_loaded(tmp_path):
+    """Case 9, found by hand: the refusal came only after the model had loaded (26-35 s on a
+    busy machine). Here the second run's home has no model at all: if the lock were checked
+    after loading, the run would fail on the missing model instead of naming the holder."""
+    src = _folder_of(tmp_path, 1)
+    out = tmp_path / "out"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\n"
+         "from pathlib import Path\n"
+         "from cutout_studio.core.folder_lock import lock_folders\n"
+         "with lock_folders([Path(sys.argv[1])]):\n"
+         "    print('held', flush=True); time.sleep(120)\n", str(out)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        for command in (["batch", str(src), "-o", str(out)], ["cut", str(src / "p00.jpg"), "-o", str(out)]):
+            cmd, env = _cli(tmp_path / "home-without-models", *command)
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False, timeout=120)
+            lines = proc.stderr.strip().splitlines()
+            assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+            assert f"PID {holder.pid}" in lines[0] and "not installed" not in lines[0]
+        assert sorted(p.name for p in out.iterdir()) == [".cutout-lock"]  # nothing written
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_empty_results_are_warnings_with_their_reason(segmenter, tmp_path, capsys, model_home):
     """Case 10: 3x3 and 10000x10 photos and a photo whose mask kept 0.2 % were reported 'done'."""
     src = tmp_path / "in"
