@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QBrush, QColor
@@ -28,9 +29,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cutout_studio.core.batch import FileResult, plan_outputs, run_batch_to_end
+from cutout_studio.core.batch import BatchProgress, BatchSummary, FileResult, plan_outputs, run_batch_to_end
 from cutout_studio.core.export import ExportOptions
-from cutout_studio.qt.workers import JobContext, Lane
+from cutout_studio.qt.workers import Job, JobContext, Lane
+
+if TYPE_CHECKING:
+    from cutout_studio.core.segmenter import Segmenter
 
 DEFAULT_OUTPUT_NAME = "cutouts"
 _STATUS_COLOURS = {
@@ -49,7 +53,9 @@ def default_output(inputs: list[Path]) -> Path:
     return base / DEFAULT_OUTPUT_NAME
 
 
-def batch_job(inputs: list[Path], out_dir: Path, options: ExportOptions, segmenter, ctx: JobContext):
+def batch_job(
+    inputs: list[Path], out_dir: Path, options: ExportOptions, segmenter: Segmenter, ctx: JobContext
+) -> BatchSummary:
     """Run the core batch, forwarding each finished file to the dialog (worker thread)."""
     # progress carries each finished file, and the one-line warnings (a report that cannot be written)
     return run_batch_to_end(inputs, out_dir, options, segmenter=segmenter, cancel=ctx.cancel_event,
@@ -67,9 +73,9 @@ class BatchDialog(QDialog):
         self.setWindowTitle("Batch")
         self.setModal(False)
         self._lane = lane
-        self._job = None
+        self._job: Job | None = None
         self._results: list[FileResult] = []
-        self.summary = None
+        self.summary: BatchSummary | None = None
         self._stale = 0  #: outputs of the last run made with other settings
         self._warnings: list[str] = []  #: about the run itself (a report that cannot be written)
 
@@ -135,7 +141,7 @@ class BatchDialog(QDialog):
         self.resize(820, 520)
         self._inputs: list[Path] = []
         self._options: ExportOptions | None = None
-        self._segmenter = None
+        self._segmenter: Segmenter | None = None
         self._update_buttons()
 
     # ------------------------------------------------------------------ running
@@ -148,7 +154,9 @@ class BatchDialog(QDialog):
     def results(self) -> list[FileResult]:
         return list(self._results)
 
-    def configure(self, inputs: list[Path], out_dir: Path | None, options: ExportOptions, segmenter) -> None:
+    def configure(
+        self, inputs: list[Path], out_dir: Path | None, options: ExportOptions, segmenter: Segmenter | None
+    ) -> None:
         if not self.running:  # a new folder starts with an empty table, not the last run's
             self._clear()
         self._inputs = list(inputs)
@@ -198,7 +206,7 @@ class BatchDialog(QDialog):
             self._job.cancel()
             self.summary_label.setText("Cancelling: photos already in progress are finished…")
 
-    def _on_event(self, event) -> None:
+    def _on_event(self, event: BatchProgress | str) -> None:
         if isinstance(event, str):  # a warning about the run itself: shown, the run goes on
             self._warnings.append(event)
             self.summary_label.setText(f"{self.summary_label.text()}\n{event}".strip())
@@ -219,7 +227,7 @@ class BatchDialog(QDialog):
             self.table.setItem(row, column, item)
         self.table.scrollToBottom()
 
-    def _done(self, summary) -> None:
+    def _done(self, summary: BatchSummary) -> None:
         self._job = None
         self.summary = summary
         lines = summary.lines()

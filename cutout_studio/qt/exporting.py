@@ -1,7 +1,8 @@
 """Exporting from the editor, on the jobs lane, through the engine's one export and batch paths.
 
 :class:`ExportController` runs the job and reports per file; :class:`ExportFlow` is the
-window's side of it: where to write, whether to overwrite, the progress bar.
+user's side of it: where to write, whether to overwrite, the progress bar. It works from the
+:class:`EditorState` (the preset) and the collaborators it is given, never from the window.
 
 Export (one photo, to a name the user chose) writes with :func:`export_cutout` and the
 current (refined) mask. Export all goes through the engine's :func:`run_batch`, like the
@@ -15,20 +16,30 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QProgressBar, QToolButton
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressBar, QToolButton, QWidget
 
-from cutout_studio.core.batch import FileResult, plan_outputs, quality_warning, run_batch_to_end
+from cutout_studio.core.batch import FileResult, Status, plan_outputs, quality_warning, run_batch_to_end
 from cutout_studio.core.errors import CancelledError, CutoutError
 from cutout_studio.core.export import ExportOptions, export_cutout, output_suffix
 from cutout_studio.core.image_io import LoadedImage
 from cutout_studio.qt.document import DocStatus, Document
-from cutout_studio.qt.export_dialog import ExportSettingsDialog, describe
-from cutout_studio.qt.workers import JobContext, Lane
+from cutout_studio.qt.export_dialog import ExportSettingsDialog
+from cutout_studio.qt.persistence import SettingsKeeper
+from cutout_studio.qt.state import EditorState
+from cutout_studio.qt.workers import Job, JobContext, Lane
+
+if TYPE_CHECKING:
+    from cutout_studio.core.segmenter import Segmenter
+
+#: the settings' name of the folder the last export went to
+EXPORT_DIR = "last_export_dir"
 
 
 @dataclass(frozen=True)
@@ -41,7 +52,8 @@ class ExportItem:
 
 
 def export_items(
-    items: list[ExportItem], out_dir: Path | None, options: ExportOptions, segmenter, ctx: JobContext
+    items: list[ExportItem], out_dir: Path | None, options: ExportOptions, segmenter: Segmenter | None,
+    ctx: JobContext,
 ) -> int:
     """Write every item; reports one FileResult per file through ``ctx.progress`` (worker thread).
 
@@ -74,7 +86,7 @@ def export_items(
                 result = FileResult(item.source, None, "failed", time.perf_counter() - started, str(exc))
             else:
                 warning = quality_warning(item.alpha)
-                status = "warning" if warning else "done"
+                status: Status = "warning" if warning else "done"
                 message = f"{item.source.name}: {warning}" if warning else ""
                 result = FileResult(item.source, path, status, time.perf_counter() - started, message)
                 written += 1
@@ -93,7 +105,7 @@ class ExportController(QObject):
     def __init__(self, lane: Lane, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._lane = lane
-        self._job = None
+        self._job: Job | None = None
         self._docs_by_source: dict[Path, Document] = {}
 
     @property
@@ -119,7 +131,7 @@ class ExportController(QObject):
 
     def export(
         self, docs: list[Document], items: list[ExportItem], out_dir: Path | None, options: ExportOptions,
-        segmenter,
+        segmenter: Segmenter | None,
     ) -> None:
         """``out_dir`` None: write each item to its own name; else Export all into ``out_dir``."""
         if self._job is not None:
@@ -138,7 +150,7 @@ class ExportController(QObject):
 
     def _progress(self, result: FileResult) -> None:
         doc = self._docs_by_source.get(result.source.resolve())
-        if doc is not None:
+        if doc is not None and result.status in ("done", "warning", "stale", "failed"):
             if result.status in ("done", "warning"):
                 doc.status = DocStatus.EXPORTED if result.status == "done" else DocStatus.WARNING
                 doc.message = result.message
@@ -148,6 +160,7 @@ class ExportController(QObject):
             elif result.status == "failed" and doc.alpha is None:
                 doc.status = DocStatus.FAILED  # it could not even be loaded or masked
                 doc.message = result.message
+            doc.notify_changed()  # the filmstrip row and autosave follow the document
         self.file_done.emit(doc, result)
 
     def _finish(self, written: int, error: BaseException | None) -> None:
@@ -158,18 +171,48 @@ class ExportController(QObject):
         self.finished.emit(written, cancelled)
 
 
-class ExportFlow(QObject):
-    """The window's export commands: choose the destination, ask before overwriting, show progress.
+class IdleHooks(Protocol):
+    """When queued strokes are applied (the edit pipeline): an export waits for them."""
 
-    ``window`` is the main window: its settings, documents, edit pipeline (exports wait until
-    queued strokes are applied), model and status bar.
+    def call_when_idle(self, doc: Document, callback: Callable[[], None]) -> None: ...
+    def call_when_all_idle(self, callback: Callable[[], None]) -> None: ...
+
+
+class ExportFlow(QObject):
+    """The export commands: choose the destination, ask before overwriting, show progress.
+
+    It takes its collaborators, never the window: the :class:`EditorState` (whose ``export``
+    is the preset), the settings keeper (the last export folder), the edit pipeline's idle
+    hooks (an export waits until queued strokes are applied), the documents, the one on
+    screen and the segmenter (callables: they change while the editor runs), and a widget
+    to parent its dialogs. What it has to say goes out as ``message`` and ``failed``;
+    documents announce their new status themselves (``doc.changed``).
     """
 
     finished = Signal(int, bool)  #: files written, cancelled
+    message = Signal(str, int)  #: a status line and how long to show it (ms)
+    failed = Signal(str)  #: an error the user should see
 
-    def __init__(self, window: QMainWindow, lane: Lane) -> None:
-        super().__init__(window)
-        self.window = window
+    def __init__(
+        self,
+        state: EditorState,
+        lane: Lane,
+        *,
+        folders: SettingsKeeper,
+        idle: IdleHooks,
+        documents: Callable[[], Sequence[Document]],
+        current: Callable[[], Document | None],
+        segmenter: Callable[[], Segmenter | None],
+        parent: QWidget,
+    ) -> None:
+        super().__init__(parent)
+        self.state = state
+        self._folders = folders
+        self._idle = idle
+        self._documents = documents
+        self._current = current
+        self._segmenter = segmenter
+        self._parent = parent
         self.controller = ExportController(lane, self)
         self.bar = QProgressBar()
         self.bar.setMaximumWidth(200)
@@ -182,20 +225,21 @@ class ExportFlow(QObject):
         self.controller.started.connect(self._started)
         self.controller.file_done.connect(self._file_done)
         self.controller.finished.connect(self._finished)
-        self.controller.failed.connect(window.show_error)
+        self.controller.failed.connect(self.failed)
         self._written: list[Path] = []
 
     @property
     def running(self) -> bool:
         return self.controller.running
 
-    def edit_settings(self) -> None:
-        w = self.window
-        dialog = ExportSettingsDialog(w.settings.export, w)
-        if dialog.exec() == ExportSettingsDialog.DialogCode.Accepted:
-            w.settings.export = dialog.preset()
-            w.tools.export_summary.setText(describe(w.settings.export))
-            w.save_settings()
+    def edit_settings(self) -> ExportSettingsDialog:
+        """Show the export settings (window-modal); accepting them sets the state's preset, which
+        the tools panel shows and the settings keeper saves."""
+        dialog = ExportSettingsDialog(self.state.export, self._parent)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: setattr(self.state, "export", dialog.preset()))
+        dialog.open()
+        return dialog
 
     def ask_overwrite(self, existing: list[Path]) -> str:
         """'overwrite', 'skip' or 'cancel' for outputs that already exist."""
@@ -204,7 +248,7 @@ class ExportFlow(QObject):
             QMessageBox.Icon.Question,
             "Files exist",
             f"{len(existing)} file(s) already exist:\n{names}",
-            parent=self.window,
+            parent=self._parent,
         )
         overwrite = box.addButton("Overwrite", QMessageBox.ButtonRole.AcceptRole)
         skip = (
@@ -224,19 +268,18 @@ class ExportFlow(QObject):
         )
 
     def export_current(self, dest: str | os.PathLike[str] | None = None) -> bool:
-        w = self.window
-        doc = w.current
+        doc = self._current()
         if doc is None or not doc.ready:
-            w.statusBar().showMessage("Nothing to export yet: open a photo and wait for its mask", 5000)
+            self.message.emit("Nothing to export yet: open a photo and wait for its mask", 5000)
             return False
-        options = w.export_options()
-        if options is None or self.running:
+        if self.running:
             return False
+        options = self.state.export
         confirmed = False
         if dest is None:
-            default_dir = Path(w.settings.last_export_dir or doc.path.parent)
+            default_dir = Path(self._folders.folder(EXPORT_DIR) or doc.path.parent)
             default = doc.output_path or default_dir / f"{doc.path.stem}_cutout{output_suffix(options)}"
-            name, _ = QFileDialog.getSaveFileName(w, "Export cutout", str(default))
+            name, _ = QFileDialog.getSaveFileName(self._parent, "Export cutout", str(default))
             if not name:
                 return False
             dest, confirmed = name, True  # the file dialog already asked about replacing
@@ -246,37 +289,36 @@ class ExportFlow(QObject):
         if target.exists() and not confirmed and self.ask_overwrite([target]) != "overwrite":
             return False
         options = dataclasses.replace(options, overwrite=target.exists())
-        w.settings.last_export_dir = str(target.parent)
+        self._folders.remember_folder(EXPORT_DIR, target.parent)
         # Strokes still queued must be in the exported mask: start once they are applied.
-        w.pipeline.call_when_idle(
+        self._idle.call_when_idle(
             doc,
             lambda: self.controller.export(
                 [doc],
                 [ExportItem(doc.path, target, doc.image, doc.alpha)],
                 None,
                 options,
-                w.masks.segmenter,
+                self._segmenter(),
             ),
         )
         return True
 
     def export_all(self, out_dir: str | os.PathLike[str] | None = None) -> bool:
-        w = self.window
-        docs = [doc for doc in w.docs if doc.status is not DocStatus.FAILED or doc.alpha is not None]
+        docs = [doc for doc in self._documents() if doc.status is not DocStatus.FAILED or doc.alpha is not None]
         if not docs:
-            w.statusBar().showMessage("No photos to export", 5000)
+            self.message.emit("No photos to export", 5000)
             return False
-        options = w.export_options()
-        if options is None or self.running:
+        if self.running:
             return False
+        options = self.state.export
         if out_dir is None:
-            start = w.settings.last_export_dir or str(docs[0].path.parent)
-            chosen = QFileDialog.getExistingDirectory(w, "Export all photos into", start)
+            start_dir = self._folders.folder(EXPORT_DIR) or str(docs[0].path.parent)
+            chosen = QFileDialog.getExistingDirectory(self._parent, "Export all photos into", start_dir)
             if not chosen:
                 return False
             out_dir = chosen
         folder = Path(out_dir)
-        w.settings.last_export_dir = str(folder)
+        self._folders.remember_folder(EXPORT_DIR, folder)
 
         def start() -> None:
             items = ExportController.plan(docs, folder, options)
@@ -285,9 +327,9 @@ class ExportFlow(QObject):
             if answer == "cancel":
                 return
             final = dataclasses.replace(options, overwrite=answer == "overwrite")
-            self.controller.export(docs, items, folder, final, w.masks.segmenter)
+            self.controller.export(docs, items, folder, final, self._segmenter())
 
-        w.pipeline.call_when_all_idle(start)
+        self._idle.call_when_all_idle(start)
         return True
 
     def _started(self, total: int) -> None:
@@ -297,24 +339,20 @@ class ExportFlow(QObject):
         self.cancel_button.setVisible(total > 1)
         self._written = []
 
-    def _file_done(self, doc: Document | None, result: FileResult) -> None:
+    def _file_done(self, _doc: Document | None, result: FileResult) -> None:
         self.bar.setValue(self.bar.value() + 1)
-        if doc is not None:
-            self.window.filmstrip.refresh(doc)
         if result.status == "failed":
-            self.window.statusBar().showMessage(result.message, 10000)
+            self.message.emit(result.message, 10000)
         elif result.status in ("done", "warning") and result.output is not None:
             self._written.append(result.output)
 
     def _finished(self, written: int, cancelled: bool) -> None:
         self.bar.hide()
         self.cancel_button.hide()
-        status = self.window.statusBar()
         if cancelled:
-            status.showMessage(f"Export cancelled after {written} file(s)", 8000)
+            self.message.emit(f"Export cancelled after {written} file(s)", 8000)
         elif written == 1 and self._written:
-            status.showMessage(f"Exported {self._written[0]}", 8000)
+            self.message.emit(f"Exported {self._written[0]}", 8000)
         else:
-            status.showMessage(f"Exported {written} file(s)", 8000)
-        self.window.save_settings()
+            self.message.emit(f"Exported {written} file(s)", 8000)
         self.finished.emit(written, cancelled)

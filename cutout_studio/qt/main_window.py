@@ -91,7 +91,16 @@ class MainWindow(QMainWindow):
             self,
         )
         self.autosave = Autosaver(self.lanes.save, self.store, self.pipeline.intended_history, self)
-        self.exports = ExportFlow(self, self.lanes.jobs)
+        self.exports = ExportFlow(
+            self.state,
+            self.lanes.jobs,
+            folders=self.keeper,
+            idle=self.pipeline,
+            documents=lambda: self.docs,
+            current=lambda: self.view.current,
+            segmenter=lambda: self.masks.segmenter,
+            parent=self,
+        )
         self.batch_dialog: BatchDialog | None = None
         self.opener = FileOpener(self.settings, self)
         self.model_status = ModelStatus(
@@ -218,7 +227,8 @@ class MainWindow(QMainWindow):
         self.autosave.errors_changed.connect(self._on_autosave_errors)
         self.pipeline.failed.connect(lambda doc, msg: self.show_error(f"{doc.name}: the edit failed: {msg}"))
         self.exports.finished.connect(self.export_finished)
-        self.exports.finished.connect(self._mark_exported)
+        self.exports.message.connect(self.statusBar().showMessage)
+        self.exports.failed.connect(self.show_error)
         self.keeper.save_failed.connect(
             lambda reason: self.statusBar().showMessage(f"Could not save the settings: {reason}", 8000)
         )
@@ -352,7 +362,6 @@ class MainWindow(QMainWindow):
 
     def export_options(self) -> ExportOptions:
         """The engine's options: the state's preset itself (checked when it was built)."""
-        self.keeper.adopt()
         return self.state.export
 
     # ------------------------------------------------------------------ batch
@@ -382,7 +391,7 @@ class MainWindow(QMainWindow):
             dialog.show()
             return dialog
         if options is not None:
-            self.settings.last_batch_dir = str(Path(inputs[0]).resolve())
+            self.keeper.remember_folder("last_batch_dir", inputs[0])
             dialog.configure(list(inputs), out_dir, options, self.masks.segmenter)
         dialog.show()
         dialog.raise_()
@@ -417,11 +426,6 @@ class MainWindow(QMainWindow):
         self.keeper.save()
 
     # ------------------------------------------------------------------ autosave and quitting
-
-    def _mark_exported(self) -> None:
-        for doc in self.docs:
-            if doc.output_path is not None:
-                self.autosave.mark(doc)
 
     def _on_autosave_errors(self) -> None:
         if self.autosave.errors:

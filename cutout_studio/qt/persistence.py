@@ -3,13 +3,15 @@
 :class:`SettingsKeeper` is the one place that reads the :class:`EditorState` from the
 :class:`Settings` at start and writes it back: every change of the state is mirrored into the
 settings object at once and written to disk a second after the last change (edge settings
-included, so a crash does not lose them), and :meth:`SettingsKeeper.flush` writes at close.
+included, so a crash does not lose them), and :meth:`SettingsKeeper.save` writes at close.
+The last folders (open, export, batch) are kept absolute: :meth:`SettingsKeeper.remember_folder`.
 Window geometry is left to Qt, in an INI file beside the settings (never the system registry).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QSettings, QTimer, Signal
@@ -28,6 +30,12 @@ SAVE_DELAY_MS = 1000
 _FOLDERS = ("last_open_dir", "last_export_dir", "last_batch_dir")
 #: EditorState properties kept in ``Settings.editor`` (the tool is chosen afresh each run).
 _EDITOR_FIELDS = ("brush_size", "view_mode", "overlay_color", "overlay_opacity", "cutout_color")
+
+
+def _folder_name(name: str) -> str:
+    if name not in _FOLDERS:
+        raise ValueError(f"not a remembered folder: {name!r} (one of {', '.join(_FOLDERS)})")
+    return name
 
 
 def load_state(state: EditorState, settings: Settings) -> None:
@@ -70,15 +78,17 @@ class SettingsKeeper(QObject):
         store_state(self.state, self.settings)
         self._timer.start()
 
-    def adopt(self) -> None:
-        """Take a preset that was written into the settings object directly (the export dialog
-        does) into the state: the settings mirror the state, so a difference is the newer choice."""
-        if self.settings.export != self.state.export:
-            self.state.export = self.settings.export
+    def folder(self, name: str) -> str:
+        """A remembered folder (``"last_export_dir"``…); "" when none is."""
+        return str(getattr(self.settings, _folder_name(name)))
+
+    def remember_folder(self, name: str, folder: str | os.PathLike[str]) -> None:
+        """Remember ``folder`` (absolute: the next launch may start elsewhere); written soon."""
+        setattr(self.settings, _folder_name(name), str(Path(folder).resolve()))
+        self._timer.start()
 
     def save(self) -> None:
         """Write the settings now (the folders made absolute); ``save_failed`` if impossible."""
-        self.adopt()
         self._timer.stop()
         settings = self.settings
         for name in _FOLDERS:

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from PySide6.QtGui import QColor
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QSlider, QSpinBox, QWidget
 
 from cutout_studio.core.edges import EdgeOptions
 from cutout_studio.core.export import ExportOptions
+from cutout_studio.core.image_io import load_image
 from cutout_studio.core.options import OptionsError
 from cutout_studio.core.refine import RefineSession
 from cutout_studio.core.settings import Settings, load_settings, save_settings, settings_path
@@ -20,6 +22,8 @@ from cutout_studio.qt.actions import Actions
 from cutout_studio.qt.binding import bind
 from cutout_studio.qt.document import DocStatus, Document, StrokeCommand
 from cutout_studio.qt.editing import EditPipeline
+from cutout_studio.qt.export_dialog import describe
+from cutout_studio.qt.exporting import ExportFlow
 from cutout_studio.qt.persistence import SAVE_DELAY_MS, SettingsKeeper
 from cutout_studio.qt.render import VIEW_MODES, ViewSettings
 from cutout_studio.qt.state import MAX_BRUSH, EditorState
@@ -28,6 +32,8 @@ from cutout_studio.qt.widgets import ColorButton
 from cutout_studio.qt.workers import Lane
 
 pytestmark = pytest.mark.gui
+
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 @pytest.fixture
@@ -201,16 +207,57 @@ def test_a_stored_value_the_state_refuses_keeps_its_default(qtbot, home):
     assert state.view_mode == "overlay" and state.overlay_color == "#4f6bff" and state.brush_size == 33
 
 
-def test_a_preset_written_into_the_settings_is_taken_into_the_state(qtbot, home):
+def test_exporting_needs_only_the_state_and_its_collaborators_not_the_window(qtbot, home, tmp_path):
+    """The export settings dialog sets the state's preset (the bound summary shows it, the keeper
+    saves it), and an export of a real photo runs, reports and remembers its folder, all without
+    a MainWindow: ExportFlow gets only what it uses."""
+    host = QWidget()
+    qtbot.addWidget(host)
     settings = Settings()
     state = EditorState()
     keeper = SettingsKeeper(state, settings)
     state.set_edge(shift=-2.0)
-    # What the export dialog does: it replaces the preset in the settings object.
-    settings.export = ExportOptions(format="webp", quality=80, edges=settings.export.edges)
-    keeper.save()
-    assert state.export.format == "webp" and state.edges.shift == -2.0
-    assert load_settings().export == settings.export
+    panel = ToolsPanel(Actions(host), state)
+    qtbot.addWidget(panel)
+    photo = DATA / "davis__davis032.jpg"
+    doc = Document(photo, status=DocStatus.MASKED)
+    doc.image = load_image(photo)
+    alpha = np.asarray(Image.open(photo.with_suffix(".png")).convert("L"), np.float32) / 255
+    doc.session = RefineSession(doc.image.rgb, alpha)
+    doc.auto_alpha = doc.alpha = alpha
+    jobs, edits = Lane("jobs"), Lane("edit")
+    pipeline = EditPipeline(edits, lambda: doc, lambda: ViewSettings(), lambda: state.edges)
+    flow = ExportFlow(
+        state, jobs, folders=keeper, idle=pipeline, documents=lambda: [doc], current=lambda: doc,
+        segmenter=lambda: None, parent=host,
+    )
+    messages = _record(flow.message)
+
+    dialog = flow.edit_settings()
+    dialog.format_combo.setCurrentIndex(dialog.format_combo.findData("webp"))
+    dialog.accept()
+    assert state.export.format == "webp" and state.edges.shift == -2.0  # the edges are carried over
+    assert panel.export_summary.text() == describe(state.export) and "WEBP" in panel.export_summary.text()
+    assert settings.export == state.export
+
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    changed = _record(doc.changed)
+    with qtbot.waitSignal(flow.finished, timeout=60_000) as done:
+        assert flow.export_current(out_dir / "cut")
+    written = out_dir / "cut.webp"
+    assert done.args == [1, False] and messages[-1] == f"Exported {written}"
+    with Image.open(written) as image:
+        assert image.format == "WEBP" and image.mode == "RGBA"
+    assert doc.status is DocStatus.EXPORTED and doc.output_path == written and changed == [doc]
+    # The folder is remembered absolute and written with the preset, a moment later.
+    qtbot.waitUntil(settings_path().is_file, timeout=5 * SAVE_DELAY_MS)
+    stored = load_settings()
+    assert stored.last_export_dir == str(out_dir.resolve()) and stored.export.format == "webp"
+    with pytest.raises(ValueError):
+        keeper.remember_folder("last_model_dir", out_dir)  # only the folders the settings keep
+    jobs.wait()
+    edits.wait()
 
 
 def test_a_document_emits_changed_when_an_edit_is_applied(qtbot, tmp_path):
