@@ -338,8 +338,9 @@ def train(config: TrainConfig, *, resume: str | Path | None = None, progress: bo
         return final
 
     step = start_step
-    bar = tqdm(total=stop, initial=step, unit="step", desc="training", disable=None if progress else True,
-               file=sys.stderr, dynamic_ncols=True)
+    # in a log (no terminal) the bar still reports, every 10 s instead of redrawing
+    bar = tqdm(total=stop, initial=step, unit="step", desc="training", disable=not progress, file=sys.stderr,
+               dynamic_ncols=True, mininterval=0.1 if sys.stderr.isatty() else 10.0)
     val_seconds = 0.0
     if validator is not None and resume is None:
         val_seconds = validate(step)  # the starting point: what the base weights score
