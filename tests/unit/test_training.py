@@ -61,8 +61,8 @@ def test_learning_rate_warms_up_then_decays_to_one_percent():
 def test_losses_prefer_the_right_mask_and_supervise_every_side_output():
     target = torch.zeros(2, 1, 32, 32)
     target[:, :, 8:24, 8:24] = 1.0
-    right = (target * 2 - 1) * 6.0
-    assert mask_loss(right, target) < 0.01 < mask_loss(-right, target)
+    right = (target * 2 - 1) * 8.0
+    assert mask_loss(right, target) < 0.01 < 1.0 < mask_loss(-right, target)
     total, fused = deep_supervision_loss((right, -right, right), target)
     assert float(total) == pytest.approx(float(sum(mask_loss(o, target) for o in (right, -right, right))), rel=1e-5)
     assert float(fused) == pytest.approx(float(mask_loss(right, target)))
@@ -112,14 +112,13 @@ def test_resume_is_exact(sets, tmp_path):
     first = train(TrainConfig(data=[str(sets)], base="none", steps=4, val_every=2, stop_at=2, output=str(pieces),
                               **TINY), progress=False)
     assert first["step"] == 2
-    resumed = config_from_checkpoint(pieces.with_suffix(".ckpt"), stop_at=None)
+    resumed = config_from_checkpoint(pieces.with_suffix(".ckpt"))
     second = train(resumed, resume=pieces, progress=False)
     assert second["step"] == 4 and second["images_seen"] == 8
     a = load_file(str(straight.with_suffix(".ckpt") / "weights.safetensors"))
     b = load_file(str(pieces.with_suffix(".ckpt") / "weights.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
-    c = load_file(str(pieces.with_suffix(".ckpt").parent.parent / "straight" / "m.ckpt" / "weights.safetensors"))
-    assert any(not torch.equal(c[k], load_file(str(pieces))[k]) for k in c) or True  # best may differ from last
+    assert json.loads(straight.with_suffix(".json").read_text())["history"] == second["history"]
     # a resumed run may not change what decides the samples
     changed = TrainConfig(**{**json.loads((pieces.with_suffix(".ckpt") / "state.json").read_text())["config"],
                              "size": 96})
@@ -129,9 +128,9 @@ def test_resume_is_exact(sets, tmp_path):
 
 def test_time_limit_ends_cleanly_with_a_checkpoint(sets, tmp_path):
     out = tmp_path / "timed" / "m.safetensors"
-    result = train(TrainConfig(data=[str(sets)], base="none", steps=10_000, val_every=50, time_limit=0.05,
+    result = train(TrainConfig(data=[str(sets)], base="none", steps=10_000, val_every=50, time_limit=0.1,
                                output=str(out), **TINY), progress=False)
     assert 0 < result["step"] < 10_000
-    assert result["elapsed_seconds"] < 0.05 * 60 + 5
+    assert result["elapsed_seconds"] < 0.1 * 60 + 2  # val and the checkpoint fitted inside the limit
     assert out.is_file() and (out.with_suffix(".ckpt") / "optimizer.pt").is_file()
     assert result["history"][-1]["step"] == result["step"]  # scored at the end

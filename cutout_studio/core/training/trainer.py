@@ -206,6 +206,8 @@ def config_from_checkpoint(resume: str | Path, **session: Any) -> TrainConfig:
     unknown = set(session) - set(SESSION_FIELDS)
     if unknown:
         raise CutoutError(f"a resumed run keeps its {', '.join(sorted(unknown))} (they decide the samples and schedule)")
+    # a pause point or time limit belongs to the session that set it
+    saved.update({"stop_at": None, "time_limit": None})
     saved.update({k: v for k, v in session.items() if v is not None})
     return TrainConfig(**saved)
 
