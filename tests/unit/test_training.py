@@ -128,9 +128,9 @@ def test_resume_is_exact(sets, tmp_path):
 
 def test_time_limit_ends_cleanly_with_a_checkpoint(sets, tmp_path):
     out = tmp_path / "timed" / "m.safetensors"
-    result = train(TrainConfig(data=[str(sets)], base="none", steps=10_000, val_every=50, time_limit=0.1,
+    result = train(TrainConfig(data=[str(sets)], base="none", steps=10_000, val_every=50, time_limit=0.2,
                                output=str(out), **TINY), progress=False)
     assert 0 < result["step"] < 10_000
-    assert result["elapsed_seconds"] < 0.1 * 60 + 2  # val and the checkpoint fitted inside the limit
+    assert result["elapsed_seconds"] < 0.2 * 60 + 2  # val and the checkpoint fitted inside the limit
     assert out.is_file() and (out.with_suffix(".ckpt") / "optimizer.pt").is_file()
     assert result["history"][-1]["step"] == result["step"]  # scored at the end

@@ -190,7 +190,7 @@ class TrainingSamples(Dataset):
 
     def _composite(self, rgb: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         aspect = float(np.exp(rng.uniform(-0.3, 0.3)))
-        side = self.read_side
+        side = round(self.size * 1.25)  # room for the augmentation's crop, few pixels to compose
         canvas = (round(side / max(aspect, 1.0)), round(side * min(aspect, 1.0)))
         recipe = random_recipe(rng, canvas, has_scene=bool(self.backgrounds))
         scene = None

@@ -43,6 +43,8 @@ from cutout_studio.core.training.data import (
 from cutout_studio.core.training.losses import deep_supervision_loss, model_logits
 
 BASES = ("u2netp", "none", "unet")
+#: Seconds a time-limited run keeps for writing its last checkpoint (a few MB; under a second on a local disk).
+SAVE_RESERVE_S = 2.0
 #: Fields a resumed run may change; the others come from the checkpoint (they decide the samples and the schedule).
 SESSION_FIELDS = ("time_limit", "stop_at", "device", "workers", "val_every", "steps", "output")
 
@@ -357,7 +359,7 @@ def train(config: TrainConfig, *, resume: str | Path | None = None, progress: bo
         for images, masks in loader:
             now = time.monotonic()
             step_time = float(np.median(step_times[-25:])) if step_times else 0.0
-            if limit_s is not None and now - started + step_time + val_seconds * 1.5 + 5.0 > limit_s:
+            if limit_s is not None and now - started + step_time + val_seconds * 1.5 + SAVE_RESERVE_S > limit_s:
                 bar.write(f"time limit: stopping at step {step}")
                 break
             for group in optimizer.param_groups:
@@ -389,7 +391,7 @@ def train(config: TrainConfig, *, resume: str | Path | None = None, progress: bo
                 per_step = float(np.median(step_times[-25:]))
                 if validator is not None:
                     per_step += val_seconds / config.val_every
-                left = limit_s - (finished - started) - 1.5 * val_seconds - 5.0
+                left = limit_s - (finished - started) - 1.5 * val_seconds - SAVE_RESERVE_S
                 state["horizon"] = int(min(config.steps, step + max(0.0, left) / per_step))
                 bar.total = min(stop, state["horizon"])
             if validator is not None and step % config.val_every == 0 and step < stop:
