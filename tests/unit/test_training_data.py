@@ -132,5 +132,7 @@ def test_eval_split_val_scores_only_the_held_out_pairs(tmp_path):
     assert val["sets"]["mixed"]["images"] == 2
     scored = {w["image"] for w in val["sets"]["mixed"]["methods"]["grabcut"]["worst"]}
     assert all(split_of(name) == "val" for name in scored)
+    everything = evaluate_sets([folder], methods=["grabcut"])  # the default: every pair, as before
+    assert everything["split"] == "all" and everything["sets"]["mixed"]["images"] == 5
     with pytest.raises(CutoutError, match="no pair in its val part"):
         evaluate_sets([make_set(tmp_path / "trainonly", train=2, val=0, max_side=96)], methods=["grabcut"], split="val")

@@ -236,11 +236,14 @@ def _loader(dataset: TrainingSamples, start: int, stop: int, config: TrainConfig
             free = os.statvfs("/dev/shm").f_bavail * os.statvfs("/dev/shm").f_frsize
         except OSError:
             free = 1 << 40
+        asked = workers
         while workers > 1 and workers * prefetch * batch_bytes > free // 2:
             if prefetch > 1:
                 prefetch -= 1
             else:
                 workers -= 1
+        if workers < asked:
+            print(f"only {free >> 20} MB free in /dev/shm: {workers} loader workers instead of {asked}", file=sys.stderr)
     kwargs: dict[str, Any] = {"prefetch_factor": prefetch, "worker_init_fn": _worker_init} if workers else {}
     return DataLoader(dataset, batch_sampler=StepSampler(start, stop, config.batch_size), num_workers=workers,
                       pin_memory=device.type == "cuda", **kwargs), workers
