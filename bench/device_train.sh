@@ -26,7 +26,7 @@ mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 QT_QPA_PLATFORM=offscreen
 step() { echo "=== $1 ($(date +%T))"; }
 {
-  if ! $PY -c "import platformdirs, py_sod_metrics" 2>/dev/null; then
+  if ! $PY -c "import platformdirs, py_sod_metrics, pymatting" 2>/dev/null; then
     $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .gpu/whl/*.whl || exit 1
     export PYTHONPATH=/tmp/site:$PWD
   fi
