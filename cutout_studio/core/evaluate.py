@@ -36,6 +36,7 @@ from PIL import Image
 
 from cutout_studio.core.errors import CutoutError
 from cutout_studio.core.image_io import is_image_path, load_image
+from cutout_studio.core.training.split import SPLITS, select_split
 
 if TYPE_CHECKING:
     from cutout_studio.core.segmenter import Segmenter
@@ -107,6 +108,15 @@ def find_pairs(folder: str | Path) -> EvalSet:
             f"({len(photos)} photo(s) found; expected e.g. images/x.jpg with masks/x.png)"
         )
     return EvalSet(root.resolve().name, root, pairs, len(photos) - len(pairs))
+
+
+def _split_set(eval_set: EvalSet, split: str) -> EvalSet:
+    if split == "all":
+        return eval_set
+    pairs = tuple(select_split(eval_set.pairs, split))
+    if not pairs:
+        raise CutoutError(f"{eval_set.root}: no pair in its {split} part")
+    return EvalSet(eval_set.name, eval_set.root, pairs, eval_set.unpaired)
 
 
 def _spread(pairs: Sequence[tuple[Path, Path]], limit: int | None) -> list[tuple[Path, Path]]:
@@ -279,6 +289,7 @@ def evaluate_sets(
     half: bool | None = None,
     limit: int | None = None,
     progress: bool = False,
+    split: str = "all",
 ) -> dict[str, Any]:
     """Score each method on each set; returns a JSON-ready dict (see :func:`format_table`).
 
@@ -286,6 +297,8 @@ def evaluate_sets(
     "unpaired", "methods": {method: summary}}}}`` where a summary is :meth:`MaskScores.summary`.
     Raises :class:`CutoutError` for an unknown method, a folder that is not a set, or a mask
     whose size is not its photo's; :class:`ModelError` when the model is not installed.
+    ``split``: ``val`` scores only each set's held-out part (:mod:`training.split`, never
+    trained on), ``train`` the rest, ``all`` (default) every pair.
     """
     methods = list(dict.fromkeys(methods or ["cutout"]))  # keep order, drop repeats
     unknown = [m for m in methods if m not in METHODS]
@@ -295,7 +308,10 @@ def evaluate_sets(
         raise CutoutError("no set folder given")
     if limit is not None and limit < 1:
         raise CutoutError(f"--limit must be at least 1, got {limit}")
-    eval_sets = [find_pairs(folder) for folder in sets]  # check every folder before the long work starts
+    if split not in SPLITS:
+        raise CutoutError(f"unknown split '{split}' (use {', '.join(SPLITS)})")
+    # check every folder before the long work starts
+    eval_sets = [_split_set(find_pairs(folder), split) for folder in sets]
     _import_metrics()
 
     segmenter = None
@@ -310,6 +326,7 @@ def evaluate_sets(
         "precision": segmenter.precision if segmenter else None,
         "device": segmenter.device_label if segmenter else "CPU",
         "limit": limit,
+        "split": split,
         "methods": methods,
         "sets": {},
     }

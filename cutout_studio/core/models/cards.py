@@ -103,3 +103,23 @@ register(
         description="Classic U-Net (64-128-256-512, bottleneck 1024) for training project-specific models.",
     )
 )
+
+register(
+    ModelCard(
+        name="cutout-product",
+        architecture="U²-Netp",
+        build=U2NetP,
+        input_size=320,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        scale_by_max=True,  # fine-tuned from U²-Netp with U²-Netp's own preprocessing
+        minmax_output=False,  # trained with BCE: its output is a probability, not to be stretched
+        weights_file="cutout-product.safetensors",
+        licence="Apache-2.0 (fine-tuned from the Apache-2.0 U²-Netp weights)",
+        provenance=(
+            "U²-Netp fine-tuned by `cutout-studio train` on the train parts of the project's data sets and "
+            "synthetic product composites; data, base weights, command, commit and scores in resources/models/NOTICE"
+        ),
+        description="U²-Netp fine-tuned on product photos: the same size and speed as u2netp.",
+    )
+)
