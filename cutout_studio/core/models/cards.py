@@ -9,7 +9,7 @@ from torch import nn
 
 from cutout_studio.core.errors import ModelError
 from cutout_studio.core.models.io import ModelIO
-from cutout_studio.core.models.u2netp import U2NetP, U2NetPIO
+from cutout_studio.core.models.u2netp import U2NetP, U2NetPIO, U2NetPTunedIO
 from cutout_studio.core.models.unet import UNet, UNetIO
 
 
@@ -109,11 +109,8 @@ register(
         name="cutout-product",
         architecture="U²-Netp",
         build=U2NetP,
-        input_size=320,
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
-        scale_by_max=True,  # fine-tuned from U²-Netp with U²-Netp's own preprocessing
-        minmax_output=False,  # trained with BCE: its output is a probability, not to be stretched
+        # U²-Netp's own input; trained with BCE, so its output is a probability, not stretched
+        io=U2NetPTunedIO(input_size=320),
         weights_file="cutout-product.safetensors",
         licence="Apache-2.0 (fine-tuned from the Apache-2.0 U²-Netp weights)",
         provenance=(

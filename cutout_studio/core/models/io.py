@@ -31,6 +31,10 @@ class ModelIO:
     """A model trained on ``input_size``² photos scaled to [0, 1] and normalised by ``mean``/``std``,
     whose output is a probability (sigmoid) mask."""
 
+    #: photos are scaled to [0, 1] by their own maximum instead of by 255 (the trainer normalises
+    #: its batches on the device and reads this)
+    scale_by_max = False
+
     def __init__(
         self,
         input_size: int = 320,

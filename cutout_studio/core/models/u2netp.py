@@ -148,6 +148,8 @@ class U2NetPIO(ModelIO):
     """U²-Netp's own pre- and post-processing (the official code's and rembg's): the photo is
     scaled to [0, 1] by its own maximum, and the output is stretched to [0, 1] (min–max)."""
 
+    scale_by_max = True
+
     def _to_unit_range(self, small: FloatArray) -> None:
         small /= max(float(small.max()), 1.0)
 
@@ -155,3 +157,12 @@ class U2NetPIO(ModelIO):
         lo, hi = float(raw.min()), float(raw.max())
         pred = (raw - lo) / (hi - lo) if hi - lo > 1e-6 else np.zeros_like(raw)
         return super().postprocess(pred)
+
+
+class U2NetPTunedIO(U2NetPIO):
+    """U²-Netp fine-tuned by our trainer: the same input as U²-Netp, but trained with BCE on its
+    sigmoid, so its output is already a probability and is not stretched (stretching would turn
+    a photo with no subject into a full one)."""
+
+    def postprocess(self, raw: np.ndarray) -> FloatArray:
+        return ModelIO.postprocess(self, raw)

@@ -120,12 +120,12 @@ def normalise_batch(rgb: torch.Tensor, card: ModelCard) -> torch.Tensor:
     ``preprocess`` on a real photo.
     """
     x = rgb.permute(0, 3, 1, 2).float()
-    if card.scale_by_max:
+    if card.io.scale_by_max:
         x = x / x.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1.0)
     else:
         x = x / 255.0
-    mean = torch.tensor(card.mean, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(card.std, device=x.device).view(1, 3, 1, 1)
+    mean = torch.tensor(card.io.mean, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(card.io.std, device=x.device).view(1, 3, 1, 1)
     return (x - mean) / std
 
 
