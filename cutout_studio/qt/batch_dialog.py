@@ -210,7 +210,7 @@ class BatchDialog(QDialog):
         segmenter = self._segmenter()
         if segmenter is None:
             self.summary_label.setText(
-                "No segmentation model is installed: install it first (Help > Install model)."
+                "No segmentation model is ready: wait until it has loaded, or install it (Help > Install model)."
             )
             return
         out_dir = Path(self.output_edit.text()).expanduser()
@@ -221,7 +221,8 @@ class BatchDialog(QDialog):
         self.summary_label.setText(f"Running: {total} photo(s) → {out_dir}")
         inputs = list(self._inputs)
         self.indicator.follow(0, total)
-        self.indicator.show()
+        if self.indicator.parent() is not None:  # placed in a window (the main window's status bar)
+            self.indicator.show()
         self._job = self._lane.submit(
             lambda ctx: batch_job(inputs, out_dir, options, segmenter, ctx),
             name="batch",
