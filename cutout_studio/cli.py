@@ -38,17 +38,23 @@ def run() -> None:
     Tearing the interpreter down after torch was loaded takes ~0.6 s (finalisers of its
     thousands of modules and native extensions), a tenth of a 30-photo batch. By the time a
     command returns, every output is written and closed (atomically) and its worker threads
-    are joined, so a command-line run that never started Qt ends at once after flushing.
-    The GUI goes through Qt's normal shutdown.
+    are joined, so a command-line run ends at once after flushing (the editor does the same
+    in :func:`_run_gui`).
     """
     code = main()
-    if "torch" in sys.modules and "PySide6.QtWidgets" not in sys.modules:
-        logging.shutdown()
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(OSError, ValueError):
-                stream.flush()
-        os._exit(code)
+    if "torch" in sys.modules:
+        end_process(code)
     raise SystemExit(code)
+
+
+def end_process(code: int) -> NoReturn:
+    """Exit now, skipping the interpreter's teardown: logs and standard streams are flushed
+    first; whatever else had to be written is written and closed by then."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # a windowed app has none
+            stream.flush()
+    os._exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -240,9 +246,17 @@ def export_options_from_args(args: argparse.Namespace) -> ExportOptions:
 
 
 def _run_gui(files: list[str]) -> int:
+    """The editor. Once its window is closed (settings saved, edits autosaved, logging and
+    streams flushed, the jobs it left waited for by ``run_gui``) the process ends at once:
+    Python's teardown of torch's modules kept it alive 4-8 s after the window was gone."""
+    from PySide6.QtWidgets import QApplication
+
     from cutout_studio.qt.app import run_gui
 
-    return run_gui(files)
+    code = run_gui(files)
+    if QApplication.instance() is None:  # the editor never started (no display): a plain return
+        return code
+    end_process(code)
 
 
 def _segmenter(args: argparse.Namespace):

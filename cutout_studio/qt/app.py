@@ -8,17 +8,18 @@ the user gets a message that points to it. Qt's own warnings go to the same log.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
+import signal
 import sys
 import threading
 import traceback
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QtMsgType, Signal, qInstallMessageHandler
+from PySide6.QtCore import QObject, QTimer, QtMsgType, Signal, qInstallMessageHandler
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
@@ -26,9 +27,15 @@ import cutout_studio
 from cutout_studio.core import paths
 from cutout_studio.qt.workers import wait_detached
 
+if TYPE_CHECKING:
+    from cutout_studio.qt.main_window import MainWindow
+
 LOG_FILE_NAME = "cutout-studio.log"
 #: How long the process waits at exit for worker jobs that the closed window left running.
 EXIT_WAIT_MS = 1500
+#: ... and for a batch that quitting cancelled: the photos in progress (one per worker) are
+#: finished, then the run writes its report's last line ("cancelled, N not processed")
+BATCH_EXIT_WAIT_MS = 30_000
 _log = logging.getLogger("cutout_studio.gui")
 
 
@@ -152,7 +159,13 @@ def _no_display_reason() -> str | None:
 
 
 def run_gui(files: list[str]) -> int:
-    """Open the editor (optionally with photos or folders) and run until it is closed."""
+    """Open the editor (optionally with photos or folders) and run until it is closed.
+
+    Returns the exit status once the window is closed (settings saved, edits autosaved) and
+    the jobs it left are over or given up on: the caller (``cli._run_gui``) then ends the
+    process without tearing the interpreter down, which would wait for such jobs and take
+    seconds once torch is loaded.
+    """
     problem = _no_display_reason()
     if problem and QApplication.instance() is None:
         print(f"cutout-studio: cannot open the editor: {problem}", file=sys.stderr)
@@ -174,14 +187,34 @@ def run_gui(files: list[str]) -> int:
     window.show()
     if files:
         window.open_paths(files)
+    quit_on_signals(window)
     code = int(app.exec())
-    # A job that cannot be interrupted (a matting solve, a model pass) may outlive the window.
-    # The edits and settings were saved when it closed: wait a moment, then leave without it.
-    if not wait_detached(EXIT_WAIT_MS):
+    for sig in (signal.SIGTERM, signal.SIGINT):  # a second one while the jobs end: stop at once
+        signal.signal(sig, signal.SIG_DFL)
+    if not wait_for_workers(window):
         _log.info("exiting with a worker job still running (its result is not needed)")
-        logging.shutdown()
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(OSError, ValueError):
-                stream.flush()
-        os._exit(code)
     return code
+
+
+def quit_on_signals(window: QWidget) -> None:
+    """SIGTERM (a logout, ``kill``) and SIGINT (Ctrl-C in the terminal) close the window as
+    Quit does: settings saved, edits autosaved, a running batch cancelled cleanly."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda _signum, _frame: window.close())
+    # Python runs signal handlers only between its own bytecodes: wake it while Qt waits
+    ticker = QTimer(window)
+    ticker.timeout.connect(lambda: None)
+    ticker.start(200)
+
+
+def wait_for_workers(window: MainWindow) -> bool:
+    """After the event loop: wait, with a bound, for the jobs the closed window left running.
+
+    The edits and settings were saved when the window closed; a job that cannot be
+    interrupted (a matting solve, a model pass) is not waited for long. A batch that quitting
+    cancelled is: it finishes its photos in progress and ends its report with the cancelled
+    line, so the report of an aborted batch never looks complete. True when none is left.
+    """
+    dialog = window.batch_dialog
+    bound = BATCH_EXIT_WAIT_MS if dialog is not None and dialog.running else EXIT_WAIT_MS
+    return wait_detached(bound)

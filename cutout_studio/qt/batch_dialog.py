@@ -8,6 +8,7 @@ settings are kept and counted; "Redo outdated" runs again with overwrite.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,6 +54,10 @@ def default_output(inputs: list[Path]) -> Path:
     return base / DEFAULT_OUTPUT_NAME
 
 
+#: gives the model when the batch starts (it may still be loading when the dialog is set up)
+SegmenterProvider = Callable[[], "Segmenter | None"]
+
+
 def batch_job(
     inputs: list[Path], out_dir: Path, options: ExportOptions, segmenter: Segmenter, ctx: JobContext
 ) -> BatchSummary:
@@ -60,6 +65,20 @@ def batch_job(
     # progress carries each finished file, and the one-line warnings (a report that cannot be written)
     return run_batch_to_end(inputs, out_dir, options, segmenter=segmenter, cancel=ctx.cancel_event,
                             on_progress=ctx.progress, warn=ctx.progress)
+
+
+class BatchIndicator(QPushButton):
+    """The running batch in the main window's status bar: its progress; a click shows the window."""
+
+    def __init__(self, dialog: BatchDialog) -> None:
+        super().__init__()
+        self.setFlat(True)
+        self.setToolTip("A batch is running: click to show the Batch window")
+        self.clicked.connect(dialog.reveal)
+        self.hide()
+
+    def follow(self, done: int, total: int) -> None:
+        self.setText(f"Batch: {done}/{total}")
 
 
 class BatchDialog(QDialog):
@@ -113,7 +132,9 @@ class BatchDialog(QDialog):
         self.open_button.clicked.connect(self._open_selected)
         self.open_failed_button.clicked.connect(self._open_failed)
         self.open_all_button.clicked.connect(self._open_all)
-        self.close_button.clicked.connect(self.close)  # the batch goes on; Batch > … shows it again
+        # the batch goes on, in sight: the main window's status bar shows it (``indicator``)
+        self.close_button.clicked.connect(self.close)
+        self.indicator = BatchIndicator(self)
 
         out_row = QHBoxLayout()
         out_row.addWidget(QLabel("Output folder"))
@@ -141,7 +162,7 @@ class BatchDialog(QDialog):
         self.resize(820, 520)
         self._inputs: list[Path] = []
         self._options: ExportOptions | None = None
-        self._segmenter: Segmenter | None = None
+        self._segmenter: SegmenterProvider = lambda: None
         self._update_buttons()
 
     # ------------------------------------------------------------------ running
@@ -154,9 +175,15 @@ class BatchDialog(QDialog):
     def results(self) -> list[FileResult]:
         return list(self._results)
 
+    def reveal(self) -> None:
+        self.show()
+        self.raise_()
+        self.activateWindow()
+
     def configure(
-        self, inputs: list[Path], out_dir: Path | None, options: ExportOptions, segmenter: Segmenter | None
+        self, inputs: list[Path], out_dir: Path | None, options: ExportOptions, segmenter: SegmenterProvider
     ) -> None:
+        """Set up a run; ``segmenter`` is asked for the model when the run starts."""
         if not self.running:  # a new folder starts with an empty table, not the last run's
             self._clear()
         self._inputs = list(inputs)
@@ -180,9 +207,10 @@ class BatchDialog(QDialog):
     def start(self, overwrite: bool = False) -> None:
         if self._job is not None or not self._inputs or self._options is None:
             return
-        if self._segmenter is None:
+        segmenter = self._segmenter()
+        if segmenter is None:
             self.summary_label.setText(
-                "No segmentation model is installed: install it first (Help > Install model)."
+                "No segmentation model is ready: wait until it has loaded, or install it (Help > Install model)."
             )
             return
         out_dir = Path(self.output_edit.text()).expanduser()
@@ -191,7 +219,10 @@ class BatchDialog(QDialog):
         self._clear()
         self.progress.setRange(0, max(total, 1))
         self.summary_label.setText(f"Running: {total} photo(s) → {out_dir}")
-        inputs, segmenter = list(self._inputs), self._segmenter
+        inputs = list(self._inputs)
+        self.indicator.follow(0, total)
+        if self.indicator.parent() is not None:  # placed in a window (the main window's status bar)
+            self.indicator.show()
         self._job = self._lane.submit(
             lambda ctx: batch_job(inputs, out_dir, options, segmenter, ctx),
             name="batch",
@@ -215,6 +246,7 @@ class BatchDialog(QDialog):
         self._results.append(result)
         self.progress.setRange(0, max(event.total, 1))
         self.progress.setValue(event.done)
+        self.indicator.follow(event.done, event.total)
         row = self.table.rowCount()
         self.table.insertRow(row)
         values = (result.source.name, result.status, f"{result.seconds:.1f}", result.message)
@@ -229,6 +261,7 @@ class BatchDialog(QDialog):
 
     def _done(self, summary: BatchSummary) -> None:
         self._job = None
+        self.indicator.hide()
         self.summary = summary
         lines = summary.lines()
         if summary.stale:  # the core's advice names the command line's flag; here it is a button
@@ -244,6 +277,7 @@ class BatchDialog(QDialog):
 
     def _failed(self, exc: BaseException) -> None:
         self._job = None
+        self.indicator.hide()
         self.summary_label.setText(f"The batch stopped: {exc}")
         self._update_buttons()
         self.finished_batch.emit(None)

@@ -10,6 +10,7 @@ what comes back.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -55,6 +56,8 @@ from cutout_studio.qt.workers import Lanes
 
 if TYPE_CHECKING:
     from cutout_studio.core.segmenter import Segmenter
+
+_log = logging.getLogger(__name__)
 
 
 class MainWindow(QMainWindow):
@@ -322,7 +325,8 @@ class MainWindow(QMainWindow):
     def show_document(self, doc: Document) -> None:
         self.view.show(doc)
 
-    def _on_segmenter_ready(self, _segmenter: Segmenter) -> None:
+    def _on_segmenter_ready(self, segmenter: Segmenter) -> None:
+        _log.info("model %s ready (%s, %s)", segmenter.card.name, segmenter.device_label, segmenter.precision)
         self.view.want_masks()
         self.view.update_busy()
         if not self._warmed_up and self.state.edges.matting:
@@ -386,18 +390,25 @@ class MainWindow(QMainWindow):
         if dialog is None:
             dialog = self.batch_dialog = BatchDialog(self.lanes.jobs, self, quit_action=self.actions_.quit)
             dialog.open_requested.connect(self.open_results)
+            dialog.finished_batch.connect(self._on_batch_finished)
+            self.statusBar().addPermanentWidget(dialog.indicator)  # a closed Batch window's run stays in sight
         if dialog.running:
             self.show_error("A batch is already running: wait for it or cancel it first")
             dialog.show()
             return dialog
         if options is not None:
             self.keeper.remember_folder("last_batch_dir", inputs[0])
-            dialog.configure(list(inputs), out_dir, options, self.masks.segmenter)
+            dialog.configure(list(inputs), out_dir, options, lambda: self.masks.segmenter)
         dialog.show()
         dialog.raise_()
         if start and options is not None:
             dialog.start()
         return dialog
+
+    def _on_batch_finished(self, summary: object) -> None:
+        dialog = self.batch_dialog
+        if dialog is not None and not dialog.isVisible():  # its window was closed: say it here
+            self.statusBar().showMessage(f"Batch: {dialog.summary_label.text().splitlines()[0]}", 15000)
 
     # ------------------------------------------------------------------ help and errors
 

@@ -157,7 +157,7 @@ def test_batch_window_starts_empty_for_a_new_folder_and_ctrl_q_quits_from_it(qtb
     # other settings on the same folder: the output is kept and counted, and a button redoes it
     from cutout_studio.core.export import ExportOptions
 
-    dialog.configure([first], None, ExportOptions(crop=True), window.masks.segmenter)
+    dialog.configure([first], None, ExportOptions(crop=True), lambda: window.masks.segmenter)
     with qtbot.waitSignal(dialog.finished_batch, timeout=MASK_TIMEOUT_MS) as blocker:
         dialog.start()
     assert blocker.args[0].stale == 1 and "Redo outdated" in dialog.summary_label.text()
@@ -175,3 +175,50 @@ def test_batch_window_starts_empty_for_a_new_folder_and_ctrl_q_quits_from_it(qtb
     qtbot.waitUntil(lambda: QApplication.activeWindow() is dialog, timeout=5000)
     QTest.keyClick(dialog, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
+
+
+def test_closing_the_batch_window_keeps_the_running_batch_in_sight(qtbot, make_window, tmp_path):
+    """Issue 8 case 12: Close during a batch hid it; it went on with no sign in the main window."""
+    folder = tmp_path / "shoot"
+    folder.mkdir()
+    for photo in (TEDDY, PERSON):
+        shutil.copy(photo, folder / photo.name)
+    window = make_window()
+    qtbot.waitUntil(lambda: window.masks.segmenter is not None, timeout=MASK_TIMEOUT_MS)
+    dialog = window.run_batch_on([folder], tmp_path / "out")
+    assert dialog.running
+    dialog.close_button.click()
+    assert not dialog.isVisible() and dialog.running  # the batch goes on…
+    indicator = dialog.indicator
+    assert indicator.isVisible() and indicator.text() == "Batch: 0/2"  # …in the main window's status bar
+    assert indicator.parent() is not None and indicator.window() is window
+
+    indicator.click()  # it brings the Batch window back
+    assert dialog.isVisible()
+    dialog.close_button.click()
+    with qtbot.waitSignal(dialog.finished_batch, timeout=3 * MASK_TIMEOUT_MS) as blocker:
+        pass
+    assert blocker.args[0].done == 2
+    assert not indicator.isVisible()
+    assert window.statusBar().currentMessage().startswith("Batch: 2 done")
+
+
+def test_a_batch_set_up_while_the_model_loads_starts_once_it_is_there(qtbot, gui_home, tmp_path):
+    """Issue 8 case 12: a folder chosen while the model was loading said "No segmentation model
+    is installed" on Start, long after the model had arrived."""
+    from cutout_studio.qt.main_window import MainWindow
+
+    folder = tmp_path / "shoot"
+    folder.mkdir()
+    shutil.copy(TEDDY, folder / "bear.jpg")
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.confirm_quit = lambda risks: True
+    # the model loads on a worker and arrives through the event loop: not yet here
+    assert window.masks.segmenter is None
+    dialog = window.run_batch_on([folder], start=False)
+    qtbot.waitUntil(lambda: window.masks.segmenter is not None, timeout=MASK_TIMEOUT_MS)
+    with qtbot.waitSignal(dialog.finished_batch, timeout=MASK_TIMEOUT_MS) as blocker:
+        dialog.start_button.click()
+    assert blocker.args[0].done == 1 and (folder / "cutouts" / "bear.png").is_file()
+    window.close()

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -150,6 +158,63 @@ def test_closing_asks_before_cancelling_a_running_batch(qtbot, make_window, tmp_
     assert len(asked) == 2 and not window.isVisible()
     assert dialog._job.is_cancelled  # "Yes": the batch was told to stop
     assert wait_detached(MASK_TIMEOUT_MS)  # and it does (photos in progress are finished)
+
+
+def test_quitting_during_a_batch_ends_its_report_with_the_cancelled_line(qtbot, make_window, tmp_path):
+    """Issue 8 case 8 in the editor: quitting during a batch left a report with a row per output
+    but no "cancelled, N not processed" line: the process exited 1.5 s after the window closed,
+    while the cancelled run was still finishing its photos in progress (3-4 s each here)."""
+    from cutout_studio.qt.app import wait_for_workers
+
+    folder = tmp_path / "shoot"
+    folder.mkdir()
+    photos = sorted(TEDDY.parent.glob("*.jpg"))
+    assert len(photos) >= 8
+    for photo in photos:
+        shutil.copy(photo, folder / photo.name)
+    window = make_window()
+    qtbot.waitUntil(lambda: window.masks.segmenter is not None, timeout=MASK_TIMEOUT_MS)
+    dialog = window.run_batch_on([folder], tmp_path / "out")
+    qtbot.waitUntil(lambda: len(dialog.results) >= 1, timeout=MASK_TIMEOUT_MS)
+    window.confirm_quit = lambda risks: True  # "Yes, quit"
+    window.close()
+    assert not window.isVisible()
+    assert wait_for_workers(window)  # what run_gui does once the event loop has returned
+
+    rows = list(csv.reader((tmp_path / "out" / "cutout-report.csv").open(encoding="utf-8")))
+    outputs = sorted((tmp_path / "out").glob("*.png"))
+    assert 1 <= len(outputs) < len(photos)
+    assert sorted(Path(row[4]) for row in rows[1:-1] if row[1] in ("done", "warning")) == outputs  # every output has its row
+    assert rows[-1][:2] == ["", "cancelled"]
+    assert rows[-1][3] == f"cancelled, {len(photos) - len(outputs)} not processed"
+
+
+def test_the_editor_process_ends_cleanly_on_sigterm(model_home, tmp_path):
+    """Issue 8 case 14: after Ctrl+Q the window went in 0.4 s but the process lingered 4-8 s
+    tearing torch's modules down. Quitting (here by SIGTERM, which closes the window as Quit
+    does) saves everything, then the process ends without that teardown, with status 0."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "models").symlink_to(model_home / "models", target_is_directory=True)
+    env = {**os.environ, "CUTOUT_STUDIO_HOME": str(home), "QT_QPA_PLATFORM": "offscreen"}
+    proc = subprocess.Popen([sys.executable, "-m", "cutout_studio", "gui", str(TEDDY)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = home / "logs" / "cutout-studio.log"
+    try:
+        deadline = time.monotonic() + MASK_TIMEOUT_MS / 1000
+        while not (log.is_file() and "model u2netp ready" in log.read_text(encoding="utf-8")):
+            assert proc.poll() is None and time.monotonic() < deadline, "the editor did not load the model"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, output
+    assert "Traceback" not in output
+    settings = json.loads((home / "config" / "settings.json").read_text(encoding="utf-8"))
+    assert settings["last_open_dir"] == str(TEDDY.parent)
+    assert (home / "config" / "window.ini").is_file()
 
 
 def test_closing_asks_while_an_export_runs_and_edge_settings_are_saved_without_closing(
