@@ -90,7 +90,7 @@ def save_checkpoint(folder: Path, model: nn.Module, optimizer: torch.optim.Optim
 
 def load_checkpoint(folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
     """Restore weights, optimizer and RNG states in place; returns the saved state dict."""
-    state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+    state: dict[str, Any] = json.loads((folder / "state.json").read_text(encoding="utf-8"))
     load_weights(model, folder / "weights.safetensors")
     extra = torch.load(folder / "optimizer.pt", map_location="cpu", weights_only=True)
     optimizer.load_state_dict(extra["optimizer"])

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 BACKDROPS = ("white", "sweep", "paper", "scene", "dark")
 CASES = ("plain", "white_on_white", "dark_on_dark", "glass")
@@ -69,15 +70,17 @@ def random_recipe(
         backdrop = "dark"
     shadow = str(rng.choice(SHADOWS, p=[0.2, 0.35, 0.3, 0.15]))
     reflection = bool(rng.random() < 0.2)
+    base: np.ndarray  # the backdrop's RGB, 3 values
     if backdrop == "white":
-        colour = tuple(float(v) for v in 255 - rng.uniform(0, 14) - rng.uniform(0, 5, 3))
+        base = 255 - rng.uniform(0, 14) - rng.uniform(0, 5, 3)
     elif backdrop == "dark":
-        colour = tuple(float(v) for v in rng.uniform(4, 40) + rng.uniform(0, 6, 3))
+        base = rng.uniform(4, 40) + rng.uniform(0, 6, 3)
     elif backdrop == "sweep":
-        colour = tuple([float(rng.uniform(90, 230))] * 3)
+        base = np.full(3, rng.uniform(90, 230))
     else:  # coloured paper (and a scene's tint, unused there)
-        hsv = np.uint8([[[rng.integers(0, 180), rng.integers(60, 210), rng.integers(120, 245)]]])
-        colour = tuple(float(v) for v in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0])
+        hsv = np.array([[[rng.integers(0, 180), rng.integers(60, 210), rng.integers(120, 245)]]], np.uint8)
+        base = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0]
+    colour = (float(base[0]), float(base[1]), float(base[2]))
     return Recipe(
         backdrop=backdrop,
         case=case,
@@ -87,7 +90,7 @@ def random_recipe(
         height_frac=float(rng.uniform(0.45, 0.88)),
         x_frac=float(rng.uniform(0.15, 0.85)),
         floor_frac=float(rng.uniform(0.78, 0.95)),
-        colour=colour,  # type: ignore[arg-type]
+        colour=colour,
         gradient=float(rng.uniform(0.0, 0.25)),
         object_gain=float(rng.uniform(0.12, 0.35)),
         glass_opacity=float(rng.uniform(0.2, 0.5)),
@@ -212,8 +215,8 @@ def _backdrop(recipe: Recipe, scene: np.ndarray | None) -> np.ndarray:
     image *= shade[..., None]
     if recipe.backdrop == "paper":
         # paper fibre: faint low-frequency texture
-        texture = np.random.default_rng(int(sum(recipe.colour) * 1000)).normal(0, 1, (height // 4 + 1, width // 4 + 1))
-        texture = cv2.resize(texture.astype(np.float32), (width, height), interpolation=cv2.INTER_CUBIC)
+        fibre = np.random.default_rng(int(sum(recipe.colour) * 1000)).normal(0, 1, (height // 4 + 1, width // 4 + 1))
+        texture = cv2.resize(fibre.astype(np.float32), (width, height), interpolation=cv2.INTER_CUBIC)
         image *= (1.0 + 0.02 * texture)[..., None]
     return image
 
@@ -233,7 +236,7 @@ def _shadow_map(label: np.ndarray, alpha: np.ndarray, x0: int, y0: int, recipe: 
     height, width = recipe.canvas
     oh, ow = alpha.shape
     base_y = y0 + oh
-    shadow = np.zeros((height, width), np.float32)
+    shadow: np.ndarray = np.zeros((height, width), np.float32)
     if recipe.shadow == "contact":
         # the soft dark line where the object meets the floor, as wide as its bottom
         bottom_cols = np.nonzero(alpha[max(0, oh - max(2, oh // 20)) :].max(axis=0) > 0.5)[0]
@@ -246,11 +249,11 @@ def _shadow_map(label: np.ndarray, alpha: np.ndarray, x0: int, y0: int, recipe: 
         # the silhouette laid on the floor behind the object: foot at its base, squashed, leaning
         length = max(2, round(oh * recipe.shadow_length))
         lean = 0.8 * recipe.shadow_shear  # sideways shift of the shadow's top, per object height
-        matrix = np.float32([[1, -lean, x0 + lean * oh], [0, length / oh, base_y - length]])
+        matrix = np.array([[1, -lean, x0 + lean * oh], [0, length / oh, base_y - length]], np.float32)
         shadow = cv2.warpAffine(alpha, matrix, (width, height), flags=cv2.INTER_LINEAR, borderValue=0)
     else:  # drop: the silhouette on the backdrop behind, offset (a product lit from one side)
         dx, dy = recipe.shadow_offset[0] * oh, recipe.shadow_offset[1] * oh
-        matrix = np.float32([[1, 0, x0 + dx], [0, 1, y0 + dy]])
+        matrix = np.array([[1, 0, x0 + dx], [0, 1, y0 + dy]], np.float32)
         shadow = cv2.warpAffine(alpha, matrix, (width, height), flags=cv2.INTER_LINEAR, borderValue=0)
     sigma = max(0.8, recipe.shadow_blur * oh)
     shadow = wide_blur(shadow, sigma)
@@ -282,7 +285,8 @@ def _object_colours(rgb: np.ndarray, recipe: Recipe) -> np.ndarray:
         tint = 0.7 * rgb.mean(axis=2, keepdims=True) + 0.3 * rgb
         x = np.linspace(0.0, 1.0, ow, dtype=np.float32)[None, :, None]
         highlight = 120.0 * np.exp(-(((x - 0.3) / 0.06) ** 2))
-        return np.clip(tint * 0.6 + 100.0 + highlight, 0.0, 255.0) * np.ones((oh, 1, 1), np.float32)
+        glass: npt.NDArray[np.float32] = np.clip(tint * 0.6 + 100.0 + highlight, 0.0, 255.0) * np.ones((oh, 1, 1), np.float32)
+        return glass
     return rgb
 
 
@@ -291,7 +295,8 @@ def _glass_alpha(alpha: np.ndarray, opacity: float) -> np.ndarray:
     inside = (alpha > 0.5).astype(np.uint8)
     dist = cv2.distanceTransform(inside, cv2.DIST_L2, 3)
     rim = max(1.5, 0.04 * min(alpha.shape))
-    return alpha * (opacity + (1.0 - opacity) * np.exp(-dist / rim))
+    see_through: npt.NDArray[np.float32] = alpha * (opacity + (1.0 - opacity) * np.exp(-dist / rim))
+    return see_through
 
 
 def _camera(image: np.ndarray, recipe: Recipe) -> np.ndarray:
@@ -299,11 +304,12 @@ def _camera(image: np.ndarray, recipe: Recipe) -> np.ndarray:
     if recipe.noise_sigma > 0:
         noise_rng = np.random.default_rng(int(recipe.noise_sigma * 1e6) ^ recipe.canvas[0])
         image += noise_rng.standard_normal(image.shape, dtype=np.float32) * np.float32(recipe.noise_sigma)
-    out = np.clip(np.rint(image), 0, 255).astype(np.uint8)
+    out: npt.NDArray[np.uint8] = np.clip(np.rint(image), 0, 255).astype(np.uint8)
     if recipe.jpeg_quality > 0:
         ok, data = cv2.imencode(".jpg", out[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, recipe.jpeg_quality])
-        if ok:
-            out = np.ascontiguousarray(cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1])
+        decoded = cv2.imdecode(data, cv2.IMREAD_COLOR) if ok else None
+        if decoded is not None:  # a failed round trip keeps the photo without JPEG artefacts
+            out = np.ascontiguousarray(decoded[..., ::-1])
     return out
 
 

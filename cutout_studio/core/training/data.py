@@ -15,7 +15,7 @@ worker builds them.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,7 +137,7 @@ def _shrink(image: np.ndarray, max_side: int) -> np.ndarray:
 # the sample stream
 
 
-class TrainingSamples(Dataset):
+class TrainingSamples(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """Sample ``i``: a photo and its mask, augmented and squashed to S×S as the model sees them.
 
     With probability ``synthetic_ratio`` it is a composite (an object from a training pair on
@@ -214,7 +214,7 @@ class StepSampler(torch.utils.data.Sampler[list[int]]):
     def __len__(self) -> int:
         return max(0, self.stop - self.start)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[list[int]]:
         for step in range(self.start, self.stop):
             yield list(range(step * self.batch_size, (step + 1) * self.batch_size))
 

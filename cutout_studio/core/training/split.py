@@ -17,7 +17,8 @@ from typing import TypeVar
 VAL_PERCENT = 12
 SPLITS = ("train", "val", "all")
 
-T = TypeVar("T", bound=tuple)
+#: A (photo, mask, ...) record; its first item names the photo.
+T = TypeVar("T", bound=tuple[str | Path, ...])
 
 
 def split_of(name: str) -> str:

@@ -19,6 +19,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from cutout_studio.core.errors import CutoutError
@@ -36,6 +38,7 @@ from cutout_studio.core.training import checkpoint as ckpt
 from cutout_studio.core.training.data import (
     StepSampler,
     TrainingSamples,
+    TrainingSet,
     list_backgrounds,
     load_training_sets,
     load_val_batch,
@@ -157,7 +160,7 @@ def _precision(device: torch.device) -> str:
 class Validator:
     """The val parts of the sets, loaded once; :meth:`score` gives IoU and MAE per set at the model's size."""
 
-    def __init__(self, sets, card: ModelCard, size: int, limit: int, device: torch.device) -> None:
+    def __init__(self, sets: Sequence[TrainingSet], card: ModelCard, size: int, limit: int, device: torch.device) -> None:
         from cutout_studio.core.evaluate import _spread
 
         self.card, self.device = card, device
@@ -224,9 +227,9 @@ def _worker_init(_worker_id: int) -> None:
     cv2.setNumThreads(1)  # the workers are the parallelism; OpenCV's own threads would fight them
 
 
-def _loader(dataset: TrainingSamples, start: int, stop: int, config: TrainConfig, device: torch.device):
-    from torch.utils.data import DataLoader
-
+def _loader(
+    dataset: TrainingSamples, start: int, stop: int, config: TrainConfig, device: torch.device
+) -> tuple[DataLoader[tuple[torch.Tensor, torch.Tensor]], int]:
     workers = default_workers() if config.workers is None else max(0, config.workers)
     prefetch = 4
     if workers:
@@ -281,7 +284,8 @@ def train(config: TrainConfig, *, resume: str | Path | None = None, progress: bo
         model, base_info = build_model(config)
     model.to(device)
     if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+        # (torch's stubs leave out Module.to's memory_format keyword)
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         torch.backends.cudnn.benchmark = True
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.base_lr, weight_decay=config.weight_decay)
@@ -290,9 +294,9 @@ def train(config: TrainConfig, *, resume: str | Path | None = None, progress: bo
     if resume is not None:
         state = ckpt.load_checkpoint(folder, model, optimizer)
         saved = {k: v for k, v in state["config"].items() if k not in SESSION_FIELDS and k != "extra"}
-        now = {k: v for k, v in asdict(config).items() if k not in SESSION_FIELDS and k != "extra"}
-        if saved != now:
-            changed = sorted(k for k in saved if saved[k] != now.get(k))
+        asked = {k: v for k, v in asdict(config).items() if k not in SESSION_FIELDS and k != "extra"}
+        if saved != asked:
+            changed = sorted(k for k in saved if saved[k] != asked.get(k))
             raise CutoutError(f"the checkpoint was made with other {', '.join(changed)}; a resumed run must keep them")
     state["config"] = asdict(config)
     if limit_s is None:
@@ -319,7 +323,7 @@ def train(config: TrainConfig, *, resume: str | Path | None = None, progress: bo
 
     def validate(step: int) -> float:
         t0 = time.monotonic()
-        result = validator.score(model, max(8, config.batch_size)) if validator else {"score": None}
+        result: dict[str, Any] = validator.score(model, max(8, config.batch_size)) if validator else {"score": None}
         result["step"] = step
         state["history"].append(result)
         best = state["best"]
@@ -356,7 +360,9 @@ def train(config: TrainConfig, *, resume: str | Path | None = None, progress: bo
     loader, workers = _loader(dataset, step, stop, config, device)
     bar.write(f"{len(train_pairs)} training pairs from {len(sets)} set(s), {len(backgrounds)} backgrounds; "
               f"{workers} loader worker(s); {device} {record['precision']}")
-    ema, step_times, last = None, [], time.monotonic()
+    ema: float | None = None
+    step_times: list[float] = []
+    last = time.monotonic()
     session_images, session_seconds = 0, 0.0
     try:
         for images, masks in loader:
@@ -375,7 +381,7 @@ def train(config: TrainConfig, *, resume: str | Path | None = None, progress: bo
                 outputs = model_logits(model, x)
             loss, fused = deep_supervision_loss(outputs, target, config.iou_weight)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            torch.autograd.backward(loss)  # what loss.backward() runs, through torch's typed entry point
             optimizer.step()
             step += 1
             state["images"] += len(images)
