@@ -169,9 +169,13 @@ class EdgeEdits:
             self.patches = []
         self.order.append(entry)
 
-    def apply(self, alpha: np.ndarray) -> np.ndarray:
-        """``alpha`` with every patch blended in, oldest first (a new array; ``alpha`` unchanged)."""
-        out = np.array(alpha, dtype=np.float32)
+    def apply(self, alpha: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """``alpha`` with every patch blended in, oldest first, into ``out`` (default: a new
+        array; ``alpha`` is unchanged)."""
+        if out is None:
+            out = np.array(alpha, dtype=np.float32)
+        else:
+            np.copyto(out, alpha)
         for patch in self.patches:
             patch.apply(out)
         return out

@@ -6,7 +6,13 @@ integer coordinates, hence :meth:`Canvas.scene_to_image` subtracts half a pixel:
 that the user sees painted is exactly the set of pixels the engine labels.
 
 Painting is cheap on purpose: the layers are finished QImages made on a worker
-(:mod:`render`), and items draw only the exposed part of them.
+(:mod:`render`), and items draw only the exposed part of them; an edit patches the layer's
+pixels in a box and repaints that box (:meth:`Canvas.update_layer`).
+
+The brush size is in screen pixels (:attr:`Canvas.brush_radius`): the brush looks the same at
+any zoom, and each stroke gets its radius in photo pixels at the zoom its drag started with
+(:attr:`Canvas.image_radius`). The edge outline (:mod:`outline`) is drawn above the layer in
+every view but the original photo while it is switched on.
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ sent first, so the photo never sits there bare while the slow one is computed.
 from __future__ import annotations
 
 import dataclasses
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,7 +39,15 @@ from cutout_studio.qt.document import (
     intended_history,
 )
 from cutout_studio.qt.outline import OutlineTiles, trace_outline
-from cutout_studio.qt.render import Layer, LayerPatch, ViewSettings, changed_box, compose, compose_patch
+from cutout_studio.qt.render import (
+    Layer,
+    LayerPatch,
+    ViewSettings,
+    changed_box,
+    compose,
+    compose_patch,
+    copy_and_compare,
+)
 from cutout_studio.qt.workers import Job, JobContext, Lane
 
 
@@ -58,6 +68,35 @@ class EditResult:
     outline: OutlineTiles | None = None
     outline_replace: bool = True
     settings: tuple[object, ...] = ()  #: (view, edges) the layer was made for
+    #: seconds spent per phase on the worker: "edit", "snapshot", "diff", "compose", "outline"
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+class SnapshotPool:
+    """Full-size mask buffers for the edit lane's snapshots, reused once nobody holds them.
+
+    A 24 MP float mask is 96 MB: the C library maps each new one afresh and the first write
+    to each page faults (half a second on a busy machine for one snapshot), so each stroke's
+    snapshot goes into a buffer of an earlier one that the GUI, export and autosave have let
+    go (its only references are the pool's own). Used on the edit lane only.
+    """
+
+    #: references to a buffer that only the pool holds: its list, the loop name, getrefcount's argument
+    _UNUSED_REFS = 3
+
+    def __init__(self, keep: int = 3) -> None:
+        self._buffers: list[np.ndarray] = []
+        self._keep = keep
+
+    def take(self, shape: tuple[int, ...]) -> np.ndarray:
+        """A writable float32 buffer of ``shape`` that no one else references."""
+        for buffer in self._buffers:
+            if buffer.shape == shape and sys.getrefcount(buffer) <= self._UNUSED_REFS:
+                buffer.setflags(write=True)
+                return buffer
+        buffer = np.empty(shape, np.float32)
+        self._buffers = [buffer, *self._buffers[: self._keep - 1]]  # the oldest are left to their holders
+        return buffer
 
 
 @dataclass(frozen=True)
@@ -114,6 +153,7 @@ def run_edit(
     quick_first: bool = False,
     edits: EdgeEdits | None = None,
     base: Base | None = None,
+    pool: SnapshotPool | None = None,
 ) -> EditResult:
     """Apply ``commands`` to the session, then compose the layer for ``view`` (worker thread).
 
@@ -124,12 +164,34 @@ def run_edit(
     """
     history = history if history is not None else History()
     edits = edits if edits is not None else EdgeEdits()
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = timings.get(name, 0.0) + now - clock
+        clock = now
+
     for command in commands:
         history = _apply(doc_session, edits, image.rgb, command, history)
-    # refine() returns a view of a live buffer: copy it so the GUI and export own a snapshot.
-    alpha = edits.apply(doc_session.refine())
-    alpha.setflags(write=False)
+    live = doc_session.refine()
+    lap("edit")
     settings = (view, edges)
+    patchable = view is not None and base is not None and base.settings == settings
+    patchable = patchable and base is not None and base.alpha.shape == live.shape
+    # refine() returns a view of a live buffer: copy it so the GUI and export own a snapshot.
+    alpha = pool.take(live.shape) if pool is not None else np.empty(live.shape, np.float32)
+    box: tuple[int, int, int, int] | None = None
+    if patchable and edits.empty and base is not None:
+        box = copy_and_compare(live, alpha, base.alpha)  # the copy and the diff in one pass
+    else:
+        edits.apply(live, alpha)
+        lap("snapshot")
+        if patchable and base is not None:
+            box = changed_box(base.alpha, alpha)
+    alpha.setflags(write=False)
+    lap("diff")
 
     def result(layer: Layer | None, composed: bool, **extra: object) -> EditResult:
         return EditResult(
@@ -143,25 +205,30 @@ def run_edit(
             history,
             view.mode if view is not None else "",
             settings=settings,
+            timings=timings,
             **extra,  # type: ignore[arg-type]
         )
 
     if view is None or ctx.cancelled():
         return result(None, False)
-    if base is not None and base.settings == settings and base.alpha.shape == alpha.shape:
-        box = changed_box(base.alpha, alpha)
+    if patchable and base is not None:
         if box is None:
             return result(base.layer, True, outline={}, outline_replace=False)
         patch = compose_patch(image, alpha, edges, view, box, len(base.layer.levels))
+        lap("compose")
         if patch is not None:
             outline = trace_outline(alpha, patch.box)
+            lap("outline")
             return result(base.layer, True, patch=patch, outline=outline, outline_replace=False)
     if quick_first and edges.matting:
         ctx.progress(result(compose(image, alpha, dataclasses.replace(edges, matting=False), view), False))
     if ctx.cancelled():
         return result(None, False)
     layer = compose(image, alpha, edges, view)
-    return result(layer, True, outline=trace_outline(alpha), outline_replace=True)
+    lap("compose")
+    outline = trace_outline(alpha)
+    lap("outline")
+    return result(layer, True, outline=outline, outline_replace=True)
 
 
 class EditPipeline(QObject):
@@ -193,6 +260,7 @@ class EditPipeline(QObject):
         self._again: set[int] = set()
         self._idle_callbacks: dict[int, list[Callable[[], None]]] = {}
         self._all_idle_callbacks: list[Callable[[], None]] = []
+        self._pool = SnapshotPool()
 
     @property
     def busy(self) -> bool:
@@ -263,10 +331,11 @@ class EditPipeline(QObject):
             else None
         )
         was_busy = self.busy
+        pool = self._pool
         self._inflight[id(doc)] = commands
         self._running[id(doc)] = self._lane.submit(
             lambda ctx: run_edit(
-                session, image, commands, edges, view, generation, ctx, history, quick, edits, base
+                session, image, commands, edges, view, generation, ctx, history, quick, edits, base, pool
             ),
             name=f"edit {doc.name}",
             on_done=lambda result: self._finished(doc, result, None),
