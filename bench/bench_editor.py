@@ -148,6 +148,7 @@ def bench_size(app, photo: Path, megapixels: float, strokes: int, brush: int, sc
         "max_ms": round(ms[-1], 1),
         "patched_in_place": patched,
         "worker_median_ms": worker,
+        "first_stroke_worker_ms": {n: round(v * 1000, 1) for n, v in phases[-len(times)].items()},
         "target_p95_ms": target,
         "meets_target": None if target is None else p95 <= target,
     }
@@ -216,6 +217,7 @@ def main() -> None:
     load_after = common.load_average()
     for result in results:
         print(f"{result['megapixels']:g} MP worker phases, median ms per stroke: {result['worker_median_ms']}")
+        print(f"{result['megapixels']:g} MP worker phases, first stroke: {result['first_stroke_worker_ms']}")
     print(f"load average (1 min): {load_before} before, {load_after} after, on {os.cpu_count()} CPUs")
     common.print_table(
         [

@@ -88,15 +88,31 @@ class SnapshotPool:
         self._buffers: list[np.ndarray] = []
         self._keep = keep
 
-    def take(self, shape: tuple[int, ...]) -> np.ndarray:
-        """A writable float32 buffer of ``shape`` that no one else references."""
+    def _free(self, shape: tuple[int, ...]) -> np.ndarray | None:
         for buffer in self._buffers:
             if buffer.shape == shape and sys.getrefcount(buffer) <= self._UNUSED_REFS:
-                buffer.setflags(write=True)
                 return buffer
-        buffer = np.empty(shape, np.float32)
-        self._buffers = [buffer, *self._buffers[: self._keep - 1]]  # the oldest are left to their holders
+        return None
+
+    def take(self, shape: tuple[int, ...]) -> np.ndarray:
+        """A writable float32 buffer of ``shape`` that no one else references."""
+        buffer = self._free(shape)
+        if buffer is None:
+            buffer = np.empty(shape, np.float32)
+            self._add(buffer)
+        buffer.setflags(write=True)
         return buffer
+
+    def reserve(self, shape: tuple[int, ...]) -> None:
+        """Have a free buffer of ``shape`` ready, its pages touched: the photo's first stroke
+        then finds one instead of paying for fresh memory (done after the mask is shown)."""
+        if self._free(shape) is None:
+            buffer = np.empty(shape, np.float32)
+            buffer.fill(0.0)
+            self._add(buffer)
+
+    def _add(self, buffer: np.ndarray) -> None:
+        self._buffers = [buffer, *self._buffers[: self._keep - 1]]  # the oldest are left to their holders
 
 
 @dataclass(frozen=True)
@@ -228,6 +244,9 @@ def run_edit(
     lap("compose")
     outline = trace_outline(alpha)
     lap("outline")
+    if pool is not None:
+        pool.reserve(alpha.shape)  # for the next stroke's snapshot, while the user looks
+        lap("reserve")
     return result(layer, True, outline=outline, outline_replace=True)
 
 

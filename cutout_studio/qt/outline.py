@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPolygonF
+from PySide6.QtCore import QByteArray, QDataStream, QRectF, Qt
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from cutout_studio.core.tiles import Box, spread, tile_extrema
@@ -36,13 +36,30 @@ def _tile_path(alpha: np.ndarray, ty: int, tx: int) -> QPainterPath:
     if low == high:
         return path
     contours, _ = cv2.findContours(hard, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
-    for contour in contours:
-        # Pixel (col, row) covers [col, col + 1) in the scene: its centre is col + 0.5.
-        points = contour.reshape(-1, 2).astype(np.float64) + (cx0 + 0.5, cy0 + 0.5)
-        polygon = QPolygonF([QPointF(x, y) for x, y in points.tolist()])
-        if len(points) > 1:
-            polygon.append(polygon[0])
-        path.addPolygon(polygon)
+    # Pixel (col, row) covers [col, col + 1) in the scene: its centre is col + 0.5.
+    return closed_path([c.reshape(-1, 2) + (cx0 + 0.5, cy0 + 0.5) for c in contours])
+
+
+#: One element of QPainterPath's serialised form: type (0 move, 1 line), x, y; big-endian.
+_ELEMENT = np.dtype([("type", ">i4"), ("x", ">f8"), ("y", ">f8")])
+
+
+def closed_path(polygons: list[np.ndarray]) -> QPainterPath:
+    """A path of closed polygons (each N×2 x, y), built in one go from QPainterPath's binary
+    form: thousands of outline points would otherwise cost a Python object each."""
+    count = sum(len(p) + 1 for p in polygons)
+    elements = np.empty(count, _ELEMENT)
+    start = 0
+    for polygon in polygons:
+        end = start + len(polygon)
+        elements["type"][start] = 0
+        elements["type"][start + 1 : end + 1] = 1
+        elements["x"][start:end], elements["y"][start:end] = polygon[:, 0], polygon[:, 1]
+        elements["x"][end], elements["y"][end] = polygon[0, 0], polygon[0, 1]  # closed
+        start = end + 1
+    data = np.array([count], ">i4").tobytes() + elements.tobytes() + np.array([0], ">i4").tobytes()
+    path = QPainterPath()
+    QDataStream(QByteArray(data)) >> path  # the count, the elements, the fill rule (0: odd-even)
     return path
 
 
