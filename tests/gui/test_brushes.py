@@ -131,7 +131,9 @@ def test_refine_edge_brush_mattes_only_where_painted_and_undoes(qtbot, make_wind
     window.actions_.tools["refine"].trigger()
     assert window.state.tool == "refine"
     window.set_brush_size(24)
-    window.state.brush_hardness = 1.0
+    window.tools.hardness_slider.setValue(100)  # the tools panel's slider is bound to the state
+    assert window.state.brush_hardness == 1.0 and window.canvas.brush_hardness == 1.0
+    assert window.settings.editor.brush_hardness == 1.0  # remembered with the settings
     # Across the top of the head (hair), where the mask's outline is.
     rows = np.flatnonzero((before >= 0.5).any(axis=1))
     top = int(rows[0]) + 3
