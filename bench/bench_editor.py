@@ -55,25 +55,28 @@ def _home_with_model() -> Path:
     return home
 
 
-def _wait(app, signal, timeout_s: float, check=lambda *args: True) -> tuple[float, tuple]:
-    """Process events until ``signal`` fires with arguments that pass ``check``; (time, args)."""
-    fired: list[tuple[float, tuple]] = []
+class _Recorder:
+    """When each emission of a signal arrived. Connected once and never disconnected: with
+    PySide6 on Python 3.11, connecting and disconnecting a Python slot for every wait crashed
+    the process now and then (``none_dealloc``) in this benchmark's loop."""
 
-    def slot(*args) -> None:
-        if not fired and check(*args):
-            fired.append((time.perf_counter(), args))
+    def __init__(self, signal) -> None:
+        self.times: list[float] = []
+        signal.connect(self._record)
 
-    signal.connect(slot)
-    deadline = time.perf_counter() + timeout_s
-    try:
-        while not fired:
+    def _record(self, *_args) -> None:
+        self.times.append(time.perf_counter())
+
+    def wait(self, app, timeout_s: float) -> float:
+        """Process events until the next emission; its time."""
+        seen = len(self.times)
+        deadline = time.perf_counter() + timeout_s
+        while len(self.times) == seen:
             if time.perf_counter() > deadline:
-                raise SystemExit(f"timed out after {timeout_s:.0f} s waiting for {signal}")
+                raise SystemExit(f"timed out after {timeout_s:.0f} s")
             app.processEvents()
             time.sleep(0.0005)
-    finally:
-        signal.disconnect(slot)
-    return fired[0]
+        return self.times[seen]
 
 
 def _stroke_sites(alpha: np.ndarray, count: int, rng: np.random.Generator) -> list[tuple[float, float]]:
@@ -98,11 +101,15 @@ def bench_size(app, photo: Path, megapixels: float, strokes: int, brush: int, sc
     window.resize(1400, 900)
     window.show()
     app.processEvents()
-    _wait(app, window.masks.segmenter_ready, 300)
+    model, decoded, updated = (
+        _Recorder(signal) for signal in (window.masks.segmenter_ready, window.masks.decoded, window.view_updated)
+    )
+    if window.masks.segmenter is None:
+        model.wait(app, 300)
     started = time.perf_counter()
     window.open_paths([path])
-    decoded_at, _ = _wait(app, window.masks.decoded, 300)
-    shown_at, _ = _wait(app, window.view_updated, 600)
+    decoded_at = decoded.wait(app, 300) if not decoded.times else decoded.times[0]
+    shown_at = updated.wait(app, 600)
     doc = window.current
     assert doc is not None and doc.ready
     canvas = window.canvas
@@ -112,6 +119,7 @@ def bench_size(app, photo: Path, megapixels: float, strokes: int, brush: int, sc
     phases: list[dict[str, float]] = []
     window.pipeline.rendered.connect(lambda _doc, result: phases.append(dict(result.timings)))
     patched = 0
+    allocations_before = window.pipeline._pool.allocations
     for i, (x, y) in enumerate(_stroke_sites(np.asarray(doc.alpha), strokes, rng)):
         window.actions_.tools["fg" if i % 2 == 0 else "bg"].trigger()
         start = canvas.mapFromScene(QPointF(x + 0.5, y + 0.5))
@@ -123,10 +131,11 @@ def bench_size(app, photo: Path, megapixels: float, strokes: int, brush: int, sc
         layer_before = canvas.layer_item.layer
         released = time.perf_counter()
         QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, points[-1])
-        _wait(app, window.view_updated, 120)
+        updated.wait(app, 120)
         viewport.repaint()  # the overlay painted, synchronously
         times.append(time.perf_counter() - released)
         patched += canvas.layer_item.layer is layer_before
+    allocations = window.pipeline._pool.allocations - allocations_before
     window.close()
     app.processEvents()
     ms = sorted(t * 1000 for t in times)
@@ -147,6 +156,7 @@ def bench_size(app, photo: Path, megapixels: float, strokes: int, brush: int, sc
         "p95_ms": round(p95, 1),
         "max_ms": round(ms[-1], 1),
         "patched_in_place": patched,
+        "fresh_snapshot_buffers": allocations,
         "worker_median_ms": worker,
         "first_stroke_worker_ms": {n: round(v * 1000, 1) for n, v in phases[-len(times)].items()},
         "target_p95_ms": target,
@@ -218,6 +228,7 @@ def main() -> None:
     for result in results:
         print(f"{result['megapixels']:g} MP worker phases, median ms per stroke: {result['worker_median_ms']}")
         print(f"{result['megapixels']:g} MP worker phases, first stroke: {result['first_stroke_worker_ms']}")
+        print(f"{result['megapixels']:g} MP fresh snapshot buffers during the strokes: {result['fresh_snapshot_buffers']}")
     print(f"load average (1 min): {load_before} before, {load_after} after, on {os.cpu_count()} CPUs")
     common.print_table(
         [

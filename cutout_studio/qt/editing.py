@@ -87,6 +87,7 @@ class SnapshotPool:
     def __init__(self, keep: int = 3) -> None:
         self._buffers: list[np.ndarray] = []
         self._keep = keep
+        self.allocations = 0  #: fresh buffers made (a diagnostic: the benchmark reports it)
 
     def _free(self, shape: tuple[int, ...]) -> np.ndarray | None:
         for buffer in self._buffers:
@@ -112,6 +113,7 @@ class SnapshotPool:
             self._add(buffer)
 
     def _add(self, buffer: np.ndarray) -> None:
+        self.allocations += 1
         self._buffers = [buffer, *self._buffers[: self._keep - 1]]  # the oldest are left to their holders
 
 

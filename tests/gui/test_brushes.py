@@ -3,15 +3,19 @@ marks painted before the mask arrives, and edits that recompose only the changed
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import numpy as np
 import pytest
+from PIL import Image
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtTest import QTest
 
+from cutout_studio.core.edges import EdgeOptions
+from cutout_studio.core.image_io import load_image
 from cutout_studio.core.refine import stroke_mask
-from cutout_studio.qt.render import compose
+from cutout_studio.qt.render import ViewSettings, changed_box, compose, compose_patch, photo_layer
 from tests.gui.conftest import MASK_TIMEOUT_MS, PERSON, TEDDY, open_and_wait_for_mask
 
 pytestmark = pytest.mark.gui
@@ -182,3 +186,28 @@ def test_marks_painted_before_the_mask_arrives_are_applied_when_it_does(qtbot, m
     labels = np.array(doc.session.labels)
     assert np.array_equal(labels == 2, expected)
     assert (doc.alpha[expected] == 0).all() and doc.can_undo
+
+
+@pytest.mark.parametrize("edges", [{"feather": 3.0}, {"shift": -2.5, "feather": 1.0}, {}])
+@pytest.mark.parametrize("mode", ["overlay", "mask"])
+def test_a_patch_equals_the_whole_layer_recomposed_with_edge_settings(qtbot, edges, mode):
+    """The box a patch recomposes carries the edge settings' reach: no seam at its border."""
+
+    image = load_image(PERSON)
+    alpha = (np.asarray(Image.open(PERSON.with_suffix(".png")).convert("L")) > 127).astype(np.float32)
+    # Upscaled 4×: big enough for two reduced copies, which the patch must update too.
+    image = dataclasses.replace(image, rgb=np.ascontiguousarray(np.kron(image.rgb, np.ones((4, 4, 1), np.uint8))))
+    alpha = np.kron(alpha, np.ones((4, 4), np.float32))
+    assert photo_layer(image.rgb).levels  # the layer has reduced copies
+    options, view = EdgeOptions(**edges), ViewSettings(mode=mode)
+    layer = compose(image, alpha, options, view)
+    edited = alpha.copy()
+    edited[700:760, 500:620] = 1.0 - edited[700:760, 500:620]
+    box = changed_box(alpha, edited)
+    patch = compose_patch(image, edited, options, view, box, len(layer.levels))
+    assert patch is not None
+    layer.apply_patch(patch)
+    full = compose(image, edited, options, view)
+    assert np.array_equal(layer.buffer, full.buffer)
+    for (_s, _i, level), (_s2, _i2, expected) in zip(layer.levels, full.levels, strict=True):
+        assert np.abs(level.astype(int) - expected).max() <= 1
