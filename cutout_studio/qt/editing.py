@@ -11,6 +11,13 @@ The job also keeps the document's :class:`~cutout_studio.core.session_store.Hist
 autosave writes), advancing it only by what the session really did. When a picture needs
 matting and the canvas has nothing yet for the photo, a quick picture without matting is
 sent first, so the photo never sits there bare while the slow one is computed.
+
+Refine-edge strokes (:class:`~cutout_studio.qt.document.EdgeBrushCommand`) become patches
+of the document's :class:`~cutout_studio.core.edge_brush.EdgeEdits`, laid over the session's
+mask in the snapshot (so export uses them) and undone in one order with the session's steps;
+they are not in the saved history. When the layer on screen was made for the same view and
+edge settings, the job recomposes only the box where the mask changed (a
+:class:`~cutout_studio.qt.render.LayerPatch`) and re-traces the outline there.
 """
 
 from __future__ import annotations
