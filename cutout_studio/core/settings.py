@@ -45,7 +45,8 @@ ExportPreset = ExportOptions
 class EditorSettings:
     """How the editor looks and which brush it holds."""
 
-    brush_size: float = 24.0  #: brush diameter in photo pixels
+    brush_size: float = 24.0  #: brush diameter in screen pixels (it scales with the zoom)
+    brush_hardness: float = 0.6  #: 0..1, the refine-edge brush's footprint
     overlay_color: str = "#4f6bff"
     overlay_opacity: float = 0.55
     view_mode: str = "overlay"

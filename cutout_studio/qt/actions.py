@@ -46,11 +46,12 @@ class Actions:
         )
 
         self.tool_group = QActionGroup(parent)
-        keys = {"fg": "F", "bg": "B", "erase": "E"}
+        keys = {"fg": "F", "bg": "B", "erase": "E", "refine": "R"}
         tips = {
             "fg": "Paint what belongs to the subject",
             "bg": "Paint what must be removed",
             "erase": "Return an area to the automatic mask",
+            "refine": "Paint over hair or fur: matting re-estimates the edge only where painted",
         }
         self.tools: dict[str, QAction] = {}
         for tool, label in BRUSH_TOOLS.items():
@@ -80,6 +81,14 @@ class Actions:
                 "View", label, [str(number)], f"View: {label.lower()}", checkable=True, group=self.mode_group
             )
         self.modes["overlay"].setChecked(True)
+        self.outline = make(
+            "View",
+            "Edge &outline",
+            ["O"],
+            "Draw the mask's outline over the photo (stray bits and holes show in any view)",
+            checkable=True,
+        )
+        self.outline.setChecked(True)
         self.split = make(
             "View", "&Split before/after", ["S"], "Original on the left, result on the right", checkable=True
         )

@@ -6,7 +6,13 @@ integer coordinates, hence :meth:`Canvas.scene_to_image` subtracts half a pixel:
 that the user sees painted is exactly the set of pixels the engine labels.
 
 Painting is cheap on purpose: the layers are finished QImages made on a worker
-(:mod:`render`), and items draw only the exposed part of them.
+(:mod:`render`), and items draw only the exposed part of them; an edit patches the layer's
+pixels in a box and repaints that box (:meth:`Canvas.update_layer`).
+
+The brush size is in screen pixels (:attr:`Canvas.brush_radius`): the brush looks the same at
+any zoom, and each stroke gets its radius in photo pixels at the zoom its drag started with
+(:attr:`Canvas.image_radius`). The edge outline (:mod:`outline`) is drawn above the layer in
+every view but the original photo while it is switched on.
 """
 
 from __future__ import annotations
@@ -34,13 +40,20 @@ from PySide6.QtWidgets import (
 )
 
 from cutout_studio.qt.image_item import ImageItem
+from cutout_studio.qt.outline import OutlineItem, OutlineTiles
 from cutout_studio.qt.render import CUTOUT_MODES, Layer
 
-BRUSH_TOOLS = {"fg": "Foreground brush", "bg": "Background brush", "erase": "Eraser"}
+BRUSH_TOOLS = {
+    "fg": "Foreground brush",
+    "bg": "Background brush",
+    "erase": "Eraser",
+    "refine": "Refine edge brush",
+}
 STROKE_COLOURS = {
     "fg": QColor(40, 220, 90, 150),
     "bg": QColor(240, 60, 60, 150),
     "erase": QColor(90, 160, 255, 150),
+    "refine": QColor(240, 200, 40, 150),
 }
 MIN_ZOOM, MAX_ZOOM = 0.02, 32.0
 #: Mouse gestures and held keys that are not QActions, listed in the shortcuts dialog.
@@ -58,7 +71,8 @@ PLACEHOLDER = "Open photos (Ctrl+O) or drop photos and folders here"
 
 
 class Canvas(QGraphicsView):
-    stroke_finished = Signal(str, list, float)  #: kind, [(x, y) photo pixels], radius
+    #: kind, [(x, y) photo pixels], radius in photo pixels, hardness (0..1)
+    stroke_finished = Signal(str, list, float, float)
     zoom_changed = Signal(float)
     brush_resize_requested = Signal(int)  #: +1 / -1 (Ctrl+wheel)
 
@@ -80,6 +94,9 @@ class Canvas(QGraphicsView):
         self.photo_item = ImageItem()
         self.layer_item = ImageItem()
         self.layer_item.setZValue(1)
+        self.outline_item = OutlineItem()
+        self.outline_item.setZValue(2)
+        self.show_outline = True
         self._stroke_items: list[QGraphicsPathItem] = []
         self._cursor = QGraphicsEllipseItem()
         self._cursor.setZValue(10)
@@ -93,11 +110,14 @@ class Canvas(QGraphicsView):
         self._split_line.setPen(split_pen)
         self._split_line.setZValue(5)
         self._split_line.setVisible(False)
-        for item in (self.photo_item, self.layer_item, self._cursor, self._split_line):
+        for item in (self.photo_item, self.layer_item, self.outline_item, self._cursor, self._split_line):
             self.scene().addItem(item)
 
         self.tool = "fg"
+        #: the brush radius in SCREEN pixels: the brush keeps its size on screen at any zoom
         self.brush_radius = 12.0
+        self.brush_hardness = 1.0
+        self._stroke_radius = 0.0  #: the photo-pixel radius of the stroke being painted
         self.mode = "overlay"
         self.layer_mode: str | None = None  #: the view mode the shown layer was made for
         self.cutout_color = QColor(255, 255, 255)
@@ -136,6 +156,7 @@ class Canvas(QGraphicsView):
         self.clear_stroke_previews()
         self.photo_item.set_layer(photo)
         self.layer_item.set_layer(None)
+        self.set_outline({})
         self.layer_mode = None
         rect = self.photo_rect
         self.scene().setSceneRect(rect.adjusted(-rect.width(), -rect.height(), rect.width(), rect.height()))
@@ -154,6 +175,24 @@ class Canvas(QGraphicsView):
         self.layer_item.set_layer(layer)
         self.layer_mode = (mode or self.mode) if layer is not None else None
         self._update_clips()
+
+    def update_layer(self, box: tuple[int, int, int, int]) -> None:
+        """Repaint the part (y0, y1, x0, x1) of the layer whose pixels were just patched."""
+        y0, y1, x0, x1 = box
+        self.layer_item.update(QRectF(x0, y0, x1 - x0, y1 - y0))
+
+    def set_outline(self, tiles: OutlineTiles) -> None:
+        """The mask's outline, drawn over the photo while the outline view is on."""
+        rect = self.photo_rect
+        self.outline_item.set_tiles(tiles, (round(rect.width()), round(rect.height())))
+
+    def set_show_outline(self, on: bool) -> None:
+        self.show_outline = on
+        self._update_clips()
+
+    @property
+    def outline_visible(self) -> bool:
+        return self.outline_item.isVisible()
 
     @property
     def shown_mode(self) -> str:
@@ -209,6 +248,7 @@ class Canvas(QGraphicsView):
         self.photo_item.set_clip(
             left if self.split and not photo_under_layer and not showing_original else None
         )
+        self.outline_item.setVisible(self.show_outline and not showing_original and self.has_photo)
         self._split_line.setVisible(self.split and not showing_original and self.has_photo)
         self._split_line.setLine(split_x, 0, split_x, rect.height())
         self.viewport().update()
@@ -326,8 +366,17 @@ class Canvas(QGraphicsView):
         self._update_cursor_shape()
 
     def set_brush_radius(self, radius: float) -> None:
+        """The brush radius in screen pixels (the state's size is a screen-pixel diameter)."""
         self.brush_radius = max(0.5, float(radius))
         self._update_cursor(self.mapFromGlobal(self.cursor().pos()))
+
+    def set_brush_hardness(self, hardness: float) -> None:
+        self.brush_hardness = float(min(max(hardness, 0.0), 1.0))
+
+    @property
+    def image_radius(self) -> float:
+        """The brush radius in photo pixels at the current zoom (what a stroke is given)."""
+        return max(0.5, self.brush_radius / max(self.zoom, 1e-6))
 
     def set_brushes_enabled(self, enabled: bool) -> None:
         self.brushes_enabled = enabled
@@ -354,16 +403,17 @@ class Canvas(QGraphicsView):
             self._cursor.setVisible(False)
             return
         centre = self.mapToScene(view_pos)
-        r = self.brush_radius
+        r = self.image_radius
         self._cursor.setRect(centre.x() - r, centre.y() - r, 2 * r, 2 * r)
         self._cursor.setVisible(True)
 
     def _begin_stroke(self, scene_pos: QPointF) -> None:
         self._stroke = [self.scene_to_image(scene_pos)]
+        self._stroke_radius = self.image_radius  # zooming during a drag keeps the stroke's size
         self._stroke_path = QPainterPath(scene_pos)
         self._stroke_path.lineTo(scene_pos)  # a click is a dot
         item = QGraphicsPathItem()
-        pen = QPen(STROKE_COLOURS[self.tool], 2 * self.brush_radius)
+        pen = QPen(STROKE_COLOURS[self.tool], 2 * self._stroke_radius)
         pen.setCapStyle(Qt.PenCapStyle.RoundCap)
         pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
         item.setPen(pen)
@@ -384,7 +434,7 @@ class Canvas(QGraphicsView):
     def _end_stroke(self) -> None:
         points, self._stroke, self._stroke_path = self._stroke, None, None
         if points:
-            self.stroke_finished.emit(self.tool, points, float(self.brush_radius))
+            self.stroke_finished.emit(self.tool, points, float(self._stroke_radius), self.brush_hardness)
 
     def cancel_stroke(self) -> None:
         if self._stroke is not None:

@@ -22,6 +22,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal, SignalInstance
 from PySide6.QtGui import QImage
 
+from cutout_studio.core.edge_brush import EdgeEdits
 from cutout_studio.core.image_io import LoadedImage
 from cutout_studio.core.refine import RefineSession, StrokeKind
 from cutout_studio.core.scan import scan_inputs
@@ -50,11 +51,20 @@ class StrokeCommand:
 
 
 @dataclass(frozen=True)
+class EdgeBrushCommand:
+    """A refine-edge stroke: matting where painted (not a mark; not in the saved history)."""
+
+    points: tuple[tuple[float, float], ...]
+    radius: float
+    hardness: float  #: 0..1, see :mod:`cutout_studio.core.edge_brush`
+
+
+@dataclass(frozen=True)
 class HistoryCommand:
     action: str  #: "undo", "redo" or "reset"
 
 
-EditCommand = StrokeCommand | HistoryCommand
+EditCommand = StrokeCommand | EdgeBrushCommand | HistoryCommand
 
 
 def intended_history(history: History, commands: Iterable[EditCommand]) -> History:
@@ -62,7 +72,7 @@ def intended_history(history: History, commands: Iterable[EditCommand]) -> Histo
     for command in commands:
         if isinstance(command, StrokeCommand):
             history = history.add(command.step())
-        else:
+        elif isinstance(command, HistoryCommand):
             history = history.then(command.action)
     return history
 
@@ -101,6 +111,13 @@ class Document:
     #: shown again at once when the photo comes back on screen, until a fresh one arrives
     layer: Layer | None = None
     layer_mode: str = ""
+    #: the alpha ``layer`` was composed from: an edit recomposes only where the mask differs
+    layer_alpha: np.ndarray | None = None
+    layer_settings: tuple[object, ...] = ()  #: the (view, edge options) ``layer`` was made for
+    #: the mask's outline as drawn by the outline view: (tile row, column) -> QPainterPath
+    outline: dict = field(default_factory=dict)
+    #: refine-edge brush patches over the marks' mask (see core.edge_brush)
+    edge_edits: EdgeEdits = field(default_factory=EdgeEdits)
     signals: DocumentSignals = field(default_factory=DocumentSignals, repr=False)
 
     @property
@@ -134,6 +151,9 @@ class Document:
         self.alpha = None
         self.photo = None
         self.layer = None
+        self.layer_alpha = None
+        self.outline = {}
+        self.edge_edits = EdgeEdits()
         self.history = History()
         self.pending.clear()
         self.can_undo = self.can_redo = False

@@ -11,24 +11,50 @@ The job also keeps the document's :class:`~cutout_studio.core.session_store.Hist
 autosave writes), advancing it only by what the session really did. When a picture needs
 matting and the canvas has nothing yet for the photo, a quick picture without matting is
 sent first, so the photo never sits there bare while the slow one is computed.
+
+Refine-edge strokes (:class:`~cutout_studio.qt.document.EdgeBrushCommand`) become patches
+of the document's :class:`~cutout_studio.core.edge_brush.EdgeEdits`, laid over the session's
+mask in the snapshot (so export uses them) and undone in one order with the session's steps;
+they are not in the saved history. When the layer on screen was made for the same view and
+edge settings, the job recomposes only the box where the mask changed (a
+:class:`~cutout_studio.qt.render.LayerPatch`) and re-traces the outline there.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from cutout_studio.core.edge_brush import EdgeEdits, refine_edge
 from cutout_studio.core.edges import EdgeOptions
 from cutout_studio.core.errors import CancelledError
 from cutout_studio.core.image_io import LoadedImage
 from cutout_studio.core.refine import RefineSession
 from cutout_studio.core.session_store import History
-from cutout_studio.qt.document import DocStatus, Document, EditCommand, StrokeCommand, intended_history
-from cutout_studio.qt.render import Layer, ViewSettings, compose
+from cutout_studio.qt.document import (
+    DocStatus,
+    Document,
+    EdgeBrushCommand,
+    EditCommand,
+    StrokeCommand,
+    intended_history,
+)
+from cutout_studio.qt.outline import OutlineTiles, trace_outline
+from cutout_studio.qt.render import (
+    Layer,
+    LayerPatch,
+    ViewSettings,
+    changed_box,
+    compose,
+    compose_patch,
+    copy_and_compare,
+)
 from cutout_studio.qt.workers import Job, JobContext, Lane
 
 
@@ -43,6 +69,101 @@ class EditResult:
     applied: int  #: how many commands were applied
     history: History = dataclasses.field(default_factory=History)  #: after the commands
     mode: str = ""  #: the view mode ``layer`` was made for
+    #: when ``layer`` is the base layer that was on screen: the pixels that changed (None: none)
+    patch: LayerPatch | None = None
+    #: the outline's re-traced tiles, and whether they replace all the tiles shown
+    outline: OutlineTiles | None = None
+    outline_replace: bool = True
+    settings: tuple[object, ...] = ()  #: (view, edges) the layer was made for
+    #: seconds spent per phase on the worker: "edit", "snapshot", "diff", "compose", "outline"
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+class SnapshotPool:
+    """Full-size mask buffers for the edit lane's snapshots, reused once nobody holds them.
+
+    A 24 MP float mask is 96 MB: the C library maps each new one afresh and the first write
+    to each page faults (half a second on a busy machine for one snapshot), so each stroke's
+    snapshot goes into a buffer of an earlier one that the GUI, export and autosave have let
+    go (its only references are the pool's own). Used on the edit lane only.
+    """
+
+    #: references to a buffer that only the pool holds: its list, the loop name, getrefcount's argument
+    _UNUSED_REFS = 3
+
+    def __init__(self, keep: int = 3) -> None:
+        self._buffers: list[np.ndarray] = []
+        self._keep = keep
+        self.allocations = 0  #: fresh buffers made (a diagnostic: the benchmark reports it)
+
+    def _free(self, shape: tuple[int, ...]) -> np.ndarray | None:
+        for buffer in self._buffers:
+            if buffer.shape == shape and sys.getrefcount(buffer) <= self._UNUSED_REFS:
+                return buffer
+        return None
+
+    def take(self, shape: tuple[int, ...]) -> np.ndarray:
+        """A writable float32 buffer of ``shape`` that no one else references."""
+        buffer = self._free(shape)
+        if buffer is None:
+            buffer = np.empty(shape, np.float32)
+            self._add(buffer)
+        buffer.setflags(write=True)
+        return buffer
+
+    def reserve(self, shape: tuple[int, ...]) -> None:
+        """Have a free buffer of ``shape`` ready, its pages touched: the photo's first stroke
+        then finds one instead of paying for fresh memory (done after the mask is shown)."""
+        if self._free(shape) is None:
+            buffer = np.empty(shape, np.float32)
+            buffer.fill(0.0)
+            self._add(buffer)
+
+    def _add(self, buffer: np.ndarray) -> None:
+        self.allocations += 1
+        self._buffers = [buffer, *self._buffers[: self._keep - 1]]  # the oldest are left to their holders
+
+
+@dataclass(frozen=True)
+class Base:
+    """The layer on screen, the mask and settings it was made from: an edit patches it in place."""
+
+    layer: Layer
+    alpha: np.ndarray
+    settings: tuple[object, ...]
+
+
+def _apply(
+    session: RefineSession, edits: EdgeEdits, rgb: np.ndarray, command: EditCommand, history: History
+) -> History:
+    """Apply one command to the session and the refine-edge patches; the history after it."""
+    if isinstance(command, StrokeCommand):
+        session.add_stroke(command.kind, list(command.points), command.radius)
+        edits.session_step()
+        return history.add(command.step())
+    if isinstance(command, EdgeBrushCommand):
+        current = edits.apply(session.refine())
+        patch = refine_edge(rgb, current, command.points, command.radius, command.hardness)
+        if patch is not None:
+            edits.add(patch)
+        return history
+    if command.action == "reset":
+        session.reset()
+        edits.reset()
+        return history.then("reset")
+    undo = command.action == "undo"
+    kind = edits.next_undo() if undo else edits.next_redo()
+    if kind == "edge":
+        edits.undo() if undo else edits.redo()
+        return history
+    # The session may have dropped old steps from its memory-bounded undo history.
+    if undo and session.undo():
+        edits.undo()
+        return history.undo()
+    if not undo and session.redo():
+        edits.redo()
+        return history.redo()
+    return history
 
 
 def run_edit(
@@ -55,49 +176,87 @@ def run_edit(
     ctx: JobContext,
     history: History | None = None,
     quick_first: bool = False,
+    edits: EdgeEdits | None = None,
+    base: Base | None = None,
+    pool: SnapshotPool | None = None,
 ) -> EditResult:
     """Apply ``commands`` to the session, then compose the layer for ``view`` (worker thread).
 
-    With ``quick_first`` and matting on, a picture without matting goes to ``ctx.progress``
+    With ``base`` (the layer on screen, made for the same view and edge settings) only the
+    box where the mask changed is recomposed, as a patch for that layer. With
+    ``quick_first`` and matting on, a picture without matting goes to ``ctx.progress``
     first (an :class:`EditResult` with ``composed`` False) while the real one is computed.
     """
     history = history if history is not None else History()
-    for command in commands:
-        if isinstance(command, StrokeCommand):
-            doc_session.add_stroke(command.kind, list(command.points), command.radius)
-            history = history.add(command.step())
-        elif command.action == "undo":
-            # The session may have dropped old steps from its memory-bounded undo history.
-            if doc_session.undo():
-                history = history.undo()
-        elif command.action == "redo":
-            if doc_session.redo():
-                history = history.redo()
-        elif command.action == "reset":
-            doc_session.reset()
-            history = history.then("reset")
-    # refine() returns a view of a live buffer: copy it so the GUI and export own a snapshot.
-    alpha = np.array(doc_session.refine(), dtype=np.float32)
-    alpha.setflags(write=False)
+    edits = edits if edits is not None else EdgeEdits()
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
 
-    def result(layer: Layer | None, composed: bool) -> EditResult:
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = timings.get(name, 0.0) + now - clock
+        clock = now
+
+    for command in commands:
+        history = _apply(doc_session, edits, image.rgb, command, history)
+    live = doc_session.refine()
+    lap("edit")
+    settings = (view, edges)
+    patchable = view is not None and base is not None and base.settings == settings
+    patchable = patchable and base is not None and base.alpha.shape == live.shape
+    # refine() returns a view of a live buffer: copy it so the GUI and export own a snapshot.
+    alpha = pool.take(live.shape) if pool is not None else np.empty(live.shape, np.float32)
+    box: tuple[int, int, int, int] | None = None
+    if patchable and edits.empty and base is not None:
+        box = copy_and_compare(live, alpha, base.alpha)  # the copy and the diff in one pass
+    else:
+        edits.apply(live, alpha)
+        lap("snapshot")
+        if patchable and base is not None:
+            box = changed_box(base.alpha, alpha)
+    alpha.setflags(write=False)
+    lap("diff")
+
+    def result(layer: Layer | None, composed: bool, **extra: object) -> EditResult:
         return EditResult(
             generation,
             alpha,
-            doc_session.can_undo,
-            doc_session.can_redo,
+            doc_session.can_undo or bool(edits.order),
+            doc_session.can_redo or bool(edits.undone),
             layer,
             composed,
             len(commands),
             history,
             view.mode if view is not None else "",
+            settings=settings,
+            timings=timings,
+            **extra,  # type: ignore[arg-type]
         )
 
-    if view is not None and quick_first and edges.matting and not ctx.cancelled():
+    if view is None or ctx.cancelled():
+        return result(None, False)
+    if patchable and base is not None:
+        if box is None:
+            return result(base.layer, True, outline={}, outline_replace=False)
+        patch = compose_patch(image, alpha, edges, view, box, len(base.layer.levels))
+        lap("compose")
+        if patch is not None:
+            outline = trace_outline(alpha, patch.box)
+            lap("outline")
+            return result(base.layer, True, patch=patch, outline=outline, outline_replace=False)
+    if quick_first and edges.matting:
         ctx.progress(result(compose(image, alpha, dataclasses.replace(edges, matting=False), view), False))
-    if view is not None and not ctx.cancelled():
-        return result(compose(image, alpha, edges, view), True)
-    return result(None, False)
+    if ctx.cancelled():
+        return result(None, False)
+    layer = compose(image, alpha, edges, view)
+    lap("compose")
+    outline = trace_outline(alpha)
+    lap("outline")
+    if pool is not None:
+        pool.reserve(alpha.shape)  # for the next stroke's snapshot, while the user looks
+        lap("reserve")
+    return result(layer, True, outline=outline, outline_replace=True)
 
 
 class EditPipeline(QObject):
@@ -129,6 +288,7 @@ class EditPipeline(QObject):
         self._again: set[int] = set()
         self._idle_callbacks: dict[int, list[Callable[[], None]]] = {}
         self._all_idle_callbacks: list[Callable[[], None]] = []
+        self._pool = SnapshotPool()
 
     @property
     def busy(self) -> bool:
@@ -146,11 +306,15 @@ class EditPipeline(QObject):
         return intended_history(doc.history, [*self._inflight.get(id(doc), []), *doc.pending])
 
     def push(self, doc: Document, command: EditCommand) -> None:
-        """Queue an edit for ``doc`` and schedule a job to apply it."""
-        if doc.session is None:
+        """Queue an edit for ``doc`` and schedule a job to apply it.
+
+        Marks made while the automatic mask is still being computed wait in the queue: the
+        job that applies them starts when the mask arrives (:meth:`request`).
+        """
+        if doc.session is None and doc.image is None:
             return
         doc.pending.append(command)
-        if isinstance(command, StrokeCommand):
+        if isinstance(command, (StrokeCommand, EdgeBrushCommand)):
             doc.can_undo = True  # optimistic: the worker confirms
         self.request(doc)
 
@@ -188,10 +352,19 @@ class EditPipeline(QObject):
         edges = self._edges()
         history = doc.history
         quick = doc.layer is None
+        edits = doc.edge_edits
+        base = (
+            Base(doc.layer, doc.layer_alpha, doc.layer_settings)
+            if doc.layer is not None and doc.layer_alpha is not None
+            else None
+        )
         was_busy = self.busy
+        pool = self._pool
         self._inflight[id(doc)] = commands
         self._running[id(doc)] = self._lane.submit(
-            lambda ctx: run_edit(session, image, commands, edges, view, generation, ctx, history, quick),
+            lambda ctx: run_edit(
+                session, image, commands, edges, view, generation, ctx, history, quick, edits, base, pool
+            ),
             name=f"edit {doc.name}",
             on_done=lambda result: self._finished(doc, result, None),
             on_error=lambda exc: self._finished(doc, None, exc),

@@ -209,6 +209,7 @@ class MainWindow(QMainWindow):
         a.fit.triggered.connect(self.canvas.fit)
         a.actual_size.triggered.connect(self.canvas.actual_size)
         a.split.toggled.connect(self.canvas.set_split)
+        a.outline.toggled.connect(self.canvas.set_show_outline)
         a.compare.triggered.connect(lambda: self.canvas.set_comparing(True))
         a.next_photo.triggered.connect(lambda: self.filmstrip.step(1))
         a.previous_photo.triggered.connect(lambda: self.filmstrip.step(-1))
@@ -248,6 +249,8 @@ class MainWindow(QMainWindow):
         canvas.set_cutout_color(QColor(state.cutout_color))
         state.tool_changed.connect(canvas.set_tool)
         state.brush_size_changed.connect(lambda size: canvas.set_brush_radius(size / 2))
+        canvas.set_brush_hardness(state.brush_hardness)
+        state.brush_hardness_changed.connect(canvas.set_brush_hardness)
         state.view_mode_changed.connect(canvas.set_mode)
         state.cutout_color_changed.connect(lambda name: canvas.set_cutout_color(QColor(name)))
         for signal in (

@@ -45,6 +45,16 @@ PREFETCH = 2
 
 
 @dataclass
+class Decoded:
+    """The photo, decoded, before its mask: shown at once (the marks wait for the mask)."""
+
+    image: LoadedImage
+    photo: Layer
+    thumb: QImage
+    key: str | None
+
+
+@dataclass
 class Prepared:
     image: LoadedImage
     photo: Layer
@@ -76,6 +86,9 @@ def prepare(
     ctx.check_cancelled()
     photo = photo_layer(image.rgb)
     thumb = thumbnail(image.rgb)
+    if segmenter is not None:
+        # The photo goes on screen now; the user may paint while the model runs.
+        ctx.progress(Decoded(image, photo, thumb, key))
     if segmenter is None:
         return Prepared(image, photo, thumb, None, None, key)
     alpha = segmenter.predict(image.rgb)
@@ -137,6 +150,7 @@ def restore(doc: Document, result: Prepared) -> None:
 
 class MaskScheduler(QObject):
     prepared = Signal(object)  #: document: loaded (and masked, when a model is available)
+    decoded = Signal(object)  #: document: its photo is decoded, its mask is being computed
     failed = Signal(object)  #: document: could not be loaded or masked (doc.message says why)
     started = Signal(object)  #: document: its preparation began
     segmenter_ready = Signal(object)
@@ -227,14 +241,23 @@ class MaskScheduler(QObject):
             name=f"prepare {doc.name}",
             on_done=lambda result: self._done(doc, result),
             on_error=lambda exc: self._error(doc, exc),
+            on_progress=lambda decoded: self._decoded(doc, decoded),
         )
         self._running = (doc, job)
         self.started.emit(doc)
 
+    def _decoded(self, doc: Document, decoded: Decoded) -> None:
+        if doc.image is None:
+            doc.image, doc.photo = decoded.image, decoded.photo
+        doc.thumbnail = doc.thumbnail or decoded.thumb
+        # (the key waits for the mask: autosave must not write marks that have no session yet)
+        self.decoded.emit(doc)
+
     def _done(self, doc: Document, result: Prepared) -> None:
         self._running = None
         doc.image = result.image
-        doc.photo = result.photo
+        if doc.photo is None:  # (the photo shown since it was decoded stays the same object)
+            doc.photo = result.photo
         doc.thumbnail = doc.thumbnail or result.thumb
         doc.key = doc.key or result.key
         if result.alpha is not None:

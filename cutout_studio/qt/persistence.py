@@ -29,7 +29,7 @@ SAVE_DELAY_MS = 1000
 #: Folders remembered in the settings: stored absolute (the next launch may start elsewhere).
 _FOLDERS = ("last_open_dir", "last_export_dir", "last_batch_dir")
 #: EditorState properties kept in ``Settings.editor`` (the tool is chosen afresh each run).
-_EDITOR_FIELDS = ("brush_size", "view_mode", "overlay_color", "overlay_opacity", "cutout_color")
+_EDITOR_FIELDS = ("brush_size", "brush_hardness", "view_mode", "overlay_color", "overlay_opacity", "cutout_color")
 
 
 def _folder_name(name: str) -> str:

@@ -16,7 +16,14 @@ from cutout_studio.core.refine import StrokeKind
 from cutout_studio.qt.actions import Actions
 from cutout_studio.qt.autosave import Autosaver
 from cutout_studio.qt.canvas import Canvas
-from cutout_studio.qt.document import DocStatus, Document, HistoryCommand, StrokeCommand
+from cutout_studio.qt.document import (
+    DocStatus,
+    Document,
+    EdgeBrushCommand,
+    EditCommand,
+    HistoryCommand,
+    StrokeCommand,
+)
 from cutout_studio.qt.editing import EditPipeline, EditResult
 from cutout_studio.qt.filmstrip import Filmstrip
 from cutout_studio.qt.masking import PREFETCH, MaskScheduler
@@ -54,6 +61,7 @@ class PhotoView(QObject):
         self.docs = docs  #: the window's list of open documents, in filmstrip order
         self.current: Document | None = None
         masks.prepared.connect(self._on_prepared)
+        masks.decoded.connect(self._on_decoded)
         masks.failed.connect(self._on_prepare_failed)
         masks.started.connect(self._on_prepare_started)
         pipeline.rendered.connect(self._on_rendered)
@@ -99,16 +107,28 @@ class PhotoView(QObject):
 
     # ------------------------------------------------------------------ edits
 
-    def stroke(self, kind: str, points: list[tuple[float, float]], radius: float) -> None:
+    def can_paint(self, doc: Document | None) -> bool:
+        """Brushes work once the photo is decoded: marks made before its mask wait for it."""
+        if doc is None or doc.image is None or doc.status is DocStatus.FAILED:
+            return False
+        return doc.ready or not self.masks.model_unavailable
+
+    def stroke(self, kind: str, points: list[tuple[float, float]], radius: float, hardness: float = 1.0) -> None:
         doc = self.current
-        if doc is None or not doc.ready:
+        if not self.can_paint(doc):
             self.canvas.clear_stroke_previews()
             return
-        # the canvas paints only its brush tools: "fg", "bg" and "erase"
-        stroke_kind = cast(StrokeKind, kind)
-        command = StrokeCommand(stroke_kind, tuple((float(x), float(y)) for x, y in points), float(radius))
+        assert doc is not None
+        xy = tuple((float(x), float(y)) for x, y in points)
+        command: EditCommand
+        if kind == "refine":
+            command = EdgeBrushCommand(xy, float(radius), float(hardness))
+        else:
+            # the canvas paints only its brush tools: "fg", "bg", "erase" and "refine"
+            command = StrokeCommand(cast(StrokeKind, kind), xy, float(radius))
         self.pipeline.push(doc, command)
-        self.autosave.mark(doc)
+        if doc.ready:  # marks made before the mask are saved once it arrives (_on_prepared)
+            self.autosave.mark(doc)
         self.update_actions()
         self.update_busy()
 
@@ -139,7 +159,12 @@ class PhotoView(QObject):
         self.update_busy()
 
     def _on_prepared(self, doc: Document) -> None:
+        # What the store holds is settled; marks painted while the mask was computed are due.
+        waiting, doc.pending = doc.pending, []
         self.autosave.settle(doc)
+        doc.pending = waiting
+        if waiting:
+            self.autosave.mark(doc)
         self.filmstrip.refresh(doc)
         if doc is self.current:
             if doc.photo is not None and self.canvas.photo_item.layer is not doc.photo:
@@ -153,6 +178,13 @@ class PhotoView(QObject):
         self.update_busy()
         if doc.alpha is not None:
             self.mask_ready.emit(doc)
+
+    def _on_decoded(self, doc: Document) -> None:
+        if doc is self.current and doc.photo is not None and self.canvas.photo_item.layer is not doc.photo:
+            self.canvas.set_photo(doc.photo)
+            self._show_last_layer(doc)
+        self.filmstrip.refresh(doc)
+        self.update_actions()
 
     def _on_prepare_failed(self, doc: Document) -> None:
         self.filmstrip.refresh(doc)
@@ -168,6 +200,7 @@ class PhotoView(QObject):
         """Until a fresh picture arrives, the canvas shows the photo's last one, not a bare photo."""
         if doc.layer is not None:
             self.canvas.set_layer(doc.layer, doc.layer_mode)
+        self.canvas.set_outline(doc.outline)
 
     def _on_previewed(self, doc: Document, result: EditResult) -> None:
         if doc is self.current and result.layer is not None:
@@ -177,8 +210,21 @@ class PhotoView(QObject):
         if doc is not self.current:
             return
         if result.layer is not None:
-            doc.layer, doc.layer_mode = result.layer, result.mode
-            self.canvas.set_layer(result.layer, result.mode)
+            if result.layer is doc.layer and result.patch is not None:
+                # The layer of this photo, patched: only the changed box is written and repainted.
+                result.layer.apply_patch(result.patch)
+            if result.layer is doc.layer and self.canvas.layer_item.layer is doc.layer:
+                if result.patch is not None:
+                    self.canvas.update_layer(result.patch.box)
+            else:
+                doc.layer, doc.layer_mode = result.layer, result.mode
+                self.canvas.set_layer(result.layer, result.mode)
+            doc.layer_alpha, doc.layer_settings = result.alpha, result.settings
+        if result.outline is not None:
+            if result.outline_replace:
+                doc.outline = {}
+            doc.outline.update(result.outline)
+            self.canvas.set_outline(doc.outline)
         # (the original photo needs no layer: the last one stays for when the view comes back)
         self.canvas.clear_stroke_previews()
         self.update_busy()
@@ -204,7 +250,7 @@ class PhotoView(QObject):
         a.undo.setEnabled(ready and doc is not None and doc.can_undo)
         a.redo.setEnabled(ready and doc is not None and doc.can_redo)
         a.reset.setEnabled(ready)
-        self.canvas.set_brushes_enabled(ready)
+        self.canvas.set_brushes_enabled(self.can_paint(doc))
 
     def update_busy(self) -> None:
         doc = self.current

@@ -13,6 +13,7 @@ QImage that wraps it (QImage does not copy the buffer).
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 from dataclasses import dataclass, field
 
@@ -59,6 +60,13 @@ class Layer:
     buffer: np.ndarray
     levels: list[tuple[float, QImage, np.ndarray]] = field(default_factory=list)
 
+    def apply_patch(self, patch: LayerPatch) -> None:
+        """Write ``patch`` into the pixels (GUI thread: the QImages wrap these arrays)."""
+        buffers = [self.buffer, *(buffer for _scale, _image, buffer in self.levels)]
+        for level, (y0, x0, pixels) in enumerate(patch.levels):
+            target = buffers[level][y0 : y0 + pixels.shape[0], x0 : x0 + pixels.shape[1]]
+            target[...] = pixels[: target.shape[0], : target.shape[1]]
+
     def level_for(self, zoom: float) -> tuple[float, QImage]:
         """The smallest copy that still has at least one pixel per screen pixel at ``zoom``."""
         best = (1.0, self.image)
@@ -66,6 +74,14 @@ class Layer:
             if scale >= zoom:
                 best = (scale, image)
         return best
+
+
+@dataclass
+class LayerPatch:
+    """New pixels for a box of a :class:`Layer` and of each of its reduced copies."""
+
+    box: tuple[int, int, int, int]  #: (y0, y1, x0, x1) in photo pixels
+    levels: list[tuple[int, int, np.ndarray]]  #: (y0, x0, pixels) for the image, then each level
 
 
 #: Reduced copies are made down to about this many pixels on the long side.
@@ -120,14 +136,18 @@ def alpha_to_uint8(alpha: np.ndarray, scale: float = 1.0, offset: float = 0.0) -
 
 def overlay_layer(alpha: np.ndarray, color: tuple[int, int, int], opacity: float) -> Layer:
     """The colour laid over what the mask removes: opacity × (1 − alpha), premultiplied."""
+    return _wrap(_overlay_pixels(alpha, color, opacity), QImage.Format.Format_ARGB32_Premultiplied)
+
+
+def _overlay_pixels(alpha: np.ndarray, color: tuple[int, int, int], opacity: float) -> np.ndarray:
     opacity = float(min(max(opacity, 0.0), 1.0))
     cover = alpha_to_uint8(alpha, -opacity, opacity)
     # One 32-bit ARGB word per cover level; a native-endian uint32 is exactly Qt's ARGB32 layout.
     levels = np.arange(256, dtype=np.uint32)
     r, g, b = (np.round(levels * (c / 255.0)).astype(np.uint32) for c in color)
     table = (levels << 24) | (r << 16) | (g << 8) | b
-    words = table[cover]
-    return _wrap(words.view(np.uint8).reshape(*cover.shape, 4), QImage.Format.Format_ARGB32_Premultiplied)
+    words: np.ndarray = table[cover]
+    return words.view(np.uint8).reshape(*cover.shape, 4)
 
 
 def mask_layer(alpha: np.ndarray) -> Layer:
@@ -159,6 +179,92 @@ def compose(image: LoadedImage, alpha: np.ndarray, edges: EdgeOptions, view: Vie
     if view.mode == "mask":
         return mask_layer(shown)
     return overlay_layer(shown, view.overlay_color, view.overlay_opacity)
+
+
+def changed_box(old: np.ndarray, new: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The bounding box (y0, y1, x0, x1) of the pixels where two masks differ (None: equal)."""
+    differs = cv2.compare(old, new, cv2.CMP_NE)
+    rows = np.flatnonzero(cv2.reduce(differs, 1, cv2.REDUCE_MAX).ravel())
+    if not len(rows):
+        return None
+    y0, y1 = int(rows[0]), int(rows[-1]) + 1
+    cols = np.flatnonzero(cv2.reduce(differs[y0:y1], 0, cv2.REDUCE_MAX).ravel())
+    return y0, y1, int(cols[0]), int(cols[-1]) + 1
+
+
+def copy_and_compare(
+    source: np.ndarray, out: np.ndarray, old: np.ndarray, strip_rows: int = 64
+) -> tuple[int, int, int, int] | None:
+    """Copy ``source`` into ``out`` and return :func:`changed_box` of ``old`` and the copy, in
+    one pass of strips that stay in the cache (a 24 MP mask: one read of each array instead of
+    a copy and then a comparison of two full-size arrays)."""
+    height = source.shape[0]
+    rows = np.zeros(height, bool)
+    cols = np.zeros(source.shape[1], np.uint8)
+    for top in range(0, height, strip_rows):
+        strip = slice(top, min(height, top + strip_rows))
+        np.copyto(out[strip], source[strip])
+        differs = cv2.compare(out[strip], old[strip], cv2.CMP_NE)
+        changed = cv2.reduce(differs, 1, cv2.REDUCE_MAX).ravel()
+        if changed.any():
+            rows[strip] = changed > 0
+            np.maximum(cols, cv2.reduce(differs, 0, cv2.REDUCE_MAX).ravel(), out=cols)
+    found = np.flatnonzero(rows)
+    if not len(found):
+        return None
+    xs = np.flatnonzero(cols)
+    return int(found[0]), int(found[-1]) + 1, int(xs[0]), int(xs[-1]) + 1
+
+
+def _edge_reach(edges: EdgeOptions) -> int | None:
+    """How far (px) the edge settings carry a change of the mask; None: anywhere (matting)."""
+    if edges.matting:
+        return None
+    reach = 0
+    if edges.shift:
+        reach += math.ceil(abs(edges.shift)) + 1
+    if edges.feather > 0:
+        reach += math.ceil(3 * edges.feather / 2) + 1
+    return reach
+
+
+def compose_patch(
+    image: LoadedImage,
+    alpha: np.ndarray,
+    edges: EdgeOptions,
+    view: ViewSettings,
+    box: tuple[int, int, int, int],
+    level_count: int,
+) -> LayerPatch | None:
+    """New pixels for the part of the layer that a change of the mask within ``box`` touches.
+
+    None when the view cannot be patched (cutout views, whose decontamination reaches far, and
+    matting, whose result depends on the whole outline): the caller composes the whole layer.
+    """
+    reach = _edge_reach(edges)
+    if view.mode not in ("overlay", "mask") or reach is None:
+        return None
+    height, width = alpha.shape
+    step = 2**level_count  # boxes aligned on the coarsest level's pixels: its copies are exact
+    y0, y1, x0, x1 = box
+    y0, x0 = max(0, y0 - reach) // step * step, max(0, x0 - reach) // step * step
+    y1, x1 = min(height, -(-(y1 + reach) // step) * step), min(width, -(-(x1 + reach) // step) * step)
+    # The edge settings need their reach of context around the box to be exact inside it.
+    cy0, cx0, cy1, cx1 = max(0, y0 - reach), max(0, x0 - reach), min(height, y1 + reach), min(width, x1 + reach)
+    crop = alpha[cy0:cy1, cx0:cx1]
+    if edges.changes_alpha:
+        crop = display_alpha(image.rgb[cy0:cy1, cx0:cx1], crop, edges)
+    shown = crop[y0 - cy0 : y1 - cy0, x0 - cx0 : x1 - cx0]
+    if view.mode == "mask":
+        pixels = alpha_to_uint8(shown)
+    else:
+        pixels = _overlay_pixels(shown, view.overlay_color, view.overlay_opacity)
+    patch = LayerPatch((y0, y1, x0, x1), [(y0, x0, pixels)])
+    for level in range(1, level_count + 1):
+        h, w = pixels.shape[:2]
+        pixels = cv2.resize(pixels, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA)
+        patch.levels.append((y0 >> level, x0 >> level, pixels))
+    return patch
 
 
 def warm_up() -> None:

@@ -27,7 +27,7 @@ from cutout_studio.qt.render import VIEW_MODES, ViewSettings
 
 MIN_BRUSH, MAX_BRUSH = 1, 800
 BRUSH_STEP = 1.25
-TOOLS = ("fg", "bg", "erase", "pan")
+TOOLS = ("fg", "bg", "erase", "refine", "pan")
 
 T = TypeVar("T")
 
@@ -78,6 +78,12 @@ def _brush(value: object) -> float:
     return clamp_brush(value)
 
 
+def _hardness(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"brush hardness must be a number, got {value!r}")
+    return float(min(max(value, 0.0), 1.0))
+
+
 def _instance(kind: type[T]) -> Callable[[object], T]:
     def check(value: object) -> T:
         if not isinstance(value, kind):
@@ -118,6 +124,7 @@ class EditorState(QObject):
 
     changed = Signal(str)  #: the name of the property that changed
     brush_size_changed = Signal(float)
+    brush_hardness_changed = Signal(float)
     tool_changed = Signal(str)
     view_mode_changed = Signal(str)
     overlay_color_changed = Signal(str)
@@ -126,7 +133,11 @@ class EditorState(QObject):
     export_changed = Signal(object)  #: ExportOptions
     edges_changed = Signal(object)  #: EdgeOptions (emitted whenever export.edges changes)
 
-    brush_size: Observable[float] = Observable(24.0, _brush)  #: diameter in photo pixels
+    #: diameter in SCREEN pixels: the brush keeps its size on screen at any zoom; a stroke
+    #: gets it in photo pixels (the canvas divides by the zoom when the stroke starts)
+    brush_size: Observable[float] = Observable(24.0, _brush)
+    #: 0..1: the refine-edge brush's footprint is full strength within hardness × radius
+    brush_hardness: Observable[float] = Observable(0.6, _hardness)
     tool: Observable[str] = Observable("fg", _one_of(TOOLS))
     view_mode: Observable[str] = Observable("overlay", _one_of(tuple(VIEW_MODES)))
     overlay_color: Observable[str] = Observable("#4f6bff", _color)  #: "#rrggbb"
@@ -135,7 +146,16 @@ class EditorState(QObject):
     export: Observable[ExportOptions] = Observable(ExportOptions(), _instance(ExportOptions))
 
     #: every observable property, in declaration order
-    NAMES = ("brush_size", "tool", "view_mode", "overlay_color", "overlay_opacity", "cutout_color", "export")
+    NAMES = (
+        "brush_size",
+        "brush_hardness",
+        "tool",
+        "view_mode",
+        "overlay_color",
+        "overlay_opacity",
+        "cutout_color",
+        "export",
+    )
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)

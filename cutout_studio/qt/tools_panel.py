@@ -84,11 +84,14 @@ class ToolsPanel(QWidget):
     def _brush_group(self, actions: Actions) -> QGroupBox:
         box = QGroupBox("Brushes")
         grid = QGridLayout(box)
-        for i, tool in enumerate(("fg", "bg", "erase", "pan")):
+        for i, tool in enumerate(("fg", "bg", "erase", "refine", "pan")):
             grid.addWidget(_tool_button(actions.tools[tool]), i // 2, i % 2)
+        row = 3  # the tool buttons take rows 0-2
         self.brush_slider = QSlider(Qt.Orientation.Horizontal)
         self.brush_slider.setRange(MIN_BRUSH, MAX_BRUSH)
-        self.brush_slider.setToolTip("Brush size in photo pixels ([ and ] change it)")
+        self.brush_slider.setToolTip(
+            "Brush size in screen pixels: the brush keeps its size on screen at any zoom ([ and ] change it)"
+        )
         self.brush_spin = QSpinBox()
         self.brush_spin.setRange(MIN_BRUSH, MAX_BRUSH)
         self.brush_spin.setSuffix(" px")
@@ -99,10 +102,21 @@ class ToolsPanel(QWidget):
         size_row.addWidget(QLabel("Size"))
         size_row.addWidget(self.brush_slider, 1)
         size_row.addWidget(self.brush_spin)
-        grid.addLayout(size_row, 2, 0, 1, 2)
+        grid.addLayout(size_row, row, 0, 1, 2)
+        self.hardness_slider = QSlider(Qt.Orientation.Horizontal)
+        self.hardness_slider.setRange(0, 100)
+        self.hardness_slider.setToolTip(
+            "Hardness of the refine-edge brush: full matting within this share of the radius,"
+            " fading to none at its rim (the other brushes are always hard)"
+        )
+        bind(self.state, "brush_hardness", self.hardness_slider, scale=100)
+        hardness_row = QHBoxLayout()
+        hardness_row.addWidget(QLabel("Hardness"))
+        hardness_row.addWidget(self.hardness_slider, 1)
+        grid.addLayout(hardness_row, row + 1, 0, 1, 2)
         for i, action in enumerate((actions.undo, actions.redo)):
-            grid.addWidget(_tool_button(action), 3, i)
-        grid.addWidget(_tool_button(actions.reset), 4, 0, 1, 2)
+            grid.addWidget(_tool_button(action), row + 2, i)
+        grid.addWidget(_tool_button(actions.reset), row + 3, 0, 1, 2)
         return box
 
     def _view_group(self, actions: Actions) -> QGroupBox:

@@ -61,8 +61,9 @@ def test_brush_stroke_labels_exactly_the_painted_pixels_and_undo_restores(qtbot,
     canvas = window.canvas
     window.actions_.tools["bg"].trigger()
     window.set_brush_size(15)
-    radius = 7.5
-    assert canvas.brush_radius == radius
+    assert canvas.brush_radius == 7.5  # screen pixels; the stroke gets it in photo pixels
+    radius = canvas.image_radius
+    assert radius == pytest.approx(7.5 / canvas.zoom)
 
     # A drag across the bear's body, in view (screen) coordinates.
     h, w = doc.image.rgb.shape[:2]
