@@ -296,7 +296,8 @@ def train(config: TrainConfig, *, resume: str | Path | None = None, progress: bo
         saved = {k: v for k, v in state["config"].items() if k not in SESSION_FIELDS and k != "extra"}
         asked = {k: v for k, v in asdict(config).items() if k not in SESSION_FIELDS and k != "extra"}
         if saved != asked:
-            changed = sorted(k for k in saved if saved[k] != asked.get(k))
+            # both sides' keys: a field added to TrainConfig since the checkpoint is a change too
+            changed = sorted(k for k in saved.keys() | asked.keys() if saved.get(k) != asked.get(k))
             raise CutoutError(f"the checkpoint was made with other {', '.join(changed)}; a resumed run must keep them")
     state["config"] = asdict(config)
     if limit_s is None:
