@@ -8,7 +8,7 @@ from __future__ import annotations
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QWidget
 
-from cutout_studio.qt.canvas import BRUSH_TOOLS
+from cutout_studio.qt.brushes import BRUSH_TOOLS
 from cutout_studio.qt.render import VIEW_MODES
 
 StdKey = QKeySequence.StandardKey

@@ -19,14 +19,12 @@ from __future__ import annotations
 
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
-    QBrush,
     QColor,
     QKeyEvent,
     QMouseEvent,
     QPainter,
     QPainterPath,
     QPen,
-    QPixmap,
     QWheelEvent,
 )
 from PySide6.QtWidgets import (
@@ -39,33 +37,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cutout_studio.qt.brushes import BRUSH_TOOLS, GESTURES, STROKE_COLOURS
 from cutout_studio.qt.image_item import ImageItem
 from cutout_studio.qt.outline import OutlineItem, OutlineTiles
+from cutout_studio.qt.painting import checker_brush, draw_placeholder
 from cutout_studio.qt.render import CUTOUT_MODES, Layer
 
-BRUSH_TOOLS = {
-    "fg": "Foreground brush",
-    "bg": "Background brush",
-    "erase": "Eraser",
-    "refine": "Refine edge brush",
-}
-STROKE_COLOURS = {
-    "fg": QColor(40, 220, 90, 150),
-    "bg": QColor(240, 60, 60, 150),
-    "erase": QColor(90, 160, 255, 150),
-    "refine": QColor(240, 200, 40, 150),
-}
+__all__ = ["BRUSH_TOOLS", "GESTURES", "STROKE_COLOURS", "Canvas"]
+
 MIN_ZOOM, MAX_ZOOM = 0.02, 32.0
-#: Mouse gestures and held keys that are not QActions, listed in the shortcuts dialog.
-GESTURES = (
-    ("Mouse wheel", "Zoom around the cursor"),
-    ("Space + drag", "Pan the photo"),
-    ("Middle button drag", "Pan the photo"),
-    ("Left drag", "Paint with the current brush (one drag = one undo step)"),
-    ("Drag the split line", "Move the before/after divider"),
-)
 _BACKGROUND = QColor(43, 43, 46)
-_CHECKER_LIGHT, _CHECKER_DARK = QColor(204, 204, 204), QColor(150, 150, 150)
 _SPLIT_GRAB_PX = 6.0
 PLACEHOLDER = "Open photos (Ctrl+O) or drop photos and folders here"
 
@@ -130,7 +111,7 @@ class Canvas(QGraphicsView):
         self._pan_anchor: QPoint | None = None
         self._space_held = False
         self._dragging_split = False
-        self._checker = self._checker_brush()
+        self._checker = checker_brush()
         self.placeholder = PLACEHOLDER
 
         self._busy_label = QLabel(self.viewport())
@@ -271,30 +252,8 @@ class Canvas(QGraphicsView):
         painter.restore()
 
     def drawForeground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802
-        if self.has_photo:
-            return
-        painter.save()
-        painter.resetTransform()
-        painter.setPen(QColor(190, 190, 190))
-        font = painter.font()
-        font.setPointSizeF(font.pointSizeF() * 1.3)
-        painter.setFont(font)
-        painter.drawText(
-            self.viewport().rect().adjusted(20, 20, -20, -20),
-            Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
-            self.placeholder,
-        )
-        painter.restore()
-
-    @staticmethod
-    def _checker_brush(square: int = 10) -> QBrush:
-        tile = QPixmap(2 * square, 2 * square)
-        tile.fill(_CHECKER_LIGHT)
-        painter = QPainter(tile)
-        painter.fillRect(0, 0, square, square, _CHECKER_DARK)
-        painter.fillRect(square, square, square, square, _CHECKER_DARK)
-        painter.end()
-        return QBrush(tile)
+        if not self.has_photo:
+            draw_placeholder(painter, self.viewport().rect(), self.placeholder)
 
     # ------------------------------------------------------------------ zoom and pan
 

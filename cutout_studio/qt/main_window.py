@@ -38,7 +38,8 @@ from cutout_studio.qt.actions import Actions
 from cutout_studio.qt.autosave import Autosaver
 from cutout_studio.qt.batch_dialog import BatchDialog
 from cutout_studio.qt.binding import bind
-from cutout_studio.qt.canvas import GESTURES, Canvas
+from cutout_studio.qt.brushes import GESTURES
+from cutout_studio.qt.canvas import Canvas
 from cutout_studio.qt.dialogs import AboutDialog, Popups, ShortcutsDialog, ask_quit, model_description
 from cutout_studio.qt.document import Document
 from cutout_studio.qt.editing import EditPipeline

@@ -8,8 +8,10 @@ import grimp
 
 PACKAGE = Path(__file__).resolve().parents[2] / "cutout_studio"
 
-#: issue 9's bound ("no module over ~500 lines"); image_io.py is one idea (the loader) and may stay whole
-MAX_LINES = 520
+#: issue 9's bound: no module over ~500 lines
+MAX_LINES = 500
+#: one idea each, allowed to stay whole: the one image loader (every format's quirks in one place)
+WHOLE = {"core/image_io.py"}
 
 
 def test_no_module_imports_itself_back_through_another():
@@ -31,5 +33,6 @@ def test_no_module_is_longer_than_a_reader_can_hold():
         str(path.relative_to(PACKAGE)): n
         for path in PACKAGE.rglob("*.py")
         if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+        and path.relative_to(PACKAGE).as_posix() not in WHOLE
     }
     assert long == {}
