@@ -138,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--limit", type=_whole_number("limit", Range(1, 10**9, integer=True)), default=None,
                     help="at most this many images per set")
     ev.add_argument("--json", type=Path, help="write the results as JSON here")
+    ev.add_argument("--clicks", type=_whole_number("clicks", Range(1, 100, integer=True)), default=None,
+                    metavar="N", help="interactive protocol: NoC@85/90 and IoU after 1/3/5 clicks of at most N, "
+                                      "brushes beside classical GrabCut (--method is then ignored)")
     _add_model_options(ev)
     ev.set_defaults(handler=_cmd_eval)
     return parser
@@ -167,6 +170,9 @@ def _add_export_options(p: argparse.ArgumentParser) -> None:
                    help=f"grow (+) or shrink (-) the mask, {_range(EdgeOptions, 'shift')}")
     e.add_argument("--matting", action="store_true", help="alpha matting in a thin band at the edge (slower)")
     e.add_argument("--no-decontaminate", action="store_true", help="keep edge colours as they are")
+    e.add_argument("--min-island", type=_whole_number("min_island", spec(EdgeOptions, "min_island")), default=0,
+                   metavar="PX", help=f"drop islands and fill holes smaller than this, "
+                                      f"{_range(EdgeOptions, 'min_island')} (the main subject stays)")
 
 
 def _range(cls: type, name: str) -> str:
@@ -217,7 +223,7 @@ def export_options_from_args(args: argparse.Namespace) -> ExportOptions:
         raise UsageError(f"--padding: expected a number of px or a percentage, got '{args.padding}'") from None
     try:
         edges = EdgeOptions(feather=args.feather, shift=args.shift, matting=args.matting,
-                            decontaminate=not args.no_decontaminate)
+                            decontaminate=not args.no_decontaminate, min_island=args.min_island)
         return ExportOptions(format=args.format, quality=args.quality, background=args.background or None,
                              crop=args.crop, padding=padding, padding_unit=unit, square=args.square,
                              output=args.output_kind, overwrite=args.overwrite, edges=edges)
@@ -340,7 +346,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from cutout_studio.core.evaluate import evaluate_sets, format_table
 
     results = evaluate_sets(args.sets, methods=args.methods or ["cutout"], model=args.model, device=args.device,
-                            half=_half(args), limit=args.limit, progress=True)
+                            half=_half(args), limit=args.limit, progress=True, clicks=args.clicks)
     print(format_table(results))
     if args.json:
         import json

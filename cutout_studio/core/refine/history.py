@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cutout_studio.core.refine.marks import Mark
 from cutout_studio.core.refine.strokes import Stroke
 
 #: Undo history is trimmed (oldest first) beyond this many bytes of stored pixel changes.
@@ -36,12 +37,15 @@ class Patch:
 
 @dataclass
 class Step:
-    """One undo step: the patches it wrote, in order, and what it did to the list of strokes
-    (a stroke added, or a reset that cleared the strokes listed)."""
+    """One undo step: the patches it wrote, in order, what it did to the list of strokes
+    (a stroke added, or a reset that cleared the strokes listed) and the marks before and
+    after it (undo and redo act on marks: the arrays follow them)."""
 
     patches: list[Patch] = field(default_factory=list)
     added: Stroke | None = None
     cleared: tuple[Stroke, ...] | None = None
+    marks_before: tuple[Mark, ...] = ()
+    marks_after: tuple[Mark, ...] = ()
 
     @property
     def nbytes(self) -> int:

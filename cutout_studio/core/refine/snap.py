@@ -8,6 +8,8 @@ a few grid pixels away, where the previous alpha (and the model's soft edges) is
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 import numpy.typing as npt
@@ -62,13 +64,13 @@ def grid_to_full(
 
 
 def snap_to_full(
-    solution: Solution, rgb: np.ndarray, alpha: np.ndarray, scale: tuple[float, float]
+    solution: Solution, rgb: np.ndarray, base: Callable[[Box], np.ndarray], scale: tuple[float, float]
 ) -> tuple[Box, npt.NDArray[np.float32]]:
     """Full-resolution alpha for the area that flipped: the cut's binary result on the grid,
     snapped to the photo's edges by a guided filter evaluated at full resolution.
 
-    ``rgb`` and ``alpha`` are the full-resolution photo and current alpha, ``scale`` the
-    working copy's (y, x) size over the photo's. Returns the rectangle that may change and its
+    ``rgb`` is the full-resolution photo, ``base(box)`` a fresh copy of the alpha the mark is
+    applied to inside a rectangle, ``scale`` the working copy's (y, x) size over the photo's. Returns the rectangle that may change and its
     new values. The area is cut into tiles (:mod:`cutout_studio.core.tiles`); only tiles near
     a new edge evaluate ``a·I + b`` (the costly part at tens of megapixels), tiles inside what
     flipped are filled with 0 or 1, and tiles outside the blend zone are left as they were.
@@ -79,14 +81,14 @@ def snap_to_full(
     a, b = guided_coefficients(solution.rgb, target, _SNAP_RADIUS, _SNAP_EPS)
     weight = blend_weight(solution)
 
-    rows, cols = grid_to_full(solution, (alpha.shape[0], alpha.shape[1]), scale)
+    rows, cols = grid_to_full(solution, (rgb.shape[0], rgb.shape[1]), scale)
     gy, gx = np.nonzero(weight > 0)
     # Full-resolution pixels whose bilinear support touches the blend zone.
     ys = np.flatnonzero((rows > gy.min() - 1) & (rows < gy.max() + 1))
     xs = np.flatnonzero((cols > gx.min() - 1) & (cols < gx.max() + 1))
     fy0, fy1, fx0, fx1 = int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1
     rows, cols = rows[fy0:fy1], cols[fx0:fx1]
-    result = alpha[fy0:fy1, fx0:fx1].copy()
+    result = base((fy0, fy1, fx0, fx1))
 
     # Per grid cell: untouched (weight 0), or deep inside (weight 1, flat target: a = 0, b = 0 or 1).
     flat = np.abs(a).max(axis=2) < 1e-6
@@ -138,3 +140,29 @@ def _snap_region(
         snapped -= old
         snapped *= strip[4]
         old += snapped
+
+
+#: Half width (full-resolution px) of the boundary band: outside it, what a mark changes is
+#: exactly 0 or 1 (no haze of faintly opaque pixels around the subject).
+BOUNDARY_BAND = 3.0
+
+
+def remove_haze(values: np.ndarray, old: np.ndarray, band: float) -> None:
+    """Round, in place, the pixels of ``values`` that differ from ``old`` and lie farther than
+    ``band`` px from the 0.5 outline: the guided snapping's ``a·I + b`` leaves faint values in
+    textured areas away from any edge, which are haze, not edge."""
+    soft = (values != old) & (values > 0.0) & (values < 1.0)
+    if not soft.any():
+        return
+    ys, xs = np.nonzero(soft)
+    pad = int(np.ceil(band)) + 2
+    y0, y1 = max(0, int(ys.min()) - pad), min(values.shape[0], int(ys.max()) + pad + 1)
+    x0, x1 = max(0, int(xs.min()) - pad), min(values.shape[1], int(xs.max()) + pad + 1)
+    crop = values[y0:y1, x0:x1]
+    hard = (crop >= 0.5).astype(np.uint8)
+    # Distance to the nearest pixel of the other side: within the crop this is exact up to
+    # ``band`` (the crop reaches ``band`` beyond every soft pixel), larger only beyond it.
+    inside = cv2.distanceTransform(hard, cv2.DIST_L2, 3)
+    outside = cv2.distanceTransform(1 - hard, cv2.DIST_L2, 3)
+    far = soft[y0:y1, x0:x1] & (np.where(hard > 0, inside, outside) > band)
+    crop[far] = hard[far]
