@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", type=Path, help="write the results as JSON here")
     ev.add_argument("--clicks", type=_whole_number("clicks", Range(1, 100, integer=True)), default=None,
                     metavar="N", help="interactive protocol: NoC@85/90 and IoU after 1/3/5 clicks of at most N, "
-                                      "brushes beside classical GrabCut (--method is then ignored)")
+                                      "brushes beside classical GrabCut (--method brushes or grabcut: only that one)")
     _add_model_options(ev)
     ev.set_defaults(handler=_cmd_eval)
     return parser

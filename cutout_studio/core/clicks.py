@@ -137,9 +137,11 @@ class GrabCutClicker:
         self._bgd, self._fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
 
     def _result(self) -> np.ndarray:
-        fg = ((self._mask == cv2.GC_FGD) | (self._mask == cv2.GC_PR_FGD)).astype(np.float32)
+        fg: np.ndarray = ((self._mask == cv2.GC_FGD) | (self._mask == cv2.GC_PR_FGD)).astype(np.float32)
         height, width = self._truth.shape
-        return fg if fg.shape == (height, width) else cv2.resize(fg, (width, height), interpolation=cv2.INTER_LINEAR)
+        if fg.shape != (height, width):
+            fg = np.asarray(cv2.resize(fg, (width, height), interpolation=cv2.INTER_LINEAR), np.float32)
+        return fg
 
     def start(self) -> np.ndarray:
         height, width = self._mask.shape
@@ -154,7 +156,13 @@ class GrabCutClicker:
         rect = (x0, y0, max(1, x1 - x0), max(1, y1 - y0))
         try:
             cv2.grabCut(
-                self._bgr, self._mask, rect, self._bgd, self._fgd, GRABCUT_RECT_ITERATIONS, cv2.GC_INIT_WITH_RECT
+                self._bgr,
+                self._mask,
+                rect,
+                self._bgd,
+                self._fgd,
+                GRABCUT_RECT_ITERATIONS,
+                cv2.GC_INIT_WITH_RECT,
             )
         except cv2.error:  # a rectangle covering the whole photo leaves no background to model
             self._mask[:] = cv2.GC_PR_FGD
@@ -168,7 +176,13 @@ class GrabCutClicker:
         ).any()
         if has_both:
             cv2.grabCut(
-                self._bgr, self._mask, None, self._bgd, self._fgd, GRABCUT_CLICK_ITERATIONS, cv2.GC_INIT_WITH_MASK
+                self._bgr,
+                self._mask,
+                (0, 0, 0, 0),  # read only by GC_INIT_WITH_RECT
+                self._bgd,
+                self._fgd,
+                GRABCUT_CLICK_ITERATIONS,
+                cv2.GC_INIT_WITH_MASK,
             )
         return self._result()
 
@@ -223,7 +237,9 @@ def evaluate_clicks(
         raise CutoutError(f"--clicks must be 1 to 100, got {max_clicks}")
     unknown = [m for m in methods if m not in CLICK_METHODS]
     if unknown:
-        raise CutoutError(f"unknown click method(s): {', '.join(unknown)} (known: {', '.join(CLICK_METHODS)})")
+        raise CutoutError(
+            f"unknown click method(s): {', '.join(unknown)} (known: {', '.join(CLICK_METHODS)})"
+        )
     if not sets:
         raise CutoutError("no set folder given")
     eval_sets = [find_pairs(folder) for folder in sets]
@@ -290,8 +306,12 @@ def format_clicks_table(results: dict[str, Any]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for index, row in enumerate(rows):
-        lines.append("  ".join(c.ljust(widths[i]) if i < 2 else c.rjust(widths[i]) for i, c in enumerate(row)))
+        lines.append(
+            "  ".join(c.ljust(widths[i]) if i < 2 else c.rjust(widths[i]) for i, c in enumerate(row))
+        )
         if index == 0:
             lines.append("  ".join("-" * w for w in widths))
-    lines.append(f"{results.get('protocol', '')}; model: {results.get('model') or '-'} on {results.get('device')}")
+    lines.append(
+        f"{results.get('protocol', '')}; model: {results.get('model') or '-'} on {results.get('device')}"
+    )
     return "\n".join(lines)

@@ -173,7 +173,9 @@ def remove_islands(alpha: np.ndarray, min_pixels: int) -> np.ndarray:
         if fill == 0.0:
             small[int(np.argmax(areas))] = False  # the main subject stays, whatever its size
         else:  # background regions touching the border are the surroundings, not holes
-            border = np.unique(np.concatenate([components[0], components[-1], components[:, 0], components[:, -1]]))
+            border = np.unique(
+                np.concatenate([components[0], components[-1], components[:, 0], components[:, -1]])
+            )
             small[border[border > 0] - 1] = False
         if not small.any():
             continue

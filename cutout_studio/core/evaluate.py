@@ -292,10 +292,12 @@ def evaluate_sets(
     whose size is not its photo's; :class:`ModelError` when the model is not installed.
     """
     if clicks is not None:
-        from cutout_studio.core.clicks import evaluate_clicks
+        from cutout_studio.core.clicks import CLICK_METHODS, evaluate_clicks
 
+        chosen = [m for m in methods if m in CLICK_METHODS] or list(CLICK_METHODS)
         return evaluate_clicks(
-            sets, max_clicks=clicks, model=model, device=device, half=half, limit=limit, progress=progress
+            sets, max_clicks=clicks, methods=chosen, model=model, device=device, half=half, limit=limit,
+            progress=progress,
         )
     methods = list(dict.fromkeys(methods or ["cutout"]))  # keep order, drop repeats
     unknown = [m for m in methods if m not in METHODS]

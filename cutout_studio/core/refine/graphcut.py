@@ -49,6 +49,8 @@ _NEAR_FRACTION = 0.3
 #: the click protocol (core/clicks.py) on DAVIS, where clicks always disagree: a weight of 0.3
 #: cost a click of NoC@90 (4.2 vs 3.2 at 0.15) and most of the first click's gain; strokes
 #: along a dark subject next to dark pavement (tests) flood it below 0.3.
+#: Colours of the mark's side near it taken into its model (see graph_cut).
+_CONTEXT_SAMPLES = 1500
 PRIOR_WEIGHT = 0.1
 CONFIRM_WEIGHT = 0.9
 _PRIOR_CLIP = 1e-3
@@ -187,6 +189,13 @@ def graph_cut(solution: Solution, label: int, context: np.ndarray | None = None)
         other_pool = current_fg & ~bg_label
     gc[fg_label] = cv2.GC_FGD
     gc[bg_label] = cv2.GC_BGD
+    # What the mark joins counts too: the same side's colours near the mark (the subject
+    # around a missed part, the background around a stray blob), as much as the mark's own.
+    same = (current_fg if adding else ~current_fg) & near & ~(fg_label | bg_label)
+    if same.any() and len(intent):
+        context = rgb[same][:: max(1, int(same.sum()) // _CONTEXT_SAMPLES)]
+        repeat = max(1, round(len(context) / len(intent)))
+        intent = np.concatenate([np.repeat(intent, repeat, axis=0), context])
     far = other_pool & ~near
     other = rgb[far] if far.sum() >= 50 else rgb[other_pool]
     if context is not None and len(context):

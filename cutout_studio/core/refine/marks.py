@@ -44,7 +44,9 @@ class Footprint:
 
     def overlaps(self, other: Footprint) -> bool:
         inter = intersect(self.box, other.box)
-        return inter is not None and bool((self.mask[_rel(inter, self.box)] & other.mask[_rel(inter, other.box)]).any())
+        return inter is not None and bool(
+            (self.mask[_rel(inter, self.box)] & other.mask[_rel(inter, other.box)]).any()
+        )
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,12 @@ def union(boxes: list[Box]) -> Box | None:
     boxes = [b for b in boxes if b[0] < b[1] and b[2] < b[3]]
     if not boxes:
         return None
-    return min(b[0] for b in boxes), max(b[1] for b in boxes), min(b[2] for b in boxes), max(b[3] for b in boxes)
+    return (
+        min(b[0] for b in boxes),
+        max(b[1] for b in boxes),
+        min(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
 
 
 def _rel(inner: Box, outer: Box) -> tuple[slice, slice]:

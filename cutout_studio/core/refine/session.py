@@ -112,6 +112,12 @@ class RefineSession:
         return self._height, self._width
 
     @property
+    def band(self) -> float:
+        """Half width (px) of the boundary band: outside it, every pixel a mark changed is
+        exactly 0 or 1."""
+        return self._band
+
+    @property
     def labels(self) -> np.ndarray:
         """H×W uint8 read-only view: 0 no stroke, 1 foreground stroke, 2 background stroke."""
         return self._labels_view
@@ -236,18 +242,18 @@ class RefineSession:
         remainders: list[tuple[int, Footprint, Footprint]] = []
         for i in hit:
             mark = marks[i]
-            for res in ("full", "work"):
-                dirty[res].extend(mark.boxes(res))  # type: ignore[index]
+            for res in _RESOLUTIONS:
+                dirty[res].extend(mark.boxes(res))
             rest_full, rest_work = mark.full.minus(eraser_full), mark.work.minus(eraser_work)
             for later in marks[i + 1 :]:  # labels painted over it later stay theirs
                 rest_full, rest_work = rest_full.minus(later.full), rest_work.minus(later.work)
             if not rest_full.empty:
                 remainders.append((mark.label, rest_full, rest_work))
         self._marks = tuple(mark for i, mark in enumerate(marks) if i not in hit)
-        for res in ("full", "work"):
-            region = union(dirty[res])  # type: ignore[index]
+        for res in _RESOLUTIONS:
+            region = union(dirty[res])
             if region is not None:
-                self._recompose(step, region, res)  # type: ignore[arg-type]
+                self._recompose(step, region, res)
         for label, rest_full, rest_work in remainders:
             self._add_mark(step, label, rest_full, rest_work)
 
@@ -312,6 +318,7 @@ class RefineSession:
         return Layer.from_change((y0, y1, x0, x1), old, updated)
 
 
+_RESOLUTIONS: tuple[Resolution, ...] = ("full", "work")
 _NAMES: dict[str, tuple[str, str]] = {"full": ("alpha", "labels"), "work": ("work_alpha", "work_labels")}
 
 
@@ -331,4 +338,3 @@ def _automatic_alpha(alpha: np.ndarray, shape: tuple[int, ...]) -> npt.NDArray[n
         np.clip(auto, 0.0, 1.0, out=auto)
         return auto
     raise ValueError(f"alpha must be float in [0, 1] or uint8 0..255, got {alpha.dtype}")
-
