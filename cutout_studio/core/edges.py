@@ -158,14 +158,15 @@ def remove_islands(alpha: np.ndarray, min_pixels: int) -> np.ndarray:
     """The alpha without subject islands and holes smaller than ``min_pixels`` (a new array).
 
     Parts are the 8-connected regions of ``alpha >= 0.5``; the largest always stays (the main
-    subject). A dropped island is cleared with the faint pixels around it (its soft rim, which
-    would otherwise stay as a halo); a filled hole (a region of ``alpha < 0.5`` not touching
-    the photo's border) becomes opaque with its rim.
+    subject). A dropped island goes with its soft rim (the faint pixels around it, which would
+    otherwise stay as a halo); a filled hole (a region of ``alpha < 0.5`` not touching the
+    photo's border) becomes opaque with its rim.
     """
     out: np.ndarray = alpha.copy()
-    solid = (alpha >= 0.5).astype(np.uint8)
-    for fill, mask in ((0.0, solid), (1.0, 1 - solid)):
-        count, components, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    solid = alpha >= 0.5
+    # Support: what shows in an 8-bit file (float residue such as 0.99999994 or 1e-7 does not).
+    for fill, core, support in ((0.0, solid, alpha >= TRANSPARENT), (1.0, ~solid, alpha < OPAQUE)):
+        count, components, stats, _ = cv2.connectedComponentsWithStats(core.astype(np.uint8), connectivity=8)
         if count <= 1:
             continue
         areas = stats[1:, cv2.CC_STAT_AREA]
@@ -180,9 +181,13 @@ def remove_islands(alpha: np.ndarray, min_pixels: int) -> np.ndarray:
         if not small.any():
             continue
         drop = np.concatenate([[False], small])[components]
-        # The rim: the soft pixels next to a dropped part go with it.
+        # The rim: a dropped part's soft surroundings go with it, whole where they touch no
+        # part that stays, else within a couple of pixels.
+        _, spread_ids = cv2.connectedComponents(support.astype(np.uint8), connectivity=8)
+        kept = np.unique(spread_ids[core & ~drop])
+        alone = np.setdiff1d(np.unique(spread_ids[drop]), kept)
         rim = cv2.dilate(drop.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-        out[drop | (rim & (alpha > 0.0) & (alpha < 1.0) & (mask == 0))] = fill
+        out[drop | np.isin(spread_ids, alone) | (rim & support & ~core)] = fill
     return out
 
 
