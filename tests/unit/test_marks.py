@@ -124,7 +124,7 @@ def test_a_mark_never_flips_pixels_painted_by_the_other_kind(photo):
 # ------------------------------------------------------------------------------ 4. clean results
 
 
-def test_no_haze_outside_the_boundary_band(photo):
+def test_no_haze_outside_the_soft_edge(photo):
     rgb, truth = photo
     chunk, (cx, cy), radius = missed_chunk(truth)
     blob, centre, blob_radius = wrong_blob(truth)
@@ -143,4 +143,4 @@ def test_no_haze_outside_the_boundary_band(photo):
     )
     soft = (alpha > 0.0) & (alpha < 1.0)
     # 3-px masks approximate distances within a few percent: a pixel of slack.
-    assert not (soft & (distance > session.band + 1)).any()
+    assert not (soft & (distance > session.soft_edge + 1)).any()

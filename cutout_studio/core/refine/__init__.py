@@ -13,7 +13,7 @@ foreground or background stroke is painted, :class:`RefineSession`
    edge, so a click on a missed part takes the whole part, a small mark at the outline only
    that stretch. Marks of the other kind are hard labels: never flipped;
 3. snaps what flipped to the full-resolution photo (:mod:`.snap`) so the new edges follow the
-   photo's real edges, without haze: outside a thin band at the outline, what changed is
+   photo's real edges, without haze: beyond a thin soft edge at the outline, what changed is
    exactly 0 or 1. The result is stored as the mark's effect.
 
 The eraser removes marks, or the parts of marks, it covers; the mask is recomposed from the

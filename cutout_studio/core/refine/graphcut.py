@@ -92,6 +92,7 @@ def solve(
     by0, by1, bx0, bx1 = mark.box
     size = max(by1 - by0, bx1 - bx0)
     margin = max(_MIN_MARGIN, _MARGIN_THICKNESS * min(by1 - by0, bx1 - bx0))
+    context = _context(work_rgb, work_alpha, work_labels, label, mark)
     for attempt in range(_GROWTH_ATTEMPTS):
         if attempt == _GROWTH_ATTEMPTS - 1:
             margin = float(max(wh, ww))
@@ -121,7 +122,7 @@ def solve(
         solution = Solution(
             (y0, y1, x0, x1), np.ascontiguousarray(rgb), labels, np.asarray(alpha, np.float32), grid_stroke
         )
-        graph_cut(solution, label, _context(work_rgb, work_alpha, work_labels, label, mark))
+        graph_cut(solution, label, context)
         changed = solution.changed
         touches_edge = (
             (y0 > 0 and changed[0].any())

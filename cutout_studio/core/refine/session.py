@@ -23,7 +23,7 @@ from cutout_studio.core.refine.marks import (
     paint_labels,
     union,
 )
-from cutout_studio.core.refine.snap import BOUNDARY_BAND, blend_weight, remove_haze, snap_to_full
+from cutout_studio.core.refine.snap import SOFT_EDGE, blend_weight, remove_haze, snap_to_full
 from cutout_studio.core.refine.strokes import Points, Stroke, StrokeKind, parse_stroke
 from cutout_studio.core.tiles import Box
 
@@ -96,9 +96,9 @@ class RefineSession:
         self._arrays = self._history.arrays
         self._strokes: list[Stroke] = []
         self._marks: tuple[Mark, ...] = ()
-        # Outside this band around the outline, what a mark changes is exactly 0 or 1; at least
+        # Beyond this soft edge around the outline, what a mark changes is exactly 0 or 1; at least
         # a couple of full-resolution pixels per working pixel, where edges come from the snap.
-        self._band = max(BOUNDARY_BAND, 1.5 / min(self._scale))
+        self._soft_edge = max(SOFT_EDGE, 1.5 / min(self._scale))
         self._alpha_view: np.ndarray = self._arrays["alpha"].view()
         self._alpha_view.setflags(write=False)
         self._labels_view: np.ndarray = self._arrays["labels"].view()
@@ -112,10 +112,10 @@ class RefineSession:
         return self._height, self._width
 
     @property
-    def band(self) -> float:
-        """Half width (px) of the boundary band: outside it, every pixel a mark changed is
-        exactly 0 or 1."""
-        return self._band
+    def soft_edge(self) -> float:
+        """Half width (px) of the soft edge: farther than this from the 0.5 outline, every pixel
+        a mark changed is exactly 0 or 1 (see the glossary)."""
+        return self._soft_edge
 
     @property
     def labels(self) -> np.ndarray:
@@ -273,7 +273,7 @@ class RefineSession:
                     solution, self._rgb, lambda b: alpha[b[0] : b[1], b[2] : b[3]].copy(), self._scale
                 )
                 old = alpha[box[0] : box[1], box[2] : box[3]]
-                remove_haze(values, old, self._band)
+                remove_haze(values, old, self._soft_edge)
                 effect_full = Layer.from_change(box, old, values)
                 effect_work = self._work_effect(solution)
         mark = Mark(label, full, work, effect_full, effect_work)

@@ -142,27 +142,27 @@ def _snap_region(
         old += snapped
 
 
-#: Half width (full-resolution px) of the boundary band: outside it, what a mark changes is
-#: exactly 0 or 1 (no haze of faintly opaque pixels around the subject).
-BOUNDARY_BAND = 3.0
+#: Half width (full-resolution px) of the soft edge: farther from the outline, what a mark
+#: changes is exactly 0 or 1 (no haze of faintly opaque pixels around the subject).
+SOFT_EDGE = 3.0
 
 
-def remove_haze(values: np.ndarray, old: np.ndarray, band: float) -> None:
+def remove_haze(values: np.ndarray, old: np.ndarray, width: float) -> None:
     """Round, in place, the pixels of ``values`` that differ from ``old`` and lie farther than
-    ``band`` px from the 0.5 outline: the guided snapping's ``a·I + b`` leaves faint values in
+    ``width`` px (the soft edge) from the 0.5 outline: the guided snapping's ``a·I + b`` leaves faint values in
     textured areas away from any edge, which are haze, not edge."""
     soft = (values != old) & (values > 0.0) & (values < 1.0)
     if not soft.any():
         return
     ys, xs = np.nonzero(soft)
-    pad = int(np.ceil(band)) + 2
+    pad = int(np.ceil(width)) + 2
     y0, y1 = max(0, int(ys.min()) - pad), min(values.shape[0], int(ys.max()) + pad + 1)
     x0, x1 = max(0, int(xs.min()) - pad), min(values.shape[1], int(xs.max()) + pad + 1)
     crop = values[y0:y1, x0:x1]
     hard = (crop >= 0.5).astype(np.uint8)
     # Distance to the nearest pixel of the other side: within the crop this is exact up to
-    # ``band`` (the crop reaches ``band`` beyond every soft pixel), larger only beyond it.
+    # ``width`` (the crop reaches that far beyond every soft pixel), larger only beyond it.
     inside = cv2.distanceTransform(hard, cv2.DIST_L2, 3)
     outside = cv2.distanceTransform(1 - hard, cv2.DIST_L2, 3)
-    far = soft[y0:y1, x0:x1] & (np.where(hard > 0, inside, outside) > band)
+    far = soft[y0:y1, x0:x1] & (np.where(hard > 0, inside, outside) > width)
     crop[far] = hard[far]
