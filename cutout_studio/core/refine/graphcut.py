@@ -32,7 +32,7 @@ from cutout_studio.core.refine.strokes import LABEL_BG, LABEL_FG
 #: Largest region (pixels) handed to one graph cut: bigger regions of interest are reduced to
 #: it. OpenCV's GrabCut costs a few microseconds per free pixel; this keeps a stroke within the
 #: ~150 ms that still feels instant.
-DEFAULT_MAX_SOLVE_PIXELS = 40_000
+DEFAULT_MAX_SOLVE_PIXELS = 16_000
 #: Region of interest around a mark, in working pixels: its box grown by this much (at least).
 _MIN_MARGIN = 32.0
 _MARGIN_THICKNESS = 1.5  # times the mark's smaller side (3 radii for a dot)

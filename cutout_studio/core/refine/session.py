@@ -23,7 +23,7 @@ from cutout_studio.core.refine.marks import (
     paint_labels,
     union,
 )
-from cutout_studio.core.refine.snap import SOFT_EDGE, blend_weight, remove_haze, snap_to_full
+from cutout_studio.core.refine.snap import SOFT_EDGE, blend_weight, snap_to_full
 from cutout_studio.core.refine.strokes import Points, Stroke, StrokeKind, parse_stroke
 from cutout_studio.core.tiles import Box
 
@@ -270,10 +270,13 @@ class RefineSession:
             if solution.changed.any():
                 alpha = self._arrays["alpha"]
                 box, values = snap_to_full(
-                    solution, self._rgb, lambda b: alpha[b[0] : b[1], b[2] : b[3]].copy(), self._scale
+                    solution,
+                    self._rgb,
+                    lambda b: alpha[b[0] : b[1], b[2] : b[3]].copy(),
+                    self._scale,
+                    self._soft_edge,
                 )
                 old = alpha[box[0] : box[1], box[2] : box[3]]
-                remove_haze(values, old, self._soft_edge)
                 effect_full = Layer.from_change(box, old, values)
                 effect_work = self._work_effect(solution)
         mark = Mark(label, full, work, effect_full, effect_work)

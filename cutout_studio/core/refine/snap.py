@@ -64,7 +64,11 @@ def grid_to_full(
 
 
 def snap_to_full(
-    solution: Solution, rgb: np.ndarray, base: Callable[[Box], np.ndarray], scale: tuple[float, float]
+    solution: Solution,
+    rgb: np.ndarray,
+    base: Callable[[Box], np.ndarray],
+    scale: tuple[float, float],
+    soft_edge: float = 0.0,
 ) -> tuple[Box, npt.NDArray[np.float32]]:
     """Full-resolution alpha for the area that flipped: the cut's binary result on the grid,
     snapped to the photo's edges by a guided filter evaluated at full resolution.
@@ -74,6 +78,8 @@ def snap_to_full(
     new values. The area is cut into tiles (:mod:`cutout_studio.core.tiles`); only tiles near
     a new edge evaluate ``a·I + b`` (the costly part at tens of megapixels), tiles inside what
     flipped are filled with 0 or 1, and tiles outside the blend zone are left as they were.
+    With ``soft_edge`` > 0, the computed tiles lose their haze (:func:`remove_haze`): only
+    they can hold it, so the clean-up costs what the outline's length does.
     """
     target = solution.new_fg.astype(np.float32)
     target[solution.labels == LABEL_FG] = 1.0
@@ -109,12 +115,15 @@ def snap_to_full(
         np.multiply(a[..., c], np.float32(1 / 255), out=planes[c])
     planes[3] = b
     planes[4] = weight
+    old = result.copy() if soft_edge > 0 else result
+    computed: list[Box] = []
     for (r0, r1, c0, c1), kind in runs(verdict, row_spans, col_spans):
         if kind == _ONE:
             result[r0:r1, c0:c1] = 1.0
         elif kind == _ZERO:
             result[r0:r1, c0:c1] = 0.0
         elif kind == _SNAP:
+            computed.append((r0, r1, c0, c1))
             _snap_region(
                 planes,
                 rgb[fy0 + r0 : fy0 + r1, fx0 + c0 : fx0 + c1],
@@ -122,6 +131,15 @@ def snap_to_full(
                 rows[r0:r1],
                 cols[c0:c1],
             )
+    if soft_edge > 0:
+        pad = int(np.ceil(soft_edge)) + 2  # the crops see the outline up to the soft edge's width
+        height, width = result.shape
+        for r0, r1, c0, c1 in computed:
+            crop = (
+                slice(max(0, r0 - pad), min(height, r1 + pad)),
+                slice(max(0, c0 - pad), min(width, c1 + pad)),
+            )
+            remove_haze(result[crop], old[crop], soft_edge)
     return (fy0, fy1, fx0, fx1), result
 
 
@@ -149,20 +167,15 @@ SOFT_EDGE = 3.0
 
 def remove_haze(values: np.ndarray, old: np.ndarray, width: float) -> None:
     """Round, in place, the pixels of ``values`` that differ from ``old`` and lie farther than
-    ``width`` px (the soft edge) from the 0.5 outline: the guided snapping's ``a·I + b`` leaves faint values in
-    textured areas away from any edge, which are haze, not edge."""
-    soft = (values != old) & (values > 0.0) & (values < 1.0)
+    ``width`` px (the soft edge) from the 0.5 outline: the guided snapping's ``a·I + b`` leaves
+    faint values in textured areas away from any edge, which are haze, not edge."""
+    soft = (values > 0.0) & (values < 1.0)
+    soft &= values != old
     if not soft.any():
         return
-    ys, xs = np.nonzero(soft)
-    pad = int(np.ceil(width)) + 2
-    y0, y1 = max(0, int(ys.min()) - pad), min(values.shape[0], int(ys.max()) + pad + 1)
-    x0, x1 = max(0, int(xs.min()) - pad), min(values.shape[1], int(xs.max()) + pad + 1)
-    crop = values[y0:y1, x0:x1]
-    hard = (crop >= 0.5).astype(np.uint8)
-    # Distance to the nearest pixel of the other side: within the crop this is exact up to
-    # ``width`` (the crop reaches that far beyond every soft pixel), larger only beyond it.
-    inside = cv2.distanceTransform(hard, cv2.DIST_L2, 3)
-    outside = cv2.distanceTransform(1 - hard, cv2.DIST_L2, 3)
-    far = soft[y0:y1, x0:x1] & (np.where(hard > 0, inside, outside) > width)
-    crop[far] = hard[far]
+    hard = (values >= 0.5).astype(np.uint8)
+    # Within ``width`` of the outline: both sides occur in the disc around the pixel.
+    radius = int(np.ceil(width))
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    far = soft & (cv2.dilate(hard, disc) == cv2.erode(hard, disc))
+    values[far] = hard[far]
