@@ -49,6 +49,8 @@ _NEAR_FRACTION = 0.3
 #: the click protocol (core/clicks.py) on DAVIS, where clicks always disagree: a weight of 0.3
 #: cost a click of NoC@90 (4.2 vs 3.2 at 0.15) and most of the first click's gain; strokes
 #: along a dark subject next to dark pavement (tests) flood it below 0.3.
+#: Alpha within this of 0 or 1: what the automatic mask is sure about (see graph_cut).
+_SURE = 0.02
 #: Colours of the mark's side near it taken into its model (see graph_cut).
 _CONTEXT_SAMPLES = 1500
 PRIOR_WEIGHT = 0.1
@@ -149,7 +151,7 @@ def _context(
     labels = work_labels[::step, ::step]
     yy, xx = np.mgrid[0 : work_alpha.shape[0] : step, 0 : work_alpha.shape[1] : step]
     near = np.hypot(yy - cy, xx - cx) < 0.15 * max(work_alpha.shape)
-    other = (alpha < 0.5) if label == LABEL_FG else (alpha >= 0.5)
+    other = (alpha <= _SURE) if label == LABEL_FG else (alpha >= 1.0 - _SURE)
     other &= labels != label
     pick = other & ~near
     if pick.sum() < 50:
@@ -197,6 +199,11 @@ def graph_cut(solution: Solution, label: int, context: np.ndarray | None = None)
         context = rgb[same][:: max(1, int(same.sum()) // _CONTEXT_SAMPLES)]
         repeat = max(1, round(len(context) / len(intent)))
         intent = np.concatenate([np.repeat(intent, repeat, axis=0), context])
+    # The other side's model is weighted by the model's probability too: only pixels it is
+    # sure about speak for the other side (a wrongly included part is where it hesitated).
+    sure = (solution.alpha <= _SURE) if adding else (solution.alpha >= 1.0 - _SURE)
+    if (other_pool & sure).sum() >= 50:
+        other_pool = other_pool & sure
     far = other_pool & ~near
     other = rgb[far] if far.sum() >= 50 else rgb[other_pool]
     if context is not None and len(context):
