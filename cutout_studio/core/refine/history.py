@@ -85,6 +85,23 @@ class History:
         region[...] = new
         step.patches.append(Patch(name, y0, x0, w, index, before, after))
 
+    def write_points(
+        self, step: Step, name: str, y0: int, x0: int, width: int, index: np.ndarray, values: np.ndarray
+    ) -> None:
+        """Write ``values`` at the flat ``index`` (row * width + col) of the rectangle at (y0, x0):
+        the cost follows the number of pixels, not the rectangle's area."""
+        rows, cols = np.divmod(index, width)
+        rows += y0
+        cols += x0
+        array = self.arrays[name]
+        before = array[rows, cols]
+        changed = before != values
+        if not changed.any():
+            return
+        after = values[changed]
+        array[rows[changed], cols[changed]] = after
+        step.patches.append(Patch(name, y0, x0, width, index[changed], before[changed], after))
+
     def push(self, step: Step) -> None:
         """Record a finished step; it clears the redo stack and may trim the oldest steps."""
         self._undo.append(step)

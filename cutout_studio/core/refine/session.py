@@ -24,7 +24,7 @@ from cutout_studio.core.refine.marks import (
     union,
 )
 from cutout_studio.core.refine.snap import SOFT_EDGE, blend_weight, snap_to_full
-from cutout_studio.core.refine.strokes import Points, Stroke, StrokeKind, parse_stroke
+from cutout_studio.core.refine.strokes import LABEL_BG, LABEL_FG, Points, Stroke, StrokeKind, parse_stroke
 from cutout_studio.core.tiles import Box
 
 
@@ -285,20 +285,32 @@ class RefineSession:
         self._lay_on_top(step, mark, "work")
 
     def _lay_on_top(self, step: Step, mark: Mark, res: Resolution) -> None:
+        """Write a new mark: its footprint's labels, its effect's pixels (not under any label:
+        marks win where painted) and its footprint forced. Only those pixels are touched, so
+        the cost follows what the mark changed, not the area of its rectangles."""
         alpha_name, labels_name = _NAMES[res]
-        region = union(mark.boxes(res))
-        if region is None:
-            return
-        y0, y1, x0, x1 = region
-        alpha = self._arrays[alpha_name][y0:y1, x0:x1].copy()
-        labels = self._arrays[labels_name][y0:y1, x0:x1].copy()
+        all_labels = self._arrays[labels_name]
+        fp = mark.footprint(res)
+        y0, y1, x0, x1 = fp.box
+        if fp.mask.any():
+            labels = all_labels[y0:y1, x0:x1].copy()
+            labels[fp.mask] = mark.label
+            self._history.write(step, labels_name, y0, x0, labels)
         effect = mark.effect(res)
         if effect is not None:
-            effect.paste(alpha, region)
-        paint_labels(labels, region, mark.footprint(res), mark.label)
-        force_labels(alpha, labels)
-        self._history.write(step, labels_name, y0, x0, labels)
-        self._history.write(step, alpha_name, y0, x0, alpha)
+            ey0, _, ex0, ex1 = effect.box
+            width = ex1 - ex0
+            index = np.flatnonzero(effect.mask)
+            rows, cols = np.divmod(index, width)
+            under = all_labels[rows + ey0, cols + ex0]
+            values = effect.values.copy()
+            values[under == LABEL_FG] = 1.0
+            values[under == LABEL_BG] = 0.0
+            self._history.write_points(step, alpha_name, ey0, ex0, width, index, values)
+        if fp.mask.any():
+            alpha = self._arrays[alpha_name][y0:y1, x0:x1].copy()
+            force_labels(alpha, all_labels[y0:y1, x0:x1])
+            self._history.write(step, alpha_name, y0, x0, alpha)
 
     def _recompose(self, step: Step, region: Box, res: Resolution) -> None:
         """Rewrite a rectangle as the current marks make it."""

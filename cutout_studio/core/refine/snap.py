@@ -115,15 +115,15 @@ def snap_to_full(
         np.multiply(a[..., c], np.float32(1 / 255), out=planes[c])
     planes[3] = b
     planes[4] = weight
-    old = result.copy() if soft_edge > 0 else result
-    computed: list[Box] = []
+    computed: list[tuple[Box, np.ndarray]] = []  # each computed run, with its values before
     for (r0, r1, c0, c1), kind in runs(verdict, row_spans, col_spans):
         if kind == _ONE:
             result[r0:r1, c0:c1] = 1.0
         elif kind == _ZERO:
             result[r0:r1, c0:c1] = 0.0
         elif kind == _SNAP:
-            computed.append((r0, r1, c0, c1))
+            if soft_edge > 0:
+                computed.append(((r0, r1, c0, c1), result[r0:r1, c0:c1].copy()))
             _snap_region(
                 planes,
                 rgb[fy0 + r0 : fy0 + r1, fx0 + c0 : fx0 + c1],
@@ -134,12 +134,10 @@ def snap_to_full(
     if soft_edge > 0:
         pad = int(np.ceil(soft_edge)) + 2  # the crops see the outline up to the soft edge's width
         height, width = result.shape
-        for r0, r1, c0, c1 in computed:
-            crop = (
-                slice(max(0, r0 - pad), min(height, r1 + pad)),
-                slice(max(0, c0 - pad), min(width, c1 + pad)),
-            )
-            remove_haze(result[crop], old[crop], soft_edge)
+        for (r0, r1, c0, c1), before in computed:
+            cy0, cx0 = max(0, r0 - pad), max(0, c0 - pad)
+            crop = result[cy0 : min(height, r1 + pad), cx0 : min(width, c1 + pad)]
+            remove_haze(crop, before, soft_edge, (slice(r0 - cy0, r1 - cy0), slice(c0 - cx0, c1 - cx0)))
     return (fy0, fy1, fx0, fx1), result
 
 
@@ -165,17 +163,22 @@ def _snap_region(
 SOFT_EDGE = 3.0
 
 
-def remove_haze(values: np.ndarray, old: np.ndarray, width: float) -> None:
-    """Round, in place, the pixels of ``values`` that differ from ``old`` and lie farther than
-    ``width`` px (the soft edge) from the 0.5 outline: the guided snapping's ``a·I + b`` leaves
-    faint values in textured areas away from any edge, which are haze, not edge."""
-    soft = (values > 0.0) & (values < 1.0)
-    soft &= values != old
+def remove_haze(
+    values: np.ndarray, old: np.ndarray, width: float, inner: tuple[slice, slice] | None = None
+) -> None:
+    """Round, in place, the pixels of ``values[inner]`` that differ from ``old`` (the values of
+    ``inner`` before) and lie farther than ``width`` px (the soft edge) from the 0.5 outline;
+    the rest of ``values`` is context that shows where the outline runs. The guided snapping's
+    ``a·I + b`` leaves faint values in textured areas away from any edge: haze, not edge."""
+    inner = inner or (slice(None), slice(None))
+    target = values[inner]
+    soft = (target > 0.0) & (target < 1.0)
+    soft &= target != old
     if not soft.any():
         return
     hard = (values >= 0.5).astype(np.uint8)
     # Within ``width`` of the outline: both sides occur in the disc around the pixel.
     radius = int(np.ceil(width))
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    far = soft & (cv2.dilate(hard, disc) == cv2.erode(hard, disc))
-    values[far] = hard[far]
+    far = soft & (cv2.dilate(hard, disc) == cv2.erode(hard, disc))[inner]
+    target[far] = hard[inner][far]
