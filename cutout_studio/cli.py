@@ -153,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", type=Path, help="write the results as JSON here")
     ev.add_argument("--split", choices=("all", "val", "train"), default="all",
                     help="score only each set's held-out val part (never trained on), its train part, or all")
+    ev.add_argument("--clicks", type=_whole_number("clicks", Range(1, 100, integer=True)), default=None,
+                    metavar="N", help="interactive protocol: NoC@85/90 and IoU after 1/3/5 clicks of at most N, "
+                                      "brushes beside classical GrabCut (--method brushes or grabcut: only that one)")
     _add_model_options(ev)
     ev.set_defaults(handler=_cmd_eval)
     _add_train_parser(sub)
@@ -183,6 +186,9 @@ def _add_export_options(p: argparse.ArgumentParser) -> None:
                    help=f"grow (+) or shrink (-) the mask, {_range(EdgeOptions, 'shift')}")
     e.add_argument("--matting", action="store_true", help="alpha matting in a thin band at the edge (slower)")
     e.add_argument("--no-decontaminate", action="store_true", help="keep edge colours as they are")
+    e.add_argument("--min-island", type=_whole_number("min_island", spec(EdgeOptions, "min_island")), default=0,
+                   metavar="PX", help=f"drop islands and fill holes smaller than this, "
+                                      f"{_range(EdgeOptions, 'min_island')} (the main subject stays)")
 
 
 def _range(cls: type, name: str) -> str:
@@ -233,7 +239,7 @@ def export_options_from_args(args: argparse.Namespace) -> ExportOptions:
         raise UsageError(f"--padding: expected a number of px or a percentage, got '{args.padding}'") from None
     try:
         edges = EdgeOptions(feather=args.feather, shift=args.shift, matting=args.matting,
-                            decontaminate=not args.no_decontaminate)
+                            decontaminate=not args.no_decontaminate, min_island=args.min_island)
         return ExportOptions(format=args.format, quality=args.quality, background=args.background or None,
                              crop=args.crop, padding=padding, padding_unit=unit, square=args.square,
                              output=args.output_kind, overwrite=args.overwrite, edges=edges)
@@ -398,7 +404,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from cutout_studio.core.evaluate import evaluate_sets, format_table
 
     results = evaluate_sets(args.sets, methods=args.methods or ["cutout"], model=args.model, device=args.device,
-                            half=_half(args), limit=args.limit, progress=True, split=args.split)
+                            half=_half(args), limit=args.limit, progress=True, split=args.split, clicks=args.clicks)
     print(format_table(results))
     if args.json:
         import json

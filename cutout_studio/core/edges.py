@@ -36,6 +36,7 @@ __all__ = [
     "blur_fusion",
     "estimate_foreground",
     "foreground_patches",
+    "remove_islands",
     "guided_upsample",
     "warm_up",
     "OPAQUE",
@@ -72,15 +73,19 @@ class EdgeOptions(Options):
     #: half width of the band that matting may change (64 px: the matting budget per photo
     #: is spent at a reduced scale beyond a few tens of px anyway)
     band: int = number(12, 1, 64, unit="px", integer=True)
+    #: islands of the subject and holes in it smaller than this many pixels are removed (the
+    #: largest part of the subject always stays); 0 keeps everything. A million px is a large
+    #: part of any photo: beyond it this is no longer a clean-up.
+    min_island: int = number(0, 0, 1_000_000, unit="px", integer=True)
 
     @property
     def changes_alpha(self) -> bool:
         """True when :func:`apply_edges` would change the alpha (decontamination does not)."""
-        return self.feather > 0 or self.shift != 0 or self.matting
+        return self.feather > 0 or self.shift != 0 or self.matting or self.min_island > 0
 
 
 def apply_edges(rgb: np.ndarray, alpha: np.ndarray, options: EdgeOptions) -> np.ndarray:
-    """The alpha with the edge settings applied: matting, then shift, then feather.
+    """The alpha with the edge settings applied: island clean-up, matting, shift, feather.
 
     ``rgb`` is H×W×3 uint8, ``alpha`` H×W float in [0, 1]; returns a new H×W float32 array
     (the input is never modified). Decontamination is not applied here: it changes colours,
@@ -88,6 +93,8 @@ def apply_edges(rgb: np.ndarray, alpha: np.ndarray, options: EdgeOptions) -> np.
     """
     alpha = _check_inputs(rgb, alpha)
     out = alpha  # every step below returns a new array
+    if options.min_island > 0:
+        out = remove_islands(out, options.min_island)
     if options.matting:
         out = _matte_band(rgb, out, options.band)
     if options.shift:
@@ -142,6 +149,46 @@ def _clip_exact(values: np.ndarray) -> np.ndarray:
     values[values > 1 - 1e-6] = 1.0
     values[values < 1e-6] = 0.0
     return values
+
+
+# --- island clean-up --------------------------------------------------------------------------
+
+
+def remove_islands(alpha: np.ndarray, min_pixels: int) -> np.ndarray:
+    """The alpha without subject islands and holes smaller than ``min_pixels`` (a new array).
+
+    Parts are the 8-connected regions of ``alpha >= 0.5``; the largest always stays (the main
+    subject). A dropped island goes with its soft rim (the faint pixels around it, which would
+    otherwise stay as a halo); a filled hole (a region of ``alpha < 0.5`` not touching the
+    photo's border) becomes opaque with its rim.
+    """
+    out: np.ndarray = alpha.copy()
+    solid = alpha >= 0.5
+    # Support: what shows in an 8-bit file (float residue such as 0.99999994 or 1e-7 does not).
+    for fill, core, support in ((0.0, solid, alpha >= TRANSPARENT), (1.0, ~solid, alpha < OPAQUE)):
+        count, components, stats, _ = cv2.connectedComponentsWithStats(core.astype(np.uint8), connectivity=8)
+        if count <= 1:
+            continue
+        areas = stats[1:, cv2.CC_STAT_AREA]
+        small = areas < min_pixels
+        if fill == 0.0:
+            small[int(np.argmax(areas))] = False  # the main subject stays, whatever its size
+        else:  # background regions touching the border are the surroundings, not holes
+            border = np.unique(
+                np.concatenate([components[0], components[-1], components[:, 0], components[:, -1]])
+            )
+            small[border[border > 0] - 1] = False
+        if not small.any():
+            continue
+        drop = np.concatenate([[False], small])[components]
+        # The rim: a dropped part's soft surroundings go with it, whole where they touch no
+        # part that stays, else within a couple of pixels.
+        _, spread_ids = cv2.connectedComponents(support.astype(np.uint8), connectivity=8)
+        kept = np.unique(spread_ids[core & ~drop])
+        alone = np.setdiff1d(np.unique(spread_ids[drop]), kept)
+        rim = cv2.dilate(drop.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        out[drop | np.isin(spread_ids, alone) | (rim & support & ~core)] = fill
+    return out
 
 
 # --- shift and feather ------------------------------------------------------------------------

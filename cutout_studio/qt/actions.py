@@ -50,7 +50,7 @@ class Actions:
         tips = {
             "fg": "Paint what belongs to the subject",
             "bg": "Paint what must be removed",
-            "erase": "Return an area to the automatic mask",
+            "erase": "Erase marks: what the strokes under it changed is undone there",
             "refine": "Paint over hair or fur: matting re-estimates the edge only where painted",
         }
         self.tools: dict[str, QAction] = {}

@@ -1,21 +1,26 @@
-"""Brush refinement: foreground / background / erase strokes turned into a better mask by GrabCut.
+"""Brush refinement: foreground / background marks turned into a better mask by GrabCut.
 
-The user paints a stroke where the automatic mask is wrong; :class:`RefineSession` then
+The user's strokes are **marks** (:mod:`.marks`): the input the mask is computed from. When a
+foreground or background stroke is painted, :class:`RefineSession`
 
-1. paints the stroke as a hard label (full resolution, exactly the pixels within ``radius`` of the
-   polyline, :mod:`.strokes`) and forces the alpha there to 1 (foreground) or 0 (background);
+1. records its footprint (full resolution, exactly the pixels within ``radius`` of the
+   polyline, :mod:`.strokes`) as a hard label: 1 (foreground) or 0 (background) there;
 2. runs one graph cut (OpenCV's GrabCut with frozen colour models, :mod:`.graphcut` and
-   :mod:`.colour_model`) on a small region of interest around the stroke, on a reduced working
-   copy of the photo: the stroke's colours are the model of what the user wants, the rest of
-   the region's current state the model of what it is not, so the coherent, similar-coloured
-   area that the stroke touches flips with it;
-3. keeps only the flipped areas connected to the stroke and within its reach (a stroke never
-   changes a far part of the photo behind the user's back) and snaps them to the
-   full-resolution photo (:mod:`.snap`), so the new edges follow the photo's real edges.
+   :mod:`.colour_model`) on a region of interest around it, on a reduced working copy of the
+   photo. The mark takes the region connected to it that the cut gives to its side (stopping
+   at the photo's edges) and that its colours explain better than the other side's, weighted
+   by the automatic mask's probability; the region grows while what flipped reaches its
+   edge, so a click on a missed part takes the whole part, a small mark at the outline only
+   that stretch. Marks of the other kind are hard labels: never flipped;
+3. snaps what flipped to the full-resolution photo (:mod:`.snap`) so the new edges follow the
+   photo's real edges, without haze: beyond a thin soft edge at the outline, what changed is
+   exactly 0 or 1. The result is stored as the mark's effect.
 
-Everything happens inside the region of interest: the cost of a stroke depends on the stroke,
-not on the photo's megapixels. Each stroke, erase or reset is one undo step that stores only
-the pixels it changed (:mod:`.history`), so undo and redo are exact and instant.
+The eraser removes marks, or the parts of marks, it covers; the mask is recomposed from the
+marks that remain (the automatic mask, each effect in order, every footprint forced), and what
+is left of a partly erased mark is solved again. Each stroke, erase or reset is one undo step
+that stores the marks before and after and only the pixels it changed (:mod:`.history`), so
+undo and redo act on marks and are exact and instant.
 """
 
 from cutout_studio.core.refine.graphcut import DEFAULT_MAX_SOLVE_PIXELS

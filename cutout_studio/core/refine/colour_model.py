@@ -91,3 +91,25 @@ def sharpen(model: np.ndarray, power: float) -> np.ndarray:
         weights[c] = weights[c] ** power * det ** ((1.0 - power) / 2.0) * power**-1.5
         covs[c] /= power
     return out
+
+
+def log_density(model: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """log p(colour) under a GrabCut colour model (1×65), for N×3 colours, up to a constant
+    shared by every model (so differences between two models are log-likelihood ratios)."""
+    weights = model[0, :_GMM_SLOTS]
+    means = model[0, _GMM_SLOTS : 4 * _GMM_SLOTS].reshape(_GMM_SLOTS, 3)
+    covs = model[0, 4 * _GMM_SLOTS :].reshape(_GMM_SLOTS, 3, 3)
+    x = np.asarray(colours, dtype=np.float64).reshape(-1, 3)
+    parts = []
+    for c in range(_GMM_SLOTS):
+        if weights[c] <= 0:
+            continue
+        d = x - means[c]
+        mahalanobis = np.einsum("ni,ij,nj->n", d, np.linalg.inv(covs[c]), d)
+        parts.append(math.log(weights[c]) - 0.5 * (mahalanobis + math.log(np.linalg.det(covs[c]))))
+    if not parts:
+        return np.full(len(x), -np.inf)
+    stacked = np.stack(parts)
+    top = stacked.max(axis=0)
+    out: np.ndarray = top + np.log(np.exp(stacked - top).sum(axis=0))
+    return out

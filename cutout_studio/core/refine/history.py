@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cutout_studio.core.refine.marks import Mark
 from cutout_studio.core.refine.strokes import Stroke
 
 #: Undo history is trimmed (oldest first) beyond this many bytes of stored pixel changes.
@@ -36,12 +37,15 @@ class Patch:
 
 @dataclass
 class Step:
-    """One undo step: the patches it wrote, in order, and what it did to the list of strokes
-    (a stroke added, or a reset that cleared the strokes listed)."""
+    """One undo step: the patches it wrote, in order, what it did to the list of strokes
+    (a stroke added, or a reset that cleared the strokes listed) and the marks before and
+    after it (undo and redo act on marks: the arrays follow them)."""
 
     patches: list[Patch] = field(default_factory=list)
     added: Stroke | None = None
     cleared: tuple[Stroke, ...] | None = None
+    marks_before: tuple[Mark, ...] = ()
+    marks_after: tuple[Mark, ...] = ()
 
     @property
     def nbytes(self) -> int:
@@ -80,6 +84,23 @@ class History:
         after = new.ravel()[changed]
         region[...] = new
         step.patches.append(Patch(name, y0, x0, w, index, before, after))
+
+    def write_points(
+        self, step: Step, name: str, y0: int, x0: int, width: int, index: np.ndarray, values: np.ndarray
+    ) -> None:
+        """Write ``values`` at the flat ``index`` (row * width + col) of the rectangle at (y0, x0):
+        the cost follows the number of pixels, not the rectangle's area."""
+        rows, cols = np.divmod(index, width)
+        rows += y0
+        cols += x0
+        array = self.arrays[name]
+        before = array[rows, cols]
+        changed = before != values
+        if not changed.any():
+            return
+        after = values[changed]
+        array[rows[changed], cols[changed]] = after
+        step.patches.append(Patch(name, y0, x0, width, index[changed], before[changed], after))
 
     def push(self, step: Step) -> None:
         """Record a finished step; it clears the redo stack and may trim the oldest steps."""

@@ -12,18 +12,19 @@ import numpy.typing as npt
 from cutout_studio.core.guided import working_size
 from cutout_studio.core.refine.graphcut import DEFAULT_MAX_SOLVE_PIXELS, Solution, solve
 from cutout_studio.core.refine.history import DEFAULT_HISTORY_BYTES, History, Step
-from cutout_studio.core.refine.snap import blend_weight, snap_to_full
-from cutout_studio.core.refine.strokes import (
-    LABEL_BG,
-    LABEL_FG,
-    LABEL_NONE,
-    Points,
-    Stroke,
-    StrokeKind,
-    parse_stroke,
-    stroke_bounds,
-    stroke_mask,
+from cutout_studio.core.refine.marks import (
+    Footprint,
+    Layer,
+    Mark,
+    Resolution,
+    compose,
+    footprint,
+    force_labels,
+    paint_labels,
+    union,
 )
+from cutout_studio.core.refine.snap import SOFT_EDGE, blend_weight, snap_to_full
+from cutout_studio.core.refine.strokes import LABEL_BG, LABEL_FG, Points, Stroke, StrokeKind, parse_stroke
 from cutout_studio.core.tiles import Box
 
 
@@ -94,6 +95,10 @@ class RefineSession:
         )
         self._arrays = self._history.arrays
         self._strokes: list[Stroke] = []
+        self._marks: tuple[Mark, ...] = ()
+        # Beyond this soft edge around the outline, what a mark changes is exactly 0 or 1; at least
+        # a couple of full-resolution pixels per working pixel, where edges come from the snap.
+        self._soft_edge = max(SOFT_EDGE, 1.5 / min(self._scale))
         self._alpha_view: np.ndarray = self._arrays["alpha"].view()
         self._alpha_view.setflags(write=False)
         self._labels_view: np.ndarray = self._arrays["labels"].view()
@@ -105,6 +110,12 @@ class RefineSession:
     def shape(self) -> tuple[int, int]:
         """(H, W) of the photo."""
         return self._height, self._width
+
+    @property
+    def soft_edge(self) -> float:
+        """Half width (px) of the soft edge: farther than this from the 0.5 outline, every pixel
+        a mark changed is exactly 0 or 1 (see the glossary)."""
+        return self._soft_edge
 
     @property
     def labels(self) -> np.ndarray:
@@ -130,18 +141,20 @@ class RefineSession:
     def add_stroke(self, kind: StrokeKind, points: Sequence[tuple[float, float]], radius: float) -> None:
         """Apply one brush stroke (one undo step).
 
-        ``kind``: "fg" (this is the subject), "bg" (this is not) or "erase" (back to the
-        automatic mask under the brush, labels removed). ``points``: the stroke's polyline in
+        ``kind``: "fg" (this is the subject), "bg" (this is not) or "erase" (removes the
+        marks, or the parts of marks, under the brush; the mask is recomputed from the marks
+        that remain, so erasing a stroke along its path gives back the mask from before it). ``points``: the stroke's polyline in
         full-resolution (x, y); a single point is a dot. ``radius``: brush radius in
         full-resolution pixels, > 0.
         """
         stroke = parse_stroke(kind, points, radius)
         with self._lock:
-            step = Step(added=stroke)
+            step = Step(added=stroke, marks_before=self._marks)
             if stroke.kind == "erase":
                 self._erase(stroke, step)
             else:
                 self._paint(stroke, step)
+            step.marks_after = self._marks
             self._history.push(step)
             self._strokes.append(stroke)
 
@@ -151,6 +164,7 @@ class RefineSession:
             step = self._history.undo()
             if step is None:
                 return False
+            self._marks = step.marks_before
             if step.added is not None:
                 self._strokes.pop()
             if step.cleared is not None:
@@ -163,6 +177,7 @@ class RefineSession:
             step = self._history.redo()
             if step is None:
                 return False
+            self._marks = step.marks_after
             if step.added is not None:
                 self._strokes.append(step.added)
             if step.cleared is not None:
@@ -172,7 +187,7 @@ class RefineSession:
     def reset(self) -> None:
         """Back to the automatic mask with no strokes (one undo step)."""
         with self._lock:
-            step = Step(cleared=tuple(self._strokes))
+            step = Step(cleared=tuple(self._strokes), marks_before=self._marks)
             write = self._history.write
             write(step, "alpha", 0, 0, self._auto)
             write(step, "labels", 0, 0, np.zeros_like(self._arrays["labels"]))
@@ -180,6 +195,7 @@ class RefineSession:
             write(step, "work_labels", 0, 0, np.zeros_like(self._arrays["work_labels"]))
             self._history.push(step)
             self._strokes.clear()
+            self._marks = ()
 
     def refine(self) -> np.ndarray:
         """The current H×W float32 alpha in [0, 1] (a read-only view of the live buffer).
@@ -190,7 +206,7 @@ class RefineSession:
         with self._lock:
             return self._alpha_view
 
-    # ----------------------------------------------------------------- strokes
+    # ----------------------------------------------------------------- marks
 
     def _to_work(self, points: Points, radius: float) -> tuple[Points, float]:
         """A stroke's points and radius in working pixels (half-pixel-centre mapping)."""
@@ -199,79 +215,113 @@ class RefineSession:
         # At least ~one working pixel, so that a thin stroke still seeds the graph cut.
         return pts, max(radius * min(scale_x, scale_y), 0.75)
 
-    def _erase(self, stroke: Stroke, step: Step) -> None:
-        """Remove labels under the brush and return the alpha there to the automatic mask, at
-        full resolution and on the working copy alike."""
+    def _footprints(self, stroke: Stroke) -> tuple[Footprint, Footprint]:
+        """The stroke's pixels at full and at working resolution."""
         points = stroke.array()
-        self._erase_in(step, points, stroke.radius, "labels", "alpha", self._auto)
         work_pts, work_radius = self._to_work(points, stroke.radius)
-        self._erase_in(step, work_pts, work_radius, "work_labels", "work_alpha", self._work_auto)
-
-    def _erase_in(
-        self, step: Step, points: Points, radius: float, labels_name: str, alpha_name: str, auto: np.ndarray
-    ) -> None:
-        height, width = self._arrays[labels_name].shape
-        y0, y1, x0, x1 = stroke_bounds(points, radius, height, width)
-        if y1 <= y0 or x1 <= x0:
-            return
-        inside = stroke_mask(points, radius, x0, y0, x1 - x0, y1 - y0)
-        labels = self._arrays[labels_name][y0:y1, x0:x1].copy()
-        labels[inside] = LABEL_NONE
-        alpha = self._arrays[alpha_name][y0:y1, x0:x1].copy()
-        alpha[inside] = auto[y0:y1, x0:x1][inside]
-        self._history.write(step, labels_name, y0, x0, labels)
-        self._history.write(step, alpha_name, y0, x0, alpha)
+        return (
+            footprint(points, stroke.radius, (self._height, self._width)),
+            footprint(work_pts, work_radius, self._work_auto.shape),
+        )
 
     def _paint(self, stroke: Stroke, step: Step) -> None:
-        points, label = stroke.array(), stroke.label
-        labels = self._arrays["labels"]
-        fy0, fy1, fx0, fx1 = stroke_bounds(points, stroke.radius, self._height, self._width)
-        if fy1 <= fy0 or fx1 <= fx0:
-            return  # entirely outside the photo: nothing to paint, an empty undo step
-        inside = stroke_mask(points, stroke.radius, fx0, fy0, fx1 - fx0, fy1 - fy0)
-        painted = labels[fy0:fy1, fx0:fx1].copy()
-        painted[inside] = label
-        self._history.write(step, "labels", fy0, fx0, painted)
+        full, work = self._footprints(stroke)
+        if not full.empty:  # entirely outside the photo: nothing to paint, an empty undo step
+            self._add_mark(step, stroke.label, full, work)
 
-        work_pts, work_radius = self._to_work(points, stroke.radius)
-        work_labels = self._arrays["work_labels"]
-        wy0, wy1, wx0, wx1 = stroke_bounds(work_pts, work_radius, *work_labels.shape)
-        solution: Solution | None = None
-        if wy1 > wy0 and wx1 > wx0:
-            work_inside = stroke_mask(work_pts, work_radius, wx0, wy0, wx1 - wx0, wy1 - wy0)
-            work_painted = work_labels[wy0:wy1, wx0:wx1].copy()
-            work_painted[work_inside] = label
-            self._history.write(step, "work_labels", wy0, wx0, work_painted)
+    def _erase(self, stroke: Stroke, step: Step) -> None:
+        """Remove the marks, or the parts of marks, under the eraser; the mask is recomposed from
+        the marks that remain, and what is left of a partly erased mark is solved again (as if
+        painted now, on top of the others)."""
+        eraser_full, eraser_work = self._footprints(stroke)
+        marks = self._marks
+        hit = [i for i, mark in enumerate(marks) if mark.full.overlaps(eraser_full)]
+        if not hit:
+            return
+        dirty: dict[Resolution, list[Box]] = {"full": [eraser_full.box], "work": [eraser_work.box]}
+        remainders: list[tuple[int, Footprint, Footprint]] = []
+        for i in hit:
+            mark = marks[i]
+            for res in _RESOLUTIONS:
+                dirty[res].extend(mark.boxes(res))
+            rest_full, rest_work = mark.full.minus(eraser_full), mark.work.minus(eraser_work)
+            for later in marks[i + 1 :]:  # labels painted over it later stay theirs
+                rest_full, rest_work = rest_full.minus(later.full), rest_work.minus(later.work)
+            if not rest_full.empty:
+                remainders.append((mark.label, rest_full, rest_work))
+        self._marks = tuple(mark for i, mark in enumerate(marks) if i not in hit)
+        for res in _RESOLUTIONS:
+            region = union(dirty[res])
+            if region is not None:
+                self._recompose(step, region, res)
+        for label, rest_full, rest_work in remainders:
+            self._add_mark(step, label, rest_full, rest_work)
+
+    def _add_mark(self, step: Step, label: int, full: Footprint, work: Footprint) -> None:
+        """Solve a mark against the current state, lay its effect and footprint on top."""
+        effect_full = effect_work = None
+        if not work.empty:
+            work_labels = self._arrays["work_labels"].copy()
+            wh, ww = work_labels.shape
+            paint_labels(work_labels, (0, wh, 0, ww), work, label)
             solution = solve(
-                self._work_rgb,
-                self._arrays["work_alpha"],
-                work_labels,
-                label,
-                work_pts,
-                work_radius,
-                (wy0, wy1, wx0, wx1),
-                self._max_solve_pixels,
+                self._work_rgb, self._arrays["work_alpha"], work_labels, label, work, self._max_solve_pixels
             )
+            if solution.changed.any():
+                alpha = self._arrays["alpha"]
+                box, values = snap_to_full(
+                    solution,
+                    self._rgb,
+                    lambda b: alpha[b[0] : b[1], b[2] : b[3]].copy(),
+                    self._scale,
+                    self._soft_edge,
+                )
+                old = alpha[box[0] : box[1], box[2] : box[3]]
+                effect_full = Layer.from_change(box, old, values)
+                effect_work = self._work_effect(solution)
+        mark = Mark(label, full, work, effect_full, effect_work)
+        self._marks += (mark,)
+        self._lay_on_top(step, mark, "full")
+        self._lay_on_top(step, mark, "work")
 
-        rect: Box = (fy0, fy1, fx0, fx1)
-        snapped = None
-        if solution is not None and solution.changed.any():
-            snapped = snap_to_full(solution, self._rgb, self._arrays["alpha"], self._scale)
-            self._write_work(step, solution)
-            rect = _union(rect, snapped[0])
-        y0, y1, x0, x1 = rect
-        new_alpha = self._arrays["alpha"][y0:y1, x0:x1].copy()
-        if snapped is not None:
-            (sy0, sy1, sx0, sx1), values = snapped
-            new_alpha[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = values
-        # Strokes always win where painted, whatever the cut or the snapping decided.
-        region_labels = labels[y0:y1, x0:x1]
-        new_alpha[region_labels == LABEL_FG] = 1.0
-        new_alpha[region_labels == LABEL_BG] = 0.0
-        self._history.write(step, "alpha", y0, x0, new_alpha)
+    def _lay_on_top(self, step: Step, mark: Mark, res: Resolution) -> None:
+        """Write a new mark: its footprint's labels, its effect's pixels (not under any label:
+        marks win where painted) and its footprint forced. Only those pixels are touched, so
+        the cost follows what the mark changed, not the area of its rectangles."""
+        alpha_name, labels_name = _NAMES[res]
+        all_labels = self._arrays[labels_name]
+        fp = mark.footprint(res)
+        y0, y1, x0, x1 = fp.box
+        if fp.mask.any():
+            labels = all_labels[y0:y1, x0:x1].copy()
+            labels[fp.mask] = mark.label
+            self._history.write(step, labels_name, y0, x0, labels)
+        effect = mark.effect(res)
+        if effect is not None:
+            ey0, _, ex0, ex1 = effect.box
+            width = ex1 - ex0
+            index = np.flatnonzero(effect.mask)
+            rows, cols = np.divmod(index, width)
+            under = all_labels[rows + ey0, cols + ex0]
+            values = effect.values.copy()
+            values[under == LABEL_FG] = 1.0
+            values[under == LABEL_BG] = 0.0
+            self._history.write_points(step, alpha_name, ey0, ex0, width, index, values)
+        if fp.mask.any():
+            alpha = self._arrays[alpha_name][y0:y1, x0:x1].copy()
+            force_labels(alpha, all_labels[y0:y1, x0:x1])
+            self._history.write(step, alpha_name, y0, x0, alpha)
 
-    def _write_work(self, step: Step, solution: Solution) -> None:
-        """Carry the cut's result into the working-resolution alpha (the next stroke's seeds)."""
+    def _recompose(self, step: Step, region: Box, res: Resolution) -> None:
+        """Rewrite a rectangle as the current marks make it."""
+        alpha_name, labels_name = _NAMES[res]
+        auto = self._auto if res == "full" else self._work_auto
+        alpha, labels = compose(region, auto, self._marks, res)
+        self._history.write(step, labels_name, region[0], region[2], labels)
+        self._history.write(step, alpha_name, region[0], region[2], alpha)
+
+    def _work_effect(self, solution: Solution) -> Layer | None:
+        """The cut's result on the working-resolution alpha (the next mark's seeds)."""
         y0, y1, x0, x1 = solution.roi
         new: np.ndarray = solution.new_fg.astype(np.float32)
         weight: np.ndarray = blend_weight(solution)
@@ -279,11 +329,12 @@ class RefineSession:
             new = cv2.resize(new, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
             weight = cv2.resize(weight, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
         old = self._arrays["work_alpha"][y0:y1, x0:x1]
-        updated = old + weight * (new - old)
-        labels = self._arrays["work_labels"][y0:y1, x0:x1]
-        updated[labels == LABEL_FG] = 1.0
-        updated[labels == LABEL_BG] = 0.0
-        self._history.write(step, "work_alpha", y0, x0, updated.astype(np.float32))
+        updated = (old + weight * (new - old)).astype(np.float32)
+        return Layer.from_change((y0, y1, x0, x1), old, updated)
+
+
+_RESOLUTIONS: tuple[Resolution, ...] = ("full", "work")
+_NAMES: dict[str, tuple[str, str]] = {"full": ("alpha", "labels"), "work": ("work_alpha", "work_labels")}
 
 
 def _automatic_alpha(alpha: np.ndarray, shape: tuple[int, ...]) -> npt.NDArray[np.float32]:
@@ -302,7 +353,3 @@ def _automatic_alpha(alpha: np.ndarray, shape: tuple[int, ...]) -> npt.NDArray[n
         np.clip(auto, 0.0, 1.0, out=auto)
         return auto
     raise ValueError(f"alpha must be float in [0, 1] or uint8 0..255, got {alpha.dtype}")
-
-
-def _union(r1: Box, r2: Box) -> Box:
-    return min(r1[0], r2[0]), max(r1[1], r2[1]), min(r1[2], r2[2]), max(r1[3], r2[3])

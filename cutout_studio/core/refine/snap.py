@@ -8,6 +8,8 @@ a few grid pixels away, where the previous alpha (and the model's soft edges) is
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 import numpy.typing as npt
@@ -62,16 +64,22 @@ def grid_to_full(
 
 
 def snap_to_full(
-    solution: Solution, rgb: np.ndarray, alpha: np.ndarray, scale: tuple[float, float]
+    solution: Solution,
+    rgb: np.ndarray,
+    base: Callable[[Box], np.ndarray],
+    scale: tuple[float, float],
+    soft_edge: float = 0.0,
 ) -> tuple[Box, npt.NDArray[np.float32]]:
     """Full-resolution alpha for the area that flipped: the cut's binary result on the grid,
     snapped to the photo's edges by a guided filter evaluated at full resolution.
 
-    ``rgb`` and ``alpha`` are the full-resolution photo and current alpha, ``scale`` the
-    working copy's (y, x) size over the photo's. Returns the rectangle that may change and its
+    ``rgb`` is the full-resolution photo, ``base(box)`` a fresh copy of the alpha the mark is
+    applied to inside a rectangle, ``scale`` the working copy's (y, x) size over the photo's. Returns the rectangle that may change and its
     new values. The area is cut into tiles (:mod:`cutout_studio.core.tiles`); only tiles near
     a new edge evaluate ``a·I + b`` (the costly part at tens of megapixels), tiles inside what
     flipped are filled with 0 or 1, and tiles outside the blend zone are left as they were.
+    With ``soft_edge`` > 0, the computed tiles lose their haze (:func:`remove_haze`): only
+    they can hold it, so the clean-up costs what the outline's length does.
     """
     target = solution.new_fg.astype(np.float32)
     target[solution.labels == LABEL_FG] = 1.0
@@ -79,14 +87,14 @@ def snap_to_full(
     a, b = guided_coefficients(solution.rgb, target, _SNAP_RADIUS, _SNAP_EPS)
     weight = blend_weight(solution)
 
-    rows, cols = grid_to_full(solution, (alpha.shape[0], alpha.shape[1]), scale)
+    rows, cols = grid_to_full(solution, (rgb.shape[0], rgb.shape[1]), scale)
     gy, gx = np.nonzero(weight > 0)
     # Full-resolution pixels whose bilinear support touches the blend zone.
     ys = np.flatnonzero((rows > gy.min() - 1) & (rows < gy.max() + 1))
     xs = np.flatnonzero((cols > gx.min() - 1) & (cols < gx.max() + 1))
     fy0, fy1, fx0, fx1 = int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1
     rows, cols = rows[fy0:fy1], cols[fx0:fx1]
-    result = alpha[fy0:fy1, fx0:fx1].copy()
+    result = base((fy0, fy1, fx0, fx1))
 
     # Per grid cell: untouched (weight 0), or deep inside (weight 1, flat target: a = 0, b = 0 or 1).
     flat = np.abs(a).max(axis=2) < 1e-6
@@ -107,12 +115,15 @@ def snap_to_full(
         np.multiply(a[..., c], np.float32(1 / 255), out=planes[c])
     planes[3] = b
     planes[4] = weight
+    computed: list[tuple[Box, np.ndarray]] = []  # each computed run, with its values before
     for (r0, r1, c0, c1), kind in runs(verdict, row_spans, col_spans):
         if kind == _ONE:
             result[r0:r1, c0:c1] = 1.0
         elif kind == _ZERO:
             result[r0:r1, c0:c1] = 0.0
         elif kind == _SNAP:
+            if soft_edge > 0:
+                computed.append(((r0, r1, c0, c1), result[r0:r1, c0:c1].copy()))
             _snap_region(
                 planes,
                 rgb[fy0 + r0 : fy0 + r1, fx0 + c0 : fx0 + c1],
@@ -120,6 +131,13 @@ def snap_to_full(
                 rows[r0:r1],
                 cols[c0:c1],
             )
+    if soft_edge > 0:
+        pad = int(np.ceil(soft_edge)) + 2  # the crops see the outline up to the soft edge's width
+        height, width = result.shape
+        for (r0, r1, c0, c1), before in computed:
+            cy0, cx0 = max(0, r0 - pad), max(0, c0 - pad)
+            crop = result[cy0 : min(height, r1 + pad), cx0 : min(width, c1 + pad)]
+            remove_haze(crop, before, soft_edge, (slice(r0 - cy0, r1 - cy0), slice(c0 - cx0, c1 - cx0)))
     return (fy0, fy1, fx0, fx1), result
 
 
@@ -138,3 +156,29 @@ def _snap_region(
         snapped -= old
         snapped *= strip[4]
         old += snapped
+
+
+#: Half width (full-resolution px) of the soft edge: farther from the outline, what a mark
+#: changes is exactly 0 or 1 (no haze of faintly opaque pixels around the subject).
+SOFT_EDGE = 3.0
+
+
+def remove_haze(
+    values: np.ndarray, old: np.ndarray, width: float, inner: tuple[slice, slice] | None = None
+) -> None:
+    """Round, in place, the pixels of ``values[inner]`` that differ from ``old`` (the values of
+    ``inner`` before) and lie farther than ``width`` px (the soft edge) from the 0.5 outline;
+    the rest of ``values`` is context that shows where the outline runs. The guided snapping's
+    ``a·I + b`` leaves faint values in textured areas away from any edge: haze, not edge."""
+    inner = inner or (slice(None), slice(None))
+    target = values[inner]
+    soft = (target > 0.0) & (target < 1.0)
+    soft &= target != old
+    if not soft.any():
+        return
+    hard = (values >= 0.5).astype(np.uint8)
+    # Within ``width`` of the outline: both sides occur in the disc around the pixel.
+    radius = int(np.ceil(width))
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    far = soft & (cv2.dilate(hard, disc) == cv2.erode(hard, disc))[inner]
+    target[far] = hard[inner][far]
