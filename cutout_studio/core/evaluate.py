@@ -152,7 +152,8 @@ def plain_upscale(mask_lowres: np.ndarray, width: int, height: int) -> np.ndarra
     """rembg's post-processing of a model mask: 8-bit (truncated, as rembg does), then Pillow LANCZOS."""
     quantised = (np.clip(mask_lowres, 0.0, 1.0) * 255).astype(np.uint8)
     resized = Image.fromarray(quantised, mode="L").resize((width, height), Image.Resampling.LANCZOS)
-    return np.asarray(resized, dtype=np.float32) * np.float32(1 / 255)
+    alpha: np.ndarray = np.asarray(resized, dtype=np.float32) * np.float32(1 / 255)
+    return alpha
 
 
 def grabcut_alpha(
@@ -175,10 +176,10 @@ def grabcut_alpha(
     cv2.grabCut(
         cv2.cvtColor(small, cv2.COLOR_RGB2BGR), labels, rect, bgd, fgd, iterations, cv2.GC_INIT_WITH_RECT
     )
-    fg = ((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)).astype(np.float32)
-    if fg.shape == (height, width):
-        return fg
-    return np.clip(cv2.resize(fg, (width, height), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
+    fg: np.ndarray = ((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)).astype(np.float32)
+    if fg.shape != (height, width):
+        fg = np.clip(cv2.resize(fg, (width, height), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
+    return fg
 
 
 def make_predictor(method: str, segmenter: Segmenter | None) -> Predictor:
