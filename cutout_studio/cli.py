@@ -14,8 +14,9 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, NoReturn
 
 from cutout_studio import __version__
@@ -23,7 +24,11 @@ from cutout_studio.core.errors import CutoutError, ModelError
 from cutout_studio.core.options import BatchOptions, OptionsError, Range, spec
 
 if TYPE_CHECKING:
+    from tqdm import tqdm
+
+    from cutout_studio.core.batch import BatchProgress
     from cutout_studio.core.export import ExportOptions
+    from cutout_studio.core.segmenter import Segmenter
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -72,8 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     from cutout_studio.core.folder_lock import FolderLockedError
 
+    handler: Callable[[argparse.Namespace], int] = args.handler  # set by each subcommand's parser
     try:
-        return args.handler(args)
+        return handler(args)
     except FolderLockedError as exc:  # another run holds the output folder: nothing was done
         print(f"cutout-studio: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -88,7 +94,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cutout-studio: interrupted; finished outputs are kept, run again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
-    return EXIT_OK
 
 
 # --------------------------------------------------------------------------------------------
@@ -265,7 +270,7 @@ def _run_gui(files: list[str]) -> int:
     end_process(code)
 
 
-def _segmenter(args: argparse.Namespace):
+def _segmenter(args: argparse.Namespace) -> Segmenter:
     from cutout_studio.core.segmenter import Segmenter
 
     return Segmenter(args.model, device=args.device, half=_half(args))
@@ -275,7 +280,9 @@ def _half(args: argparse.Namespace) -> bool | None:
     return False if args.precision == "float32" else None
 
 
-def _refuse_if_locked(inputs: Sequence[str], out_dir: Path | None, options, name_suffix: str) -> None:
+def _refuse_if_locked(
+    inputs: Sequence[str], out_dir: Path | None, options: ExportOptions, name_suffix: str
+) -> None:
     """Refuse a second run on an output folder before loading the model (seconds), not after:
     the run itself takes the real lock (raising the same error if another run came in between)."""
     from cutout_studio.core.folder_lock import check_free
@@ -304,7 +311,16 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     return _run_batch_with_progress(args.inputs, args.output_dir, options, segmenter, batch_size=args.batch_size)
 
 
-def _run_batch_with_progress(inputs, out_dir, options, segmenter, **kwargs) -> int:
+def _run_batch_with_progress(
+    inputs: Sequence[str],
+    out_dir: Path | None,
+    options: ExportOptions,
+    segmenter: Segmenter,
+    *,
+    name_suffix: str = "",
+    write_report: bool = True,
+    batch_size: int | None = None,
+) -> int:
     """``cut`` and ``batch``: the core's one driver with a progress bar; the first Ctrl-C
     finishes the photos in progress (each with its report row) and stops, the second stops
     at once."""
@@ -315,7 +331,7 @@ def _run_batch_with_progress(inputs, out_dir, options, segmenter, **kwargs) -> i
     cancel = threading.Event()
     with tqdm(total=None, unit="photo", desc="cutting", disable=None, file=sys.stderr) as bar, \
             _first_interrupt_cancels(cancel, bar):
-        def on_progress(event) -> None:
+        def on_progress(event: BatchProgress) -> None:
             bar.total = event.total
             bar.update(1)
             result = event.result
@@ -327,7 +343,7 @@ def _run_batch_with_progress(inputs, out_dir, options, segmenter, **kwargs) -> i
         try:
             summary = run_batch_to_end(inputs, out_dir, options, segmenter=segmenter, cancel=cancel,
                                        on_progress=on_progress, warn=lambda line: bar.write(line, file=sys.stderr),
-                                       **kwargs)
+                                       name_suffix=name_suffix, write_report=write_report, batch_size=batch_size)
         except FolderLockedError as exc:
             print(f"cutout-studio: {exc}", file=sys.stderr)
             return EXIT_USAGE
@@ -346,13 +362,13 @@ def _run_batch_with_progress(inputs, out_dir, options, segmenter, **kwargs) -> i
 
 
 @contextlib.contextmanager
-def _first_interrupt_cancels(cancel: threading.Event, bar):
+def _first_interrupt_cancels(cancel: threading.Event, bar: tqdm) -> Iterator[None]:
     """Ctrl-C once: set ``cancel`` (the run finishes what is in progress); twice: interrupt."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def on_interrupt(signum, frame) -> None:
+    def on_interrupt(signum: int, frame: FrameType | None) -> None:
         if cancel.is_set():
             raise KeyboardInterrupt
         cancel.set()
@@ -417,7 +433,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 # train
 
 
-def _add_train_parser(sub) -> None:
+def _add_train_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
     tr = sub.add_parser("train", help="fine-tune U²-Netp (or train a model from scratch) on image/mask folders",
                         description="Train on the train part of each set (the val part is held out and scored "
                                     "every --val-every steps; the best weights are the output). Writes OUT.safetensors, "

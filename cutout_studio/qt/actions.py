@@ -5,6 +5,8 @@ The shortcuts dialog is generated from these actions, so it cannot drift from wh
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QWidget
 
@@ -113,7 +115,7 @@ class Actions:
         self,
         menu: str,
         text: str,
-        keys: list,
+        keys: Sequence[StdKey | str],  #: standard keys (each platform's bindings) or key strings
         tip: str,
         *,
         checkable: bool = False,

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QTimer, QtMsgType, Signal, qInstallMessageHandler
+from PySide6.QtCore import QMessageLogContext, QObject, QTimer, QtMsgType, Signal, qInstallMessageHandler
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
@@ -104,7 +104,7 @@ def install_exception_hooks(reporter: ErrorReporter) -> None:
         )
         reporter.report.emit(f"{args.exc_type.__name__}: {args.exc_value}")
 
-    def qt_message_handler(mode: QtMsgType, context, message: str) -> None:
+    def qt_message_handler(mode: QtMsgType, context: QMessageLogContext | None, message: str) -> None:
         level = {
             QtMsgType.QtDebugMsg: logging.DEBUG,
             QtMsgType.QtInfoMsg: logging.INFO,
@@ -118,6 +118,16 @@ def install_exception_hooks(reporter: ErrorReporter) -> None:
     sys.excepthook = excepthook
     threading.excepthook = thread_excepthook
     qInstallMessageHandler(qt_message_handler)
+
+
+def _application() -> QApplication:
+    """The running QApplication (tests make their own), else a new one."""
+    instance = QApplication.instance()
+    if instance is None:
+        return QApplication(sys.argv[:1])
+    if not isinstance(instance, QApplication):  # a bare QCoreApplication cannot show windows
+        raise RuntimeError(f"cannot open the editor inside a {type(instance).__name__}")
+    return instance
 
 
 def apply_style(app: QApplication) -> None:
@@ -171,7 +181,7 @@ def run_gui(files: list[str]) -> int:
         print(f"cutout-studio: cannot open the editor: {problem}", file=sys.stderr)
         return 2
     log_file = setup_logging()
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = _application()
     app.setApplicationName("Cutout Studio")
     app.setOrganizationName("cutout-studio")
     app.setApplicationVersion(cutout_studio.__version__)

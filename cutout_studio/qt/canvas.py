@@ -17,9 +17,10 @@ every view but the original photo while it is switched on.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
+    QFocusEvent,
     QKeyEvent,
     QMouseEvent,
     QPainter,
@@ -234,7 +235,7 @@ class Canvas(QGraphicsView):
         self._split_line.setLine(split_x, 0, split_x, rect.height())
         self.viewport().update()
 
-    def drawBackground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802
+    def drawBackground(self, painter: QPainter, rect: QRectF | QRect) -> None:  # noqa: N802
         painter.fillRect(rect, _BACKGROUND)
         if not self.has_photo or self.comparing or self.shown_mode not in CUTOUT_MODES:
             return
@@ -251,7 +252,7 @@ class Canvas(QGraphicsView):
         painter.fillRect(device, self._checker)
         painter.restore()
 
-    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802
+    def drawForeground(self, painter: QPainter, rect: QRectF | QRect) -> None:  # noqa: N802
         if not self.has_photo:
             draw_placeholder(painter, self.viewport().rect(), self.placeholder)
 
@@ -467,7 +468,7 @@ class Canvas(QGraphicsView):
             return
         event.accept()
 
-    def leaveEvent(self, event) -> None:  # noqa: N802
+    def leaveEvent(self, event: QEvent) -> None:  # noqa: N802
         self._cursor.setVisible(False)
         super().leaveEvent(event)
 
@@ -492,6 +493,6 @@ class Canvas(QGraphicsView):
             return
         super().keyReleaseEvent(event)
 
-    def focusOutEvent(self, event) -> None:  # noqa: N802
+    def focusOutEvent(self, event: QFocusEvent) -> None:  # noqa: N802
         self._space_held = False  # a release we never saw must not leave the pan mode stuck
         super().focusOutEvent(event)

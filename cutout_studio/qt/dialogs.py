@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
@@ -24,7 +25,10 @@ from PySide6.QtWidgets import (
 
 import cutout_studio
 from cutout_studio.core.errors import CancelledError
-from cutout_studio.qt.workers import JobContext, Lane
+from cutout_studio.qt.workers import Job, JobContext, Lane
+
+if TYPE_CHECKING:  # the models package imports torch: only the type checker loads it here
+    from cutout_studio.core.models import InstalledModel, ModelCard
 
 
 def shortcut_rows(
@@ -127,12 +131,12 @@ def ask_quit(parent: QWidget, risks: Sequence[str]) -> bool:
     return answer == QMessageBox.StandardButton.Yes
 
 
-def model_description(card) -> str:
+def model_description(card: ModelCard) -> str:
     """A one-line description of a model card for the About dialog and the status bar."""
     return f"{card.name} ({card.architecture}, {card.licence}) — {card.provenance}"
 
 
-def install_model(model: str, ctx: JobContext):
+def install_model(model: str, ctx: JobContext) -> InstalledModel:
     """Install the model's weights (worker thread); progress goes to the dialog."""
     from cutout_studio.core.models import install
 
@@ -159,7 +163,7 @@ class ModelInstallDialog(QDialog):
         self._lane = lane
         self._model = model
         self._installer = installer
-        self._job = None
+        self._job: Job | None = None
         self.message = QLabel(
             f"{reason}.<br>Cutout Studio needs its segmentation model to make automatic masks. "
             "Install it now? (It is downloaded from the Python package registry and verified.)"

@@ -27,6 +27,7 @@ from cutout_studio.core.image_io import LoadedImage
 from cutout_studio.core.refine import RefineSession, StrokeKind
 from cutout_studio.core.scan import scan_inputs
 from cutout_studio.core.session_store import History, Step
+from cutout_studio.qt.outline import OutlineTiles
 from cutout_studio.qt.render import Layer
 
 
@@ -115,7 +116,7 @@ class Document:
     layer_alpha: np.ndarray | None = None
     layer_settings: tuple[object, ...] = ()  #: the (view, edge options) ``layer`` was made for
     #: the mask's outline as drawn by the outline view: (tile row, column) -> QPainterPath
-    outline: dict = field(default_factory=dict)
+    outline: OutlineTiles = field(default_factory=dict)
     #: refine-edge brush patches over the marks' mask (see core.edge_brush)
     edge_edits: EdgeEdits = field(default_factory=EdgeEdits)
     signals: DocumentSignals = field(default_factory=DocumentSignals, repr=False)

@@ -328,13 +328,17 @@ class ThumbnailLoader(QObject):
             if doc.thumbnail is not None or doc.status is DocStatus.FAILED:
                 continue
             self._busy = True
-            path = doc.path
-            self._lane.submit(
-                lambda ctx, path=path: thumbnail(load_image(path).rgb),
-                name=f"thumbnail {doc.name}",
-                on_done=lambda thumb, doc=doc: self._done(doc, thumb, None),
-                on_error=lambda exc, doc=doc: self._done(doc, None, exc),
-            )
+            self._start(doc)
+
+    def _start(self, doc: Document) -> None:
+        """Make ``doc``'s thumbnail on the lane (a method, so the callbacks close over ``doc``)."""
+        path = doc.path
+        self._lane.submit(
+            lambda ctx: thumbnail(load_image(path).rgb),
+            name=f"thumbnail {doc.name}",
+            on_done=lambda thumb: self._done(doc, thumb, None),
+            on_error=lambda exc: self._done(doc, None, exc),
+        )
 
     def _done(self, doc: Document, thumb: QImage | None, exc: BaseException | None) -> None:
         self._busy = False
