@@ -4,8 +4,11 @@ dashed line ("marching ants", still), so stray bits and holes show in any view a
 The outline is kept per square tile of the photo: a full pass traces only tiles near the
 outline, and an edit re-traces only the tiles its changed box touches, so the cost follows
 the outline's length and the edit's size, not the photo's megapixels. Each tile's contours
-are traced on the tile plus a one-pixel margin and drawn clipped to the tile, so the margin's
-artificial border never shows and a boundary between two tiles is drawn once.
+are traced on the tile plus a one-pixel margin and drawn clipped to the tile, so a boundary
+between two tiles is drawn once. Where the subject runs past the traced crop, OpenCV closes its
+contour along the crop's border: those edges are dropped before drawing (clipping alone is not
+enough: zoomed out, the border lies a fraction of a screen pixel outside the tile and the pen
+drew a grid of tile edges across the subject).
 
 Paths are built on the worker (QPainterPath is a plain value type); the item only draws them.
 """
@@ -36,27 +39,56 @@ def _tile_path(alpha: np.ndarray, ty: int, tx: int) -> QPainterPath:
     if low == high:
         return path
     contours, _ = cv2.findContours(hard, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    lines = [line for c in contours for line in _without_crop_border(c.reshape(-1, 2), hard.shape)]
     # Pixel (col, row) covers [col, col + 1) in the scene: its centre is col + 0.5.
-    return closed_path([c.reshape(-1, 2) + (cx0 + 0.5, cy0 + 0.5) for c in contours])
+    return polyline_path([line + (cx0 + 0.5, cy0 + 0.5) for line in lines])
+
+
+def _without_crop_border(loop: np.ndarray, shape: tuple[int, ...]) -> list[np.ndarray]:
+    """The closed contour ``loop`` (N×2 x, y) as open polylines without its edges that run along
+    the crop's border (OpenCV's closing of a region cut by the crop, not an edge of the mask)."""
+    height, width = shape[:2]
+    ring = np.vstack([loop, loop[:1]])
+    a, b = ring[:-1], ring[1:]
+    vertical = (a[:, 0] == b[:, 0]) & ((a[:, 0] == 0) | (a[:, 0] == width - 1))
+    horizontal = (a[:, 1] == b[:, 1]) & ((a[:, 1] == 0) | (a[:, 1] == height - 1))
+    border = vertical | horizontal
+    if not border.any():
+        return [ring]
+    # start the walk just after a border edge, so that no kept run wraps around the loop's end
+    first = int(np.argmax(border)) + 1
+    order = np.roll(np.arange(len(border)), -first)
+    lines: list[np.ndarray] = []
+    run: list[int] = []
+    for edge in order:
+        if border[edge]:
+            if run:
+                lines.append(np.vstack([a[run], b[run[-1]]]))
+            run = []
+        else:
+            run.append(edge)
+    if run:
+        lines.append(np.vstack([a[run], b[run[-1]]]))
+    return lines
 
 
 #: One element of QPainterPath's serialised form: type (0 move, 1 line), x, y; big-endian.
 _ELEMENT = np.dtype([("type", ">i4"), ("x", ">f8"), ("y", ">f8")])
 
 
-def closed_path(polygons: list[np.ndarray]) -> QPainterPath:
-    """A path of closed polygons (each N×2 x, y), built in one go from QPainterPath's binary
-    form: thousands of outline points would otherwise cost a Python object each."""
-    count = sum(len(p) + 1 for p in polygons)
+def polyline_path(lines: list[np.ndarray]) -> QPainterPath:
+    """A path of polylines (each N×2 x, y; a closed one repeats its first point), built in one
+    go from QPainterPath's binary form: thousands of outline points would otherwise cost a
+    Python object each."""
+    count = sum(len(line) for line in lines)
     elements = np.empty(count, _ELEMENT)
     start = 0
-    for polygon in polygons:
-        end = start + len(polygon)
+    for line in lines:
+        end = start + len(line)
         elements["type"][start] = 0
-        elements["type"][start + 1 : end + 1] = 1
-        elements["x"][start:end], elements["y"][start:end] = polygon[:, 0], polygon[:, 1]
-        elements["x"][end], elements["y"][end] = polygon[0, 0], polygon[0, 1]  # closed
-        start = end + 1
+        elements["type"][start + 1 : end] = 1
+        elements["x"][start:end], elements["y"][start:end] = line[:, 0], line[:, 1]
+        start = end
     data = np.array([count], ">i4").tobytes() + elements.tobytes() + np.array([0], ">i4").tobytes()
     path = QPainterPath()
     QDataStream(QByteArray(data)) >> path  # the count, the elements, the fill rule (0: odd-even)

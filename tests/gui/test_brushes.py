@@ -34,11 +34,22 @@ def _image_points(canvas, view_points: list[QPoint]) -> np.ndarray:
 
 
 def _on_outline(alpha: np.ndarray, path) -> np.ndarray:
-    """For each vertex of the outline path: is it a subject pixel with a background 4-neighbour?"""
+    """For each vertex of the outline path, and every pixel along its straight segments (a tile
+    seam drawn across the subject has its ends on the outline but not its middle): is it a
+    subject pixel with a background 4-neighbour?"""
     hard = np.pad(alpha >= 0.5, 1, constant_values=False)
     edge = hard[1:-1, 1:-1] & ~(hard[:-2, 1:-1] & hard[2:, 1:-1] & hard[1:-1, :-2] & hard[1:-1, 2:])
-    vertices = np.array([(path.elementAt(i).x, path.elementAt(i).y) for i in range(path.elementCount())])
-    cols, rows = np.floor(vertices - 0.5 + 1e-6).astype(int).T  # pixel centres are at col + 0.5
+    points = []
+    for i in range(path.elementCount()):
+        e = path.elementAt(i)
+        points.append((e.x, e.y))
+        if e.isLineTo() and i > 0:  # the pixels between this vertex and the previous one
+            p = path.elementAt(i - 1)
+            steps = int(max(abs(e.x - p.x), abs(e.y - p.y)))
+            points += [(p.x + (e.x - p.x) * k / steps, p.y + (e.y - p.y) * k / steps) for k in range(1, steps)]
+    if not points:
+        return np.ones(0, bool)
+    cols, rows = np.floor(np.array(points) - 0.5 + 1e-6).astype(int).T  # pixel centres are at col + 0.5
     return edge[rows, cols]
 
 
@@ -66,6 +77,23 @@ def test_brush_size_is_in_screen_pixels_at_any_zoom(qtbot, make_window):
     assert strokes[1] == pytest.approx(15 / canvas.zoom)
     # Remembered as screen pixels.
     assert window.settings.editor.brush_size == 30
+
+
+def test_the_outline_draws_no_tile_seams_across_the_subject():
+    """Found by hand: the outline is traced per 512-px tile, and OpenCV closes each tile's
+    contours along the tile's border; zoomed out, those closing edges drew a grid across the
+    subject. A real mask (DAVIS, upscaled 3x to 2562x1440) crosses several tile seams."""
+    from pathlib import Path
+
+    from cutout_studio.qt.outline import OUTLINE_TILE, trace_outline
+
+    mask = Image.open(Path(__file__).resolve().parents[1] / "data" / "davis__davis032.png").convert("L")
+    alpha = np.asarray(mask.resize((mask.width * 3, mask.height * 3), Image.Resampling.NEAREST)) / np.float32(255)
+    hard = alpha >= 0.5
+    seams = hard[:, OUTLINE_TILE - 1 : OUTLINE_TILE + 1].all(axis=1).sum()
+    assert seams > 50  # the subject really runs across a tile seam
+    for path in trace_outline(alpha).values():
+        assert _on_outline(alpha, path).all()
 
 
 def test_outline_view_draws_the_mask_boundary_and_follows_edits(qtbot, make_window):
