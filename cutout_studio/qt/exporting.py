@@ -227,6 +227,7 @@ class ExportFlow(QObject):
         self.controller.finished.connect(self._finished)
         self.controller.failed.connect(self.failed)
         self._written: list[Path] = []
+        self._failed: list[str] = []  #: reasons of this export's failed files
 
     @property
     def running(self) -> bool:
@@ -278,7 +279,9 @@ class ExportFlow(QObject):
         confirmed = False
         if dest is None:
             default_dir = Path(self._folders.folder(EXPORT_DIR) or doc.path.parent)
-            default = doc.output_path or default_dir / f"{doc.path.stem}_cutout{output_suffix(options)}"
+            default = default_dir / f"{doc.path.stem}_cutout{output_suffix(options)}"
+            if doc.output_path is not None:  # where it went last time, in today's format
+                default = doc.output_path.with_suffix(output_suffix(options))
             name, _ = QFileDialog.getSaveFileName(self._parent, "Export cutout", str(default))
             if not name:
                 return False
@@ -338,10 +341,12 @@ class ExportFlow(QObject):
         self.bar.show()
         self.cancel_button.setVisible(total > 1)
         self._written = []
+        self._failed = []
 
     def _file_done(self, _doc: Document | None, result: FileResult) -> None:
         self.bar.setValue(self.bar.value() + 1)
         if result.status == "failed":
+            self._failed.append(result.message)
             self.message.emit(result.message, 10000)
         elif result.status in ("done", "warning") and result.output is not None:
             self._written.append(result.output)
@@ -351,6 +356,13 @@ class ExportFlow(QObject):
         self.cancel_button.hide()
         if cancelled:
             self.message.emit(f"Export cancelled after {written} file(s)", 8000)
+        elif self._failed and not written:
+            # nothing was written: say why where it cannot be missed (a status line is replaced
+            # by the next one within a second)
+            more = f" (and {len(self._failed) - 1} more, see the log)" if len(self._failed) > 1 else ""
+            self.failed.emit(f"Nothing was exported: {self._failed[0]}{more}")
+        elif self._failed:
+            self.message.emit(f"Exported {written} file(s); {len(self._failed)} failed: {self._failed[0]}", 15000)
         elif written == 1 and self._written:
             self.message.emit(f"Exported {self._written[0]}", 8000)
         else:

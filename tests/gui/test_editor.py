@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -171,6 +172,36 @@ def test_export_writes_a_png_with_the_edited_alpha(qtbot, make_window, tmp_path)
     assert np.abs(alpha.astype(int) - np.round(doc.alpha * 255)).max() <= 1
     assert doc.status is DocStatus.EXPORTED and doc.output_path == dest
     assert "exported" in window.filmstrip.row_text(doc)
+
+
+def test_an_export_that_writes_nothing_says_why_where_it_stays_visible(qtbot, make_window, tmp_path):
+    """Found by hand: exporting JPEG to the name the dialog proposed from a PNG export wrote
+    nothing, and the reason flashed in the status bar under "Exported 0 file(s)"."""
+    window = make_window()
+    doc = open_and_wait_for_mask(qtbot, window, PERSON)
+    window.state.export = dataclasses.replace(window.state.export, format="jpeg", background="white")
+    errors: list[str] = []
+    window.exports.failed.connect(errors.append)
+    with qtbot.waitSignal(window.export_finished, timeout=MASK_TIMEOUT_MS) as blocker:
+        assert window.export_current(tmp_path / "person.png")
+    assert blocker.args == [0, False] and not (tmp_path / "person.png").exists()
+    assert len(errors) == 1 and errors[0].startswith("Nothing was exported: ") and ".jpg" in errors[0]
+    assert "Exported 0" not in window.statusBar().currentMessage()
+    # The next proposal follows the format chosen now, not the name of the last export.
+    doc.output_path = tmp_path / "person_cutout.png"
+    proposed: list[str] = []
+
+    def propose(parent, caption, default):  # the file dialog, answered "cancel"
+        proposed.append(default)
+        return "", ""
+
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr("cutout_studio.qt.exporting.QFileDialog.getSaveFileName", propose)
+    try:
+        assert not window.export_current()
+    finally:
+        monkeypatch.undo()
+    assert proposed == [str(tmp_path / "person_cutout.jpg")]
 
 
 def test_export_all_names_files_like_the_batch_and_asks_before_overwriting(qtbot, make_window, tmp_path):
