@@ -78,6 +78,22 @@ def test_unet_logits_are_what_its_sigmoid_sees():
     assert torch.allclose(torch.sigmoid(logits), model(x)[0], atol=1e-6)
 
 
+def test_loader_workers_start_from_a_fresh_process_not_a_fork(sets):
+    """In CI the 3-step train below hung for ever: its loader worker was a fork of the test
+    process, whose other threads (OpenCV's pool, Qt, torch) held locks, and the child blocked in
+    its first OpenCV call. Workers now come from a forkserver (spawn where there is none)."""
+    from cutout_studio.core.training.data import TrainingSamples, load_training_sets
+    from cutout_studio.core.training.trainer import _loader
+
+    pairs = [pair for part in load_training_sets([sets]) for pair in part.train]
+    config = TrainConfig(data=[str(sets)], **{**TINY, "workers": 1})
+    loader, workers = _loader(TrainingSamples(pairs, size=64, seed=0), 0, 2, config, torch.device("cpu"))
+    assert workers == 1
+    assert loader.multiprocessing_context.get_start_method() in ("forkserver", "spawn")
+    photos, masks = next(iter(loader))  # and a worker started that way really delivers a batch
+    assert photos.shape[0] == masks.shape[0] == 2
+
+
 def test_three_step_train_writes_weights_the_product_loads(sets, tmp_path, model_home, capsys):
     out = tmp_path / "out" / "cutout-product.safetensors"
     code = main(["train", str(sets), "--steps", "3", "--size", "64", "--batch-size", "2", "--workers", "1",

@@ -14,6 +14,7 @@ checkpointed, so ``N`` steps in one go and ``N/2`` + resume + ``N/2`` give the s
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
 import platform
 import subprocess
@@ -247,7 +248,15 @@ def _loader(
                 workers -= 1
         if workers < asked:
             print(f"only {free >> 20} MB free in /dev/shm: {workers} loader workers instead of {asked}", file=sys.stderr)
-    kwargs: dict[str, Any] = {"prefetch_factor": prefetch, "worker_init_fn": _worker_init} if workers else {}
+    kwargs: dict[str, Any] = {}
+    if workers:
+        # Workers start from a fresh process (forkserver; spawn where there is none), never a fork
+        # of this one: a fork of a process whose threads hold locks (OpenCV's pool, Qt, torch's
+        # intra-op threads: a test run, the editor) hung in the child's first OpenCV call.
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+        kwargs = {"prefetch_factor": prefetch, "worker_init_fn": _worker_init, "multiprocessing_context": context,
+                  "persistent_workers": False}
     return DataLoader(dataset, batch_sampler=StepSampler(start, stop, config.batch_size), num_workers=workers,
                       pin_memory=device.type == "cuda", **kwargs), workers
 
