@@ -16,7 +16,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from cutout_studio.core.session_store import History, SessionRecord, SessionStore
-from cutout_studio.qt.document import Document
+from cutout_studio.qt.document import DocStatus, Document
 from cutout_studio.qt.workers import Lane
 
 _log = logging.getLogger(__name__)
@@ -75,13 +75,18 @@ class Autosaver(QObject):
         size = (doc.image.width, doc.image.height) if doc.image is not None else (0, 0)
         if size == (0, 0):
             return None  # unloaded: its last record stands
+        status = doc.status
+        if history != doc.history and status in (DocStatus.EXPORTED, DocStatus.WARNING, DocStatus.MASKED):
+            # edits still queued (a quit right after a stroke): once applied they make the photo
+            # "edited", and an earlier export no longer shows them
+            status = DocStatus.EDITED
         return SessionRecord(
             key=doc.key,
             source=str(doc.path.absolute()),
             size=size,
             history=history,
             output=str(doc.output_path.absolute()) if doc.output_path is not None else None,
-            status=doc.status.value,
+            status=status.value,
         )
 
     def _take_due(self) -> list[tuple[Document, SessionRecord]]:

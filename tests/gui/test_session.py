@@ -47,6 +47,23 @@ def _never_ask(risks) -> bool:
     pytest.fail(f"quitting asked although nothing could be lost: {risks}")
 
 
+def test_a_stroke_still_queued_at_quit_after_an_export_is_saved_as_edited(qtbot, make_window, tmp_path):
+    """Found by hand: export, paint, Ctrl+Q at once: after a relaunch the photo still said
+    "exported", though the exported file predates the stroke."""
+    window = make_window()
+    window.confirm_quit = _never_ask
+    doc = open_and_wait_for_mask(qtbot, window, TEDDY)
+    with qtbot.waitSignal(window.export_finished, timeout=MASK_TIMEOUT_MS):
+        assert window.export_current(tmp_path / "teddy.png")
+    assert doc.status is DocStatus.EXPORTED
+    h, w = doc.image.rgb.shape[:2]
+    window.view.stroke("bg", [(w * 0.3, h * 0.8), (w * 0.35, h * 0.82)], 6.0)  # queued, not applied
+    QTest.keyClick(window, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    record = SessionStore().load(content_key(TEDDY))
+    assert record is not None and len(record.history.done) == 1
+    assert record.status == DocStatus.EDITED.value and record.output == str((tmp_path / "teddy.png").absolute())
+
+
 def test_edits_come_back_after_closing_the_window_and_stay_undoable(qtbot, make_window, tmp_path):
     first = make_window()
     first.confirm_quit = _never_ask
