@@ -291,12 +291,11 @@ def evaluate_sets(
     limit: int | None = None,
     progress: bool = False,
     split: str = "all",
-    clicks: int | None = None,
 ) -> dict[str, Any]:
     """Score each method on each set; returns a JSON-ready dict (see :func:`format_table`).
 
-    With ``clicks``, runs the interactive click protocol instead (at most that many clicks;
-    :func:`cutout_studio.core.clicks.evaluate_clicks`, which documents its layout).
+    The interactive click protocol is :func:`cutout_studio.core.clicks.evaluate_clicks` (it
+    builds on this module's set readers, so this module never imports it).
 
     Layout: ``{"model", "precision", "device", "limit", "methods", "sets": {set_name: {"path", "images",
     "unpaired", "methods": {method: summary}}}}`` where a summary is :meth:`MaskScores.summary`.
@@ -305,14 +304,6 @@ def evaluate_sets(
     ``split``: ``val`` scores only each set's held-out part (:mod:`training.split`, never
     trained on), ``train`` the rest, ``all`` (default) every pair.
     """
-    if clicks is not None:
-        from cutout_studio.core.clicks import CLICK_METHODS, evaluate_clicks
-
-        chosen = [m for m in methods if m in CLICK_METHODS] or list(CLICK_METHODS)
-        return evaluate_clicks(
-            sets, max_clicks=clicks, methods=chosen, model=model, device=device, half=half, limit=limit,
-            progress=progress, split=split,
-        )
     methods = list(dict.fromkeys(methods or ["cutout"]))  # keep order, drop repeats
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
@@ -398,10 +389,6 @@ _COLUMNS = (
 
 def format_table(results: dict[str, Any]) -> str:
     """A plain-text table, one row per set and method, as :func:`evaluate_sets` returned them."""
-    if "clicks" in results:
-        from cutout_studio.core.clicks import format_clicks_table
-
-        return format_clicks_table(results)
     header = ["set", "method", "n", *[title for title, _, _ in _COLUMNS]]
     rows = [header]
     for set_name, set_result in results.get("sets", {}).items():
