@@ -6,6 +6,7 @@ Each test gets its own CUTOUT_STUDIO_HOME (settings, window state and logs start
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -46,6 +47,15 @@ def make_window(qtbot, gui_home: Path) -> Iterator[Callable[[], object]]:
     for window in windows:
         if window.isVisible():
             window.close()
+
+
+def shoot_folder(tmp_path: Path, photos: dict[str, Path]) -> Path:
+    """``tmp_path/shoot`` holding a copy of each photo under its name (``{name: source}``)."""
+    folder = tmp_path / "shoot"
+    folder.mkdir()
+    for name, source in photos.items():
+        shutil.copy(source, folder / name)
+    return folder
 
 
 def open_and_wait_for_mask(qtbot, window, path: Path):

@@ -12,7 +12,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import QApplication
 
 from cutout_studio.qt.document import DocStatus
-from tests.gui.conftest import MASK_TIMEOUT_MS, PERSON, TEDDY
+from tests.gui.conftest import MASK_TIMEOUT_MS, PERSON, TEDDY, shoot_folder
 
 pytestmark = pytest.mark.gui
 
@@ -36,10 +36,7 @@ def _drop(window, paths) -> bool:
 
 
 def test_dropping_a_folder_runs_the_batch_and_reports_every_file(qtbot, make_window, tmp_path):
-    folder = tmp_path / "shoot"
-    folder.mkdir()
-    shutil.copy(TEDDY, folder / "bear.jpg")
-    shutil.copy(PERSON, folder / "person.jpg")
+    folder = shoot_folder(tmp_path, {"bear.jpg": TEDDY, "person.jpg": PERSON})
     (folder / "broken.jpg").write_bytes(TEDDY.read_bytes()[:300])  # cut off inside the header
 
     window = make_window()
@@ -112,9 +109,7 @@ def test_open_folder_leaves_out_an_earlier_batchs_cutouts(qtbot, make_window, tm
     from cutout_studio.core.batch import run_batch_to_end
     from cutout_studio.core.export import ExportOptions
 
-    folder = tmp_path / "shoot"
-    folder.mkdir()
-    shutil.copy(TEDDY, folder / "bear.jpg")
+    folder = shoot_folder(tmp_path, {"bear.jpg": TEDDY})
     window = make_window()
     qtbot.waitUntil(lambda: window.masks.segmenter is not None, timeout=MASK_TIMEOUT_MS)
     summary = run_batch_to_end([folder], folder / "cutouts", ExportOptions(), segmenter=window.masks.segmenter)
@@ -179,10 +174,7 @@ def test_batch_window_starts_empty_for_a_new_folder_and_ctrl_q_quits_from_it(qtb
 
 def test_closing_the_batch_window_keeps_the_running_batch_in_sight(qtbot, make_window, tmp_path):
     """Issue 8 case 12: Close during a batch hid it; it went on with no sign in the main window."""
-    folder = tmp_path / "shoot"
-    folder.mkdir()
-    for photo in (TEDDY, PERSON):
-        shutil.copy(photo, folder / photo.name)
+    folder = shoot_folder(tmp_path, {TEDDY.name: TEDDY, PERSON.name: PERSON})
     window = make_window()
     qtbot.waitUntil(lambda: window.masks.segmenter is not None, timeout=MASK_TIMEOUT_MS)
     dialog = window.run_batch_on([folder], tmp_path / "out")
@@ -208,9 +200,7 @@ def test_a_batch_set_up_while_the_model_loads_starts_once_it_is_there(qtbot, gui
     is installed" on Start, long after the model had arrived."""
     from cutout_studio.qt.main_window import MainWindow
 
-    folder = tmp_path / "shoot"
-    folder.mkdir()
-    shutil.copy(TEDDY, folder / "bear.jpg")
+    folder = shoot_folder(tmp_path, {"bear.jpg": TEDDY})
     window = MainWindow()
     qtbot.addWidget(window)
     window.confirm_quit = lambda risks: True

@@ -22,7 +22,7 @@ from cutout_studio.core.session_store import SessionStore, content_key
 from cutout_studio.core.settings import load_settings
 from cutout_studio.qt.document import DocStatus
 from cutout_studio.qt.workers import wait_detached
-from tests.gui.conftest import MASK_TIMEOUT_MS, PERSON, TEDDY, open_and_wait_for_mask
+from tests.gui.conftest import MASK_TIMEOUT_MS, PERSON, TEDDY, open_and_wait_for_mask, shoot_folder
 
 pytestmark = pytest.mark.gui
 
@@ -156,10 +156,7 @@ def test_quitting_asks_only_while_an_autosave_failed(qtbot, make_window, gui_hom
 
 
 def test_closing_asks_before_cancelling_a_running_batch(qtbot, make_window, tmp_path):
-    folder = tmp_path / "shoot"
-    folder.mkdir()
-    for photo in (TEDDY, PERSON):
-        shutil.copy(photo, folder / photo.name)
+    folder = shoot_folder(tmp_path, {TEDDY.name: TEDDY, PERSON.name: PERSON})
     window = make_window()
     qtbot.waitUntil(lambda: window.masks.segmenter is not None, timeout=MASK_TIMEOUT_MS)
     asked: list[list[str]] = []
