@@ -17,11 +17,12 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from cutout_studio import __version__
 from cutout_studio.core.errors import CutoutError, ModelError
 from cutout_studio.core.options import BatchOptions, OptionsError, Range, spec
+from cutout_studio.train_command import add_train_parser
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -161,9 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--clicks", type=_whole_number("clicks", Range(1, 100, integer=True)), default=None,
                     metavar="N", help="interactive protocol: NoC@85/90 and IoU after 1/3/5 clicks of at most N, "
                                       "brushes beside classical GrabCut (--method brushes or grabcut: only that one)")
-    _add_model_options(ev)
+    ev.add_argument("--csv", type=Path, metavar="FILE", help="write one line per photo, model and method here")
+    ev.add_argument("--sheet", type=Path, metavar="FILE",
+                    help="contact sheet (.png or .html) of each model's worst photos: photo | mask | ground truth")
+    _add_model_options(ev, repeat=True)
     ev.set_defaults(handler=_cmd_eval)
-    _add_train_parser(sub)
+    add_train_parser(sub)
     return parser
 
 
@@ -221,8 +225,13 @@ def _whole_number(name: str, allowed: Range) -> Callable[[str], int]:
     return parse
 
 
-def _add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="default", help="model name (see `models list`)")
+def _add_model_options(p: argparse.ArgumentParser, *, repeat: bool = False) -> None:
+    if repeat:  # eval compares models side by side
+        p.add_argument("--model", action="append", dest="model", metavar="MODEL",
+                       help="model name (see `models list`) or a .safetensors file; repeat to compare "
+                            "(default: the default model)")
+    else:
+        p.add_argument("--model", default="default", help="model name (see `models list`)")
     p.add_argument("--device", default="auto", help="auto (CUDA > MPS > CPU), cpu, cuda, cuda:N, mps")
     p.add_argument("--precision", choices=("auto", "float32"), default="auto",
                    help="auto: float16 on CUDA, bfloat16 on CPUs that have it natively (faster); "
@@ -419,75 +428,39 @@ def _cmd_models_import(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from cutout_studio.core.evaluate import evaluate_sets, format_table
 
-    results = evaluate_sets(args.sets, methods=args.methods or ["cutout"], model=args.model, device=args.device,
-                            half=_half(args), limit=args.limit, progress=True, split=args.split, clicks=args.clicks)
-    print(format_table(results))
+    models = args.model or ["default"]
+    if args.clicks is not None:  # the interactive protocol: our brushes beside classical GrabCut
+        results = _eval_clicks(args, models)
+    else:
+        results = evaluate_sets(args.sets, methods=args.methods or ["cutout"], model=models, device=args.device,
+                                half=_half(args), limit=args.limit, progress=True, split=args.split,
+                                csv_path=args.csv, sheet_path=args.sheet)
+        print(format_table(results))
     if args.json:
         import json
 
         args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    for label, path in (("per-photo scores", args.csv), ("worst photos", args.sheet)):
+        if path:
+            print(f"{label}: {path}")
     return EXIT_OK
 
 
-# --------------------------------------------------------------------------------------------
-# train
+def _eval_clicks(args: argparse.Namespace, models: list[str]) -> dict[str, Any]:
+    from cutout_studio.core.clicks import CLICK_METHODS, evaluate_clicks, format_clicks_table
+    from cutout_studio.core.evaluate import model_card
+    from cutout_studio.core.segmenter import Segmenter
 
-
-def _add_train_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
-    tr = sub.add_parser("train", help="fine-tune U²-Netp (or train a model from scratch) on image/mask folders",
-                        description="Train on the train part of each set (the val part is held out and scored "
-                                    "every --val-every steps; the best weights are the output). Writes OUT.safetensors, "
-                                    "OUT.json (config, data, scores) and OUT.ckpt/ (resume with --resume).")
-    tr.add_argument("data", nargs="+", metavar="DATA", help="set folders (images/ + masks/) or folders of sets")
-    tr.add_argument("--base", choices=("u2netp", "none", "unet"), default="u2netp",
-                    help="u2netp: fine-tune the installed U²-Netp (default); none: U²-Netp from scratch; "
-                         "unet: the classic U-Net from scratch")
-    tr.add_argument("--init", type=Path, help="start from these .safetensors weights instead of the installed model")
-    tr.add_argument("--steps", type=int, help="optimizer steps (default 3000; the schedule's length)")
-    tr.add_argument("--batch-size", type=int, default=8)
-    tr.add_argument("--size", type=int, default=320, help="training image side, px (the model's input: 320)")
-    tr.add_argument("--lr", type=float, help="peak learning rate (default 1e-4 fine-tuning, 1e-3 from scratch)")
-    tr.add_argument("--warmup", type=int, help="warm-up steps (default a tenth of the run, at most 100)")
-    tr.add_argument("--synthetic-ratio", type=float, default=0.5,
-                    help="share of samples that are synthetic product composites (default 0.5)")
-    tr.add_argument("--backgrounds", type=Path, help="photos for blurred-scene backdrops (default: backgrounds/ "
-                                                     "beside the sets)")
-    tr.add_argument("--output", type=Path, help="weights file to write (default cutout-product.safetensors)")
-    tr.add_argument("--resume", type=Path, help="continue from OUT.ckpt (or OUT.safetensors) exactly")
-    tr.add_argument("--device", help="auto (default), cpu, cuda, cuda:N, mps")
-    tr.add_argument("--workers", type=int, help="data loader processes (default min(8, cores); 0: in-process)")
-    tr.add_argument("--val-every", type=int, help="steps between val scores (default 200; 0: none)")
-    tr.add_argument("--val-limit", type=int, default=32, help="val photos per set (default 32)")
-    tr.add_argument("--time-limit", type=float, help="minutes for this run; ends with val and a checkpoint in time")
-    tr.add_argument("--stop-at", type=int, help="pause at this step with a checkpoint (continue with --resume)")
-    tr.add_argument("--seed", type=int, default=0)
-    tr.set_defaults(handler=_cmd_train)
-
-
-def _cmd_train(args: argparse.Namespace) -> int:
-    from cutout_studio.core.training.trainer import TrainConfig, config_from_checkpoint, train
-
-    session = {"steps": args.steps, "output": str(args.output) if args.output else None, "device": args.device,
-               "workers": args.workers, "val_every": args.val_every, "time_limit": args.time_limit,
-               "stop_at": args.stop_at}
-    if args.resume is not None:
-        config = config_from_checkpoint(args.resume, **session)
-    else:
-        given = {k: v for k, v in session.items() if v is not None}
-        try:
-            config = TrainConfig(data=[str(d) for d in args.data], base=args.base,
-                                 init=str(args.init) if args.init else None, batch_size=args.batch_size,
-                                 size=args.size, lr=args.lr, warmup=args.warmup, synthetic_ratio=args.synthetic_ratio,
-                                 backgrounds=str(args.backgrounds) if args.backgrounds else None,
-                                 val_limit=args.val_limit, seed=args.seed, extra={"argv": sys.argv[1:]}, **given)
-        except TypeError as exc:  # pragma: no cover - a programming error, not a user's
-            raise UsageError(str(exc)) from None
-    result = train(config, resume=args.resume)
-    best = result.get("best") or {}
-    print(f"step {result['step']}: {config.output} "
-          + (f"(best val IoU {best['iou']:.4f}, MAE {best['mae']:.4f} at step {best['step']})" if best else "")
-          + (f"; {result['images_per_second']} images/s" if result.get("images_per_second") else ""))
-    return EXIT_OK
+    if len(set(models)) > 1:
+        raise UsageError("--clicks scores one model at a time: give a single --model")
+    if args.csv or args.sheet:
+        raise UsageError("--csv and --sheet score masks, not clicks: leave them out with --clicks")
+    chosen = [m for m in args.methods or [] if m in CLICK_METHODS] or list(CLICK_METHODS)
+    segmenter = Segmenter(model_card(models[0]), device=args.device, half=_half(args)) if "brushes" in chosen else None
+    results = evaluate_clicks(args.sets, max_clicks=args.clicks, methods=chosen, model=models[0], device=args.device,
+                              half=_half(args), limit=args.limit, progress=True, split=args.split, segmenter=segmenter)
+    print(format_clicks_table(results))
+    return results
 
 
 if __name__ == "__main__":
