@@ -279,8 +279,12 @@ def test_a_safetensors_file_is_recognised_by_its_tensors(tmp_path, model_home):
     shutil.copyfile(found.path, named)
     assert type(card_for_file(named).io) is type(get_card("cutout-product").io)
     import torch
-    from safetensors.torch import save_file
+    from safetensors.torch import load_file, save_file
 
+    # a training run's output names its base (u2netp) but was trained with BCE: our trained card
+    trained = tmp_path / "run.safetensors"
+    save_file(load_file(str(found.path)), str(trained), metadata={"model": "u2netp", "step": "3"})
+    assert type(card_for_file(trained).io) is type(get_card("cutout-product").io)
     wrong = tmp_path / "wrong.safetensors"
     save_file({"conv.weight": torch.zeros(3, 3)}, str(wrong))
     with pytest.raises(ModelError, match="fit no known architecture"):

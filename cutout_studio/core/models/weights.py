@@ -390,8 +390,9 @@ def card_for_file(path: str | os.PathLike[str]) -> ModelCard:
     The architecture is the one whose tensors (names and shapes) the file holds exactly. Where
     several cards share it (u2netp, cutout-product: same network, different output handling),
     the file's name decides (``cutout-product-run2.safetensors``), then the card named in its
-    metadata (``model``, written by installs and the trainer), then the default model. The card
-    is named by the file's resolved path, so that two files never share a loaded model.
+    metadata (``model``, written by installs and the trainer; a trainer's output, marked by its
+    ``step``, takes the card of our own trained weights), then the default model. The card is
+    named by the file's resolved path and digest, so that two files never share a loaded model.
     """
     src = Path(path).expanduser()
     if src.suffix.lower() != ".safetensors":
@@ -412,9 +413,18 @@ def card_for_file(path: str | os.PathLike[str]) -> ModelCard:
         raise ModelError(f"{src.name}: its {len(shapes)} tensors fit no known architecture ({known})")
     stem = src.stem.lower()
     by_stem = [card for card in sorted(fits, key=lambda c: -len(c.name)) if stem.startswith(card.name)]
+    if "step" in metadata:
+        # written by `cutout-studio train` (it names its base, u2netp): weights trained with BCE,
+        # so the card of our own trained weights (no official ONNX source) reads their output right
+        fits = [card for card in fits if card.onnx is None] or fits
     by_name = {card.name: card for card in fits}
     chosen = (
         by_stem[0] if by_stem else by_name.get(metadata.get("model", ""), by_name.get(DEFAULT_MODEL, fits[0]))
     )
     resolved = src.resolve()
-    return dataclasses.replace(chosen, name=str(resolved), weights_at=resolved, sha256=None, onnx=None)
+    digest = sha256_of(resolved)
+    # the digest in the name: a file rewritten (by a training run) is never served from the
+    # segmenter's cache of loaded models under its old weights
+    return dataclasses.replace(
+        chosen, name=f"{resolved}#{digest[:12]}", weights_at=resolved, sha256=digest, onnx=None
+    )
