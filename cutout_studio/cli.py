@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from cutout_studio import __version__
 from cutout_studio.core.errors import CutoutError, ModelError
@@ -162,7 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--clicks", type=_whole_number("clicks", Range(1, 100, integer=True)), default=None,
                     metavar="N", help="interactive protocol: NoC@85/90 and IoU after 1/3/5 clicks of at most N, "
                                       "brushes beside classical GrabCut (--method brushes or grabcut: only that one)")
-    _add_model_options(ev)
+    ev.add_argument("--csv", type=Path, metavar="FILE", help="write one line per photo, model and method here")
+    ev.add_argument("--sheet", type=Path, metavar="FILE",
+                    help="contact sheet (.png or .html) of each model's worst photos: photo | mask | ground truth")
+    _add_model_options(ev, repeat=True)
     ev.set_defaults(handler=_cmd_eval)
     add_train_parser(sub)
     return parser
@@ -222,8 +225,13 @@ def _whole_number(name: str, allowed: Range) -> Callable[[str], int]:
     return parse
 
 
-def _add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="default", help="model name (see `models list`)")
+def _add_model_options(p: argparse.ArgumentParser, *, repeat: bool = False) -> None:
+    if repeat:  # eval compares models side by side
+        p.add_argument("--model", action="append", dest="model", metavar="MODEL",
+                       help="model name (see `models list`) or a .safetensors file; repeat to compare "
+                            "(default: the default model)")
+    else:
+        p.add_argument("--model", default="default", help="model name (see `models list`)")
     p.add_argument("--device", default="auto", help="auto (CUDA > MPS > CPU), cpu, cuda, cuda:N, mps")
     p.add_argument("--precision", choices=("auto", "float32"), default="auto",
                    help="auto: float16 on CUDA, bfloat16 on CPUs that have it natively (faster); "
@@ -420,24 +428,39 @@ def _cmd_models_import(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from cutout_studio.core.evaluate import evaluate_sets, format_table
 
+    models = args.model or ["default"]
     if args.clicks is not None:  # the interactive protocol: our brushes beside classical GrabCut
-        from cutout_studio.core.clicks import CLICK_METHODS, evaluate_clicks, format_clicks_table
-
-        chosen = [m for m in args.methods or [] if m in CLICK_METHODS] or list(CLICK_METHODS)
-        results = evaluate_clicks(args.sets, max_clicks=args.clicks, methods=chosen, model=args.model,
-                                  device=args.device, half=_half(args), limit=args.limit, progress=True,
-                                  split=args.split)
-        print(format_clicks_table(results))
+        results = _eval_clicks(args, models)
     else:
-        results = evaluate_sets(args.sets, methods=args.methods or ["cutout"], model=args.model,
-                                device=args.device, half=_half(args), limit=args.limit, progress=True,
-                                split=args.split)
+        results = evaluate_sets(args.sets, methods=args.methods or ["cutout"], model=models, device=args.device,
+                                half=_half(args), limit=args.limit, progress=True, split=args.split,
+                                csv_path=args.csv, sheet_path=args.sheet)
         print(format_table(results))
     if args.json:
         import json
 
         args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    for label, path in (("per-photo scores", args.csv), ("worst photos", args.sheet)):
+        if path:
+            print(f"{label}: {path}")
     return EXIT_OK
+
+
+def _eval_clicks(args: argparse.Namespace, models: list[str]) -> dict[str, Any]:
+    from cutout_studio.core.clicks import CLICK_METHODS, evaluate_clicks, format_clicks_table
+    from cutout_studio.core.evaluate import model_card
+    from cutout_studio.core.segmenter import Segmenter
+
+    if len(set(models)) > 1:
+        raise UsageError("--clicks scores one model at a time: give a single --model")
+    if args.csv or args.sheet:
+        raise UsageError("--csv and --sheet score masks, not clicks: leave them out with --clicks")
+    chosen = [m for m in args.methods or [] if m in CLICK_METHODS] or list(CLICK_METHODS)
+    segmenter = Segmenter(model_card(models[0]), device=args.device, half=_half(args)) if "brushes" in chosen else None
+    results = evaluate_clicks(args.sets, max_clicks=args.clicks, methods=chosen, model=models[0], device=args.device,
+                              half=_half(args), limit=args.limit, progress=True, split=args.split, segmenter=segmenter)
+    print(format_clicks_table(results))
+    return results
 
 
 if __name__ == "__main__":

@@ -4,7 +4,12 @@ A *set* is a folder with ``images/NAME.jpg`` photos and ``masks/NAME.png`` groun
 (8-bit, 255 = foreground). Every method turns a photo into a full-resolution alpha and is
 scored against the ground truth with the salient-object-detection metrics of ``pysodmetrics``
 (MAE, max F-measure with β² = 0.3, weighted F-measure, S-measure, E-measure), plus the mean IoU
-of the mask thresholded at 0.5, which is what a photographer sees once the edge is cut.
+of the mask thresholded at 0.5, which is what a photographer sees once the edge is cut, and a
+boundary F-measure (:func:`boundary_f`): whether the cut runs where the true edge runs.
+
+Several models can be compared side by side (each a registered name or a ``.safetensors`` file);
+every (set, model, method) is scored apart. A per-photo CSV and a contact sheet of each model's
+worst photos (:mod:`eval_report`) show where a model fails.
 
 Methods, so that the engine is compared with what people would otherwise use:
 
@@ -35,22 +40,26 @@ import numpy as np
 from PIL import Image
 
 from cutout_studio.core.errors import CutoutError
+from cutout_studio.core.eval_report import SHEET_WORST, WorstPhotos, format_table, write_csv, write_sheet
 from cutout_studio.core.image_io import is_image_path, load_image
 from cutout_studio.core.training.split import SPLITS, select_split
 
 if TYPE_CHECKING:
+    from cutout_studio.core.models import ModelCard
     from cutout_studio.core.segmenter import Segmenter
 
 __all__ = [
     "METHODS",
     "EvalSet",
     "MaskScores",
+    "boundary_f",
     "evaluate_sets",
     "find_pairs",
     "format_table",
     "grabcut_alpha",
     "iou",
     "make_predictor",
+    "model_card",
     "plain_upscale",
 ]
 
@@ -65,6 +74,13 @@ GRABCUT_MARGIN = 0.05  # of each side: photographers frame the product with some
 
 #: Images named in a summary's ``worst`` list: where to look first when a score drops.
 _WORST_SHOWN = 5
+
+#: Boundary F tolerance, a fraction of the image diagonal (DAVIS' F-measure uses 0.008; 0.0075
+#: is 7 px on a 640×480 photo, a few px at the sizes of the sets)
+BOUNDARY_TOLERANCE = 0.0075
+
+#: The row key of methods that run without a model (GrabCut)
+NO_MODEL = "-"
 
 Predictor = Callable[[np.ndarray], np.ndarray]
 
@@ -211,6 +227,37 @@ def iou(alpha: np.ndarray, truth: np.ndarray) -> float:
     return 1.0 if union == 0 else int(np.count_nonzero(predicted & actual)) / union
 
 
+def _boundary(mask: np.ndarray) -> np.ndarray:
+    """The 1-px inner boundary of a binary mask: its pixels with a background 4-neighbour (the
+    internal morphological gradient; the image border is not an edge)."""
+    cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+    eroded = cv2.erode(mask, cross, borderType=cv2.BORDER_REPLICATE)
+    edge: np.ndarray = (mask > 0) & (eroded == 0)
+    return edge
+
+
+def boundary_f(alpha: np.ndarray, truth: np.ndarray, tolerance: float = BOUNDARY_TOLERANCE) -> float:
+    """F-measure of the boundary of ``alpha > 0.5`` against that of ``truth > 127``.
+
+    A predicted boundary pixel is right (precision) when a true one lies within ``tolerance`` ×
+    the image diagonal (at least 1 px), and a true one is found (recall) when a predicted one
+    does, as DAVIS' F measures contour accuracy. 1.0 when neither has a boundary, 0.0 when only
+    one has.
+    """
+    predicted = _boundary((alpha > 0.5).astype(np.uint8))
+    actual = _boundary((truth > 127).astype(np.uint8))
+    n_predicted, n_actual = int(np.count_nonzero(predicted)), int(np.count_nonzero(actual))
+    if n_predicted == 0 or n_actual == 0:
+        return 1.0 if n_predicted == n_actual else 0.0
+    radius = max(1, round(tolerance * math.hypot(*alpha.shape[:2])))
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    near_actual = cv2.dilate(actual.astype(np.uint8), disk) > 0
+    near_predicted = cv2.dilate(predicted.astype(np.uint8), disk) > 0
+    precision = int(np.count_nonzero(predicted & near_actual)) / n_predicted
+    recall = int(np.count_nonzero(actual & near_predicted)) / n_actual
+    return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+
+
 def _import_metrics() -> Any:
     try:
         import py_sod_metrics
@@ -234,19 +281,28 @@ class MaskScores:
             metric_handlers={"fm": metrics.FmeasureHandler(with_dynamic=True, with_adaptive=False, beta=0.3)}
         )
         self._ious: list[tuple[float, str]] = []
+        self._boundary_fs: list[float] = []
         self._seconds = 0.0
+        #: one record per scored photo, in order: image, iou, mae, boundary_f, seconds
+        self.photos: list[dict[str, Any]] = []
 
     def add(self, name: str, alpha: np.ndarray, truth: np.ndarray, seconds: float) -> float:
         """Score one prediction (H×W float alpha in [0, 1]) against its 8-bit mask; returns its IoU."""
         if alpha.shape != truth.shape:
             raise ValueError(f"{name}: prediction {alpha.shape} and mask {truth.shape} differ in size")
         value = iou(alpha, truth)
+        edge_f = boundary_f(alpha, truth)
         self._ious.append((value, name))
+        self._boundary_fs.append(edge_f)
         self._seconds += seconds
         # The SOD metrics take 8-bit maps, as the published numbers of these models were computed.
         pred = np.clip(np.rint(np.asarray(alpha, np.float32) * 255), 0, 255).astype(np.uint8)
         for metric in (self._mae, self._s, self._e, self._wf, self._f):
             metric.step(pred, truth)
+        mae = self._mae.maes[-1]  # the metric's own value for this photo, so that the mean is the summary's
+        self.photos.append(
+            {"image": name, "iou": _num(value), "mae": _num(mae), "boundary_f": _num(edge_f), "seconds": _num(seconds)}
+        )
         return value
 
     @property
@@ -266,6 +322,7 @@ class MaskScores:
             "max_f": _num(np.max(f_curve)),
             "weighted_f": _num(self._wf.get_results()["wfm"]),
             "s_measure": _num(self._s.get_results()["sm"]),
+            "boundary_f": _num(np.mean(self._boundary_fs)),
             "mean_e": _num(np.mean(e_curve)),
             "max_e": _num(np.max(e_curve)),
             "seconds_per_image": _num(self._seconds / self.count),
@@ -281,29 +338,49 @@ def _num(value: Any) -> float:
 # running
 
 
+def model_card(spec: str) -> ModelCard:
+    """The card of ``--model SPEC``: a registered name, or a ``.safetensors`` file to run as is."""
+    from cutout_studio.core.models import card_for_file, get_card
+
+    if spec.lower().endswith(".safetensors") or Path(spec).expanduser().is_file():
+        return card_for_file(spec)
+    return get_card(spec)
+
+
 def evaluate_sets(
     sets: Sequence[str | Path],
     *,
     methods: Sequence[str] = ("cutout",),
-    model: str = "default",
+    model: str | Sequence[str] = "default",
     device: str = "auto",
     half: bool | None = None,
     limit: int | None = None,
     progress: bool = False,
     split: str = "all",
+    csv_path: str | Path | None = None,
+    sheet_path: str | Path | None = None,
+    sheet_worst: int = SHEET_WORST,
 ) -> dict[str, Any]:
-    """Score each method on each set; returns a JSON-ready dict (see :func:`format_table`).
+    """Score each method of each model on each set; returns a JSON-ready dict (see :func:`format_table`).
 
-    The interactive click protocol is :func:`cutout_studio.core.clicks.evaluate_clicks` (it
-    builds on this module's set readers, so this module never imports it).
+    ``model``: one model or several, each a registered name or a ``.safetensors`` file (its
+    architecture recognised by :func:`models.card_for_file`); every model runs the model methods
+    (``cutout``, ``u2netp-plain``), GrabCut runs once. The interactive click protocol is
+    :func:`cutout_studio.core.clicks.evaluate_clicks` (it builds on this module's set readers, so
+    this module never imports it).
 
-    Layout: ``{"model", "precision", "device", "limit", "methods", "sets": {set_name: {"path", "images",
-    "unpaired", "methods": {method: summary}}}}`` where a summary is :meth:`MaskScores.summary`.
+    Layout: ``{"model", "models", "precision", "device", "limit", "split", "methods", "sets": {set_name:
+    {"path", "images", "unpaired", "models": {model: {method: summary}}, "methods": {method: summary}}}}``
+    where a summary is :meth:`MaskScores.summary`; the model-free methods are under the model
+    ``"-"``, and ``"methods"`` repeats the first model's and the model-free ones (the one-model layout).
+    ``csv_path`` gets one line per photo, model and method; ``sheet_path`` (.png or .html) the
+    ``sheet_worst`` lowest-IoU photos of each (set, model, method) (:mod:`eval_report`).
     Raises :class:`CutoutError` for an unknown method, a folder that is not a set, or a mask
-    whose size is not its photo's; :class:`ModelError` when the model is not installed.
-    ``split``: ``val`` scores only each set's held-out part (:mod:`training.split`, never
-    trained on), ``train`` the rest, ``all`` (default) every pair.
+    whose size is not its photo's; :class:`ModelError` when a model is not installed or a file
+    fits no architecture. ``split``: ``val`` scores only each set's held-out part
+    (:mod:`training.split`, never trained on), ``train`` the rest, ``all`` (default) every pair.
     """
+    specs = list(dict.fromkeys([model] if isinstance(model, str) else (model or ["default"])))
     methods = list(dict.fromkeys(methods or ["cutout"]))  # keep order, drop repeats
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
@@ -314,39 +391,68 @@ def evaluate_sets(
         raise CutoutError(f"--limit must be at least 1, got {limit}")
     if split not in SPLITS:
         raise CutoutError(f"unknown split '{split}' (use {', '.join(SPLITS)})")
-    # check every folder before the long work starts
+    if sheet_path is not None and Path(sheet_path).suffix.lower() not in (".png", ".html", ".htm"):
+        raise CutoutError(f"{Path(sheet_path).name}: the contact sheet is a .png or an .html file")
+    # check every folder and model file before the long work starts
     eval_sets = [_split_set(find_pairs(folder), split) for folder in sets]
     _import_metrics()
+    model_methods = [m for m in methods if m in _MODEL_METHODS]
+    cards = [(spec, model_card(spec)) for spec in specs] if model_methods else []
 
-    segmenter = None
-    if _MODEL_METHODS.intersection(methods):
+    runs: dict[str, dict[str, Predictor]] = {}
+    segmenter = None  # the first model's: its device and precision head the table
+    if cards:
         from cutout_studio.core.segmenter import Segmenter
+    for spec, card in cards:
+        current = Segmenter(card, device=device, half=half)
+        segmenter = segmenter or current
+        label = spec if card.weights_at is not None else card.name
+        while label in runs:  # the same model twice under two names: keep both rows apart
+            label += "'"
+        runs[label] = {m: make_predictor(m, current) for m in model_methods}
+    free_methods = [m for m in methods if m not in _MODEL_METHODS]
+    if free_methods:
+        runs[NO_MODEL] = {m: make_predictor(m, None) for m in free_methods}
 
-        segmenter = Segmenter(model, device=device, half=half)
-    predictors = {method: make_predictor(method, segmenter) for method in methods}
-
+    labels = [label for label in runs if label != NO_MODEL]
     results: dict[str, Any] = {
-        "model": segmenter.model_name if segmenter else None,
+        "model": labels[0] if labels else None,
+        "models": labels,
         "precision": segmenter.precision if segmenter else None,
         "device": segmenter.device_label if segmenter else "CPU",
         "limit": limit,
         "split": split,
         "methods": methods,
+        "boundary_tolerance": BOUNDARY_TOLERANCE,
         "sets": {},
     }
+    photos: list[dict[str, Any]] = []
+    worst = WorstPhotos(sheet_worst) if sheet_path is not None else None
     for eval_set in eval_sets:
         key = eval_set.name
         while key in results["sets"]:  # two folders with the same name: keep both
             key += "'"
-        results["sets"][key] = _evaluate_set(eval_set, predictors, limit, progress)
+        results["sets"][key] = _evaluate_set(eval_set, key, runs, limit, progress, photos, worst)
+    if csv_path is not None:
+        write_csv(photos, csv_path)
+    if worst is not None and sheet_path is not None:
+        write_sheet(worst, sheet_path)
     return results
 
 
 def _evaluate_set(
-    eval_set: EvalSet, predictors: dict[str, Predictor], limit: int | None, progress: bool
+    eval_set: EvalSet,
+    key: str,
+    runs: dict[str, dict[str, Predictor]],
+    limit: int | None,
+    progress: bool,
+    photos: list[dict[str, Any]],
+    worst: WorstPhotos | None,
 ) -> dict[str, Any]:
+    """Score every run on one set; appends its per-photo records to ``photos`` and offers each
+    scored photo to ``worst``."""
     pairs = _spread(eval_set.pairs, limit)
-    scores = {method: MaskScores() for method in predictors}
+    scores = {label: {method: MaskScores() for method in predictors} for label, predictors in runs.items()}
     bar = None
     if progress:
         from tqdm import tqdm
@@ -356,64 +462,28 @@ def _evaluate_set(
         for photo, mask_path in pairs:
             rgb = load_image(photo).rgb
             truth = _read_truth(mask_path, rgb.shape[:2])
-            for method, predict in predictors.items():
-                started = time.perf_counter()
-                alpha = predict(rgb)
-                scores[method].add(photo.name, alpha, truth, time.perf_counter() - started)
+            for label, predictors in runs.items():
+                for method, predict in predictors.items():
+                    started = time.perf_counter()
+                    alpha = predict(rgb)
+                    score = scores[label][method]
+                    score.add(photo.name, alpha, truth, time.perf_counter() - started)
+                    if worst is not None:
+                        worst.offer((key, label, method), score.photos[-1], rgb, alpha, truth)
             if bar is not None:
                 bar.update(1)
     finally:
         if bar is not None:
             bar.close()
+    for label, by_method in scores.items():
+        for method, score in by_method.items():
+            photos.extend({"set": key, "model": label, "method": method, **record} for record in score.photos)
+    models = {label: {m: s.summary() for m, s in by_method.items()} for label, by_method in scores.items()}
+    first = next((summaries for label, summaries in models.items() if label != NO_MODEL), {})
     return {
         "path": str(eval_set.root),
         "images": len(pairs),
         "unpaired": eval_set.unpaired,
-        "methods": {method: score.summary() for method, score in scores.items()},
+        "models": models,
+        "methods": {**first, **models.get(NO_MODEL, {})},
     }
-
-
-# --------------------------------------------------------------------------------------------
-# report
-
-_COLUMNS = (
-    ("IoU", "iou", "{:.3f}"),
-    ("MAE", "mae", "{:.4f}"),
-    ("maxF", "max_f", "{:.3f}"),
-    ("wF", "weighted_f", "{:.3f}"),
-    ("S", "s_measure", "{:.3f}"),
-    ("meanE", "mean_e", "{:.3f}"),
-    ("s/img", "seconds_per_image", "{:.3f}"),
-)
-
-
-def format_table(results: dict[str, Any]) -> str:
-    """A plain-text table, one row per set and method, as :func:`evaluate_sets` returned them."""
-    header = ["set", "method", "n", *[title for title, _, _ in _COLUMNS]]
-    rows = [header]
-    for set_name, set_result in results.get("sets", {}).items():
-        for method, summary in set_result["methods"].items():
-            row = [set_name, method, str(summary["images"])]
-            for _, key, fmt in _COLUMNS:
-                value = summary.get(key)
-                row.append(
-                    "-"
-                    if value is None or (isinstance(value, float) and math.isnan(value))
-                    else fmt.format(value)
-                )
-            rows.append(row)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = []
-    for index, row in enumerate(rows):
-        cells = [cell.ljust(widths[i]) if i < 2 else cell.rjust(widths[i]) for i, cell in enumerate(row)]
-        lines.append("  ".join(cells).rstrip())
-        if index == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    device = results.get("device")
-    model = results.get("model")
-    footer = (
-        f"model: {model or '-'} on {device}"
-        + (f" ({results['precision']})" if results.get("precision") else "")
-        + "; IoU at alpha > 0.5; s/img: the method alone, decode excluded"
-    )
-    return "\n".join([*lines, footer])

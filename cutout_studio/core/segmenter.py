@@ -50,11 +50,14 @@ def preprocess(rgb: np.ndarray, card: ModelCard) -> np.ndarray:
 class Segmenter:
     """Predicts the foreground alpha of photos with one model on one device."""
 
-    def __init__(self, model: str = "default", device: str = "auto", *, half: bool | None = None) -> None:
+    def __init__(
+        self, model: str | ModelCard = "default", device: str = "auto", *, half: bool | None = None
+    ) -> None:
         """``half``: None picks reduced precision where the hardware runs it natively (float16
         on CUDA, bfloat16 on CPUs with AVX512-BF16 or AMX) unless ``CUTOUT_STUDIO_PRECISION=
         float32`` is set; False always computes in float32."""
-        self.card = get_card(model)
+        # a card itself for weights outside the models folder (models.card_for_file)
+        self.card = model if isinstance(model, ModelCard) else get_card(model)
         self.device = resolve_device(device)
         native = self.device.type == "cuda" or (self.device.type == "cpu" and cpu_has_native_bf16())
         if half is None:

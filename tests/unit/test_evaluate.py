@@ -10,9 +10,11 @@ import cv2
 import numpy as np
 import pytest
 
-from cutout_studio.core.errors import CutoutError
+from cutout_studio.core.errors import CutoutError, ModelError
+from cutout_studio.core.eval_report import PANEL, sheet_size
 from cutout_studio.core.evaluate import (
     MaskScores,
+    boundary_f,
     evaluate_sets,
     find_pairs,
     format_table,
@@ -21,6 +23,7 @@ from cutout_studio.core.evaluate import (
     make_predictor,
     plain_upscale,
 )
+from cutout_studio.core.models import card_for_file, get_card, installed
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 PAIRS = sorted(p for p in DATA.glob("*.png") if p.with_suffix(".jpg").exists())
@@ -80,7 +83,7 @@ def test_results_are_json_and_the_table_lists_each_row(real_results):
     assert json.loads(json.dumps(real_results))["methods"] == ["cutout", "u2netp-plain"]
     table = format_table(real_results)
     rows = [line for line in table.splitlines() if line.startswith("real ")]
-    assert [row.split()[1] for row in rows] == ["cutout", "u2netp-plain"]
+    assert [row.split()[1:3] for row in rows] == [["u2netp", "cutout"], ["u2netp", "u2netp-plain"]]
     iou_column = table.splitlines()[0].split().index("IoU")
     assert float(rows[0].split()[iou_column]) == pytest.approx(
         real_results["sets"]["real"]["methods"]["cutout"]["iou"], abs=5e-4
@@ -225,3 +228,161 @@ def test_cli_eval_in_float32_scores_as_well_and_says_so(tmp_path, model_home, re
     # the default precision (bfloat16 where the CPU has it) scores within a point of float32
     fast = real_results["sets"]["real"]["methods"]["cutout"]["iou"]
     assert exact["sets"]["real"]["methods"]["cutout"]["iou"] == pytest.approx(fast, abs=0.01)
+
+
+# --------------------------------------------------------------------------------------------
+# models side by side, boundary F, per-photo CSV, contact sheet (issue 11, item 3)
+
+
+def _square_mask(shift: int = 0) -> np.ndarray:
+    truth = np.zeros((240, 320), np.uint8)
+    truth[60:180, 80 + shift : 240 + shift] = 255
+    return truth
+
+
+def test_boundary_f_is_one_for_a_perfect_mask_and_drops_for_a_shifted_one():
+    truth = _square_mask()
+    assert boundary_f(truth.astype(np.float32) / 255, truth) == 1.0
+    # 3 px is within the tolerance (0.0075 × 400 px diagonal = 3 px): still perfect
+    assert boundary_f(_square_mask(3).astype(np.float32) / 255, truth) == 1.0
+    # 12 px: the two vertical edges (240 of 560 boundary pixels) are missed on both sides
+    shifted = boundary_f(_square_mask(12).astype(np.float32) / 255, truth)
+    assert 0.4 < shifted < 0.75
+    # a mask with the right area but the wrong place scores IoU > 0.8 yet a low boundary F
+    assert iou(_square_mask(12).astype(np.float32) / 255, truth) > 0.8
+    assert boundary_f(np.zeros_like(truth, np.float32), truth) == 0.0
+    assert boundary_f(np.zeros((8, 8), np.float32), np.zeros((8, 8), np.uint8)) == 1.0
+
+
+def test_boundary_f_of_real_masks_follows_the_edge(real_results):
+    truth = cv2.imread(str(PAIRS[0]), cv2.IMREAD_GRAYSCALE)
+    alpha = truth.astype(np.float32) / 255
+    assert boundary_f(alpha, truth) == 1.0
+    eroded = cv2.erode(truth, np.ones((21, 21), np.uint8)).astype(np.float32) / 255
+    assert boundary_f(eroded, truth) < 0.5
+    # and the summary carries it as a column
+    summary = real_results["sets"]["real"]["methods"]["cutout"]
+    assert 0.3 < summary["boundary_f"] <= 1.0
+    assert " bF " in format_table(real_results).splitlines()[0] + " "
+
+
+def test_a_safetensors_file_is_recognised_by_its_tensors(tmp_path, model_home):
+    found = installed(get_card("u2netp"))
+    assert found is not None
+    copy = tmp_path / "mine.safetensors"
+    shutil.copyfile(found.path, copy)
+    card = card_for_file(copy)
+    assert card.architecture == "U²-Netp" and card.weights_at == copy.resolve()
+    assert type(card.io) is type(get_card("u2netp").io)  # the install names u2netp in its metadata
+    # the file's name picks between cards sharing the architecture
+    named = tmp_path / "cutout-product-run2.safetensors"
+    shutil.copyfile(found.path, named)
+    assert type(card_for_file(named).io) is type(get_card("cutout-product").io)
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    # a training run's output names its base (u2netp) but was trained with BCE: our trained card
+    trained = tmp_path / "run.safetensors"
+    save_file(load_file(str(found.path)), str(trained), metadata={"model": "u2netp", "step": "3"})
+    assert type(card_for_file(trained).io) is type(get_card("cutout-product").io)
+    wrong = tmp_path / "wrong.safetensors"
+    save_file({"conv.weight": torch.zeros(3, 3)}, str(wrong))
+    with pytest.raises(ModelError, match="fit no known architecture"):
+        card_for_file(wrong)
+    with pytest.raises(ModelError, match="file not found"):
+        card_for_file(tmp_path / "missing.safetensors")
+
+
+@pytest.fixture(scope="module")
+def side_by_side(tmp_path_factory, model_home) -> tuple[dict, Path, Path, Path]:
+    """u2netp by name and the same weights as a file, with GrabCut, on three real pairs."""
+    root = tmp_path_factory.mktemp("sbs")
+    folder = _make_set(root / "trio", ONE_PER_SET[:3])
+    found = installed(get_card("u2netp"))
+    assert found is not None
+    copy = root / "copy.safetensors"
+    shutil.copyfile(found.path, copy)
+    csv_path, sheet = root / "photos.csv", root / "worst.png"
+    results = evaluate_sets(
+        [folder], methods=["cutout", "grabcut"], model=["u2netp", str(copy)], device="cpu",
+        csv_path=csv_path, sheet_path=sheet, sheet_worst=2,
+    )
+    return results, copy, csv_path, sheet
+
+
+def test_two_models_are_scored_side_by_side_and_the_same_weights_score_the_same(side_by_side):
+    results, copy, _, _ = side_by_side
+    assert results["models"] == ["u2netp", str(copy)]
+    runs = results["sets"]["trio"]["models"]
+    assert set(runs) == {"u2netp", str(copy), "-"}
+    assert set(runs["-"]) == {"grabcut"} and set(runs["u2netp"]) == {"cutout"}
+    by_name, by_file = runs["u2netp"]["cutout"], runs[str(copy)]["cutout"]
+    for key in ("iou", "mae", "max_f", "s_measure", "boundary_f"):
+        assert by_file[key] == pytest.approx(by_name[key], abs=1e-6), key
+    # the one-model layout still reads: the first model's methods and GrabCut
+    assert set(results["sets"]["trio"]["methods"]) == {"cutout", "grabcut"}
+    rows = [line.split() for line in format_table(results).splitlines() if line.startswith("trio ")]
+    assert [row[1:3] for row in rows] == [["u2netp", "cutout"], [str(copy), "cutout"], ["-", "grabcut"]]
+    assert json.loads(json.dumps(results))["models"] == results["models"]
+
+
+def test_the_csv_has_one_line_per_photo_model_and_method(side_by_side):
+    import csv
+
+    results, copy, csv_path, _ = side_by_side
+    with csv_path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 3 * 3  # 3 photos × (u2netp, the file, GrabCut)
+    assert {(r["model"], r["method"]) for r in rows} == {("u2netp", "cutout"), (str(copy), "cutout"), ("-", "grabcut")}
+    assert {r["image"] for r in rows} == {p.with_suffix(".jpg").name for p in ONE_PER_SET[:3]}
+    grabcut = [float(r["iou"]) for r in rows if r["method"] == "grabcut"]
+    summary = results["sets"]["trio"]["models"]["-"]["grabcut"]
+    assert np.mean(grabcut) == pytest.approx(summary["iou"], abs=1e-5)
+    assert np.mean([float(r["mae"]) for r in rows if r["method"] == "grabcut"]) == pytest.approx(summary["mae"], abs=1e-5)
+    assert all(0.0 <= float(r["boundary_f"]) <= 1.0 for r in rows)
+
+
+def test_the_sheet_shows_each_runs_worst_photos(side_by_side):
+    results, _, _, sheet = side_by_side
+    image = cv2.imread(str(sheet))
+    assert image is not None
+    # three sections (u2netp, the file, GrabCut) of the 2 worst photos each
+    assert (image.shape[1], image.shape[0]) == sheet_size([2, 2, 2])
+    assert image.shape[1] > 3 * PANEL
+    # the panels are not blank: the worst GrabCut photo's mask panel has both black and white
+    assert image.std() > 20
+
+
+def test_cli_compares_models_and_writes_csv_and_html_sheet(tmp_path, model_home, capsys):
+    from cutout_studio.cli import main
+
+    folder = _make_set(tmp_path / "one", PAIRS[:1])
+    found = installed(get_card("u2netp"))
+    assert found is not None
+    copy = tmp_path / "w.safetensors"
+    shutil.copyfile(found.path, copy)
+    csv_path, sheet = tmp_path / "p.csv", tmp_path / "s.html"
+    code = main(["eval", str(folder), "--model", "u2netp", "--model", str(copy), "--device", "cpu",
+                 "--csv", str(csv_path), "--sheet", str(sheet)])
+    assert code == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.startswith("one ")]
+    assert [row[1:3] for row in rows] == [["u2netp", "cutout"], [str(copy), "cutout"]]
+    assert f"models: u2netp, {copy} on CPU" in out
+    assert len(csv_path.read_text(encoding="utf-8").splitlines()) == 1 + 2
+    assert sheet.read_text(encoding="utf-8").count("data:image/png;base64,") == 1
+
+
+def test_clicks_take_one_model_and_a_bad_sheet_name_is_refused(tmp_path, capsys):
+    from cutout_studio.cli import main
+
+    folder = _make_set(tmp_path / "s", PAIRS[:1])
+    with pytest.raises(SystemExit) as info:
+        main(["eval", str(folder), "--clicks", "2", "--model", "u2netp", "--model", "cutout-product"])
+    assert info.value.code == 2 and "one model at a time" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["eval", str(folder), "--clicks", "2", "--method", "grabcut", "--csv", str(tmp_path / "c.csv")])
+    assert info.value.code == 2 and "--csv and --sheet" in capsys.readouterr().err
+    with pytest.raises(CutoutError, match=r"\.png or an \.html"):
+        evaluate_sets([folder], methods=["grabcut"], sheet_path=tmp_path / "x.jpg")
+    assert not (tmp_path / "c.csv").exists()

@@ -4,6 +4,7 @@ from cutout_studio.core.models.cards import DEFAULT_MODEL, ModelCard, all_cards,
 from cutout_studio.core.models.device import device_label, resolve_device
 from cutout_studio.core.models.weights import (
     InstalledModel,
+    card_for_file,
     import_file,
     install,
     installed,
@@ -16,6 +17,7 @@ __all__ = [
     "InstalledModel",
     "ModelCard",
     "all_cards",
+    "card_for_file",
     "device_label",
     "get_card",
     "import_file",

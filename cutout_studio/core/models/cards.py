@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from torch import nn
 
@@ -36,6 +37,9 @@ class ModelCard:
     sha256: str | None = None  #: of the safetensors file, where it is fixed (our own trained weights)
     onnx: OnnxSource | None = None
     description: str = ""
+    #: weights read from this file instead of the models folder (a file named on the command line,
+    #: see :func:`weights.card_for_file`); None for the registered cards
+    weights_at: Path | None = None
 
     @property
     def input_size(self) -> int:

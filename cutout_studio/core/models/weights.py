@@ -9,6 +9,8 @@ real photo. Nothing is ever unpickled.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -29,7 +31,7 @@ from torch import nn
 
 from cutout_studio.core.atomic import atomic_write_bytes
 from cutout_studio.core.errors import CancelledError, ModelError, ModelNotInstalledError
-from cutout_studio.core.models.cards import ModelCard, all_cards, get_card
+from cutout_studio.core.models.cards import DEFAULT_MODEL, ModelCard, all_cards, get_card
 from cutout_studio.core.paths import models_dir, resources_dir
 
 Progress = Callable[[float, str], None]
@@ -353,17 +355,76 @@ def compare_with_onnxruntime(card: ModelCard, model: nn.Module, onnx_path: Path)
 
 
 def load_model(card: ModelCard, device: torch.device) -> nn.Module:
-    """Build the architecture and load its installed safetensors weights onto ``device``."""
+    """Build the architecture and load its safetensors weights onto ``device``: the installed
+    ones, or the file a :func:`card_for_file` card names."""
     from safetensors.torch import load_file
 
-    found = installed(card)
-    if found is None:
-        raise ModelNotInstalledError(
-            f"model '{card.name}' is not installed: run `cutout-studio models install {card.name}`"
-            if card.onnx
-            else f"model '{card.name}' is not installed: `cutout-studio models import FILE.safetensors`"
-        )
+    path = card.weights_at
+    if path is None:
+        found = installed(card)
+        if found is None:
+            raise ModelNotInstalledError(
+                f"model '{card.name}' is not installed: run `cutout-studio models install {card.name}`"
+                if card.onnx
+                else f"model '{card.name}' is not installed: `cutout-studio models import FILE.safetensors`"
+            )
+        path = found.path
     model = card.build()
-    model.load_state_dict(load_file(str(found.path)), strict=True)
+    model.load_state_dict(load_file(str(path)), strict=True)
     model.eval()
     return model.to(device)
+
+
+@functools.cache
+def _tensor_shapes(card_name: str) -> dict[str, tuple[int, ...]]:
+    """Name and shape of every tensor of a registered card's architecture (built on the meta
+    device: no memory, no initialisation)."""
+    with torch.device("meta"):
+        model = get_card(card_name).build()
+    return {key: tuple(value.shape) for key, value in model.state_dict().items()}
+
+
+def card_for_file(path: str | os.PathLike[str]) -> ModelCard:
+    """A card that runs the weights of a ``.safetensors`` file without installing them.
+
+    The architecture is the one whose tensors (names and shapes) the file holds exactly. Where
+    several cards share it (u2netp, cutout-product: same network, different output handling),
+    the file's name decides (``cutout-product-run2.safetensors``), then the card named in its
+    metadata (``model``, written by installs and the trainer; a trainer's output, marked by its
+    ``step``, takes the card of our own trained weights), then the default model. The card is
+    named by the file's resolved path and digest, so that two files never share a loaded model.
+    """
+    src = Path(path).expanduser()
+    if src.suffix.lower() != ".safetensors":
+        raise ModelError(f"{src.name}: expected a .safetensors file")
+    if not src.is_file():
+        raise ModelError(f"{src}: file not found")
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(src), framework="pt") as fh:
+            shapes = {key: tuple(fh.get_slice(key).get_shape()) for key in fh.keys()}
+            metadata = fh.metadata() or {}
+    except Exception as exc:  # safetensors raises its own error types for bad headers
+        raise ModelError(f"{src.name}: not a valid safetensors file ({exc})") from None
+    fits = [card for card in all_cards() if card.weights_at is None and _tensor_shapes(card.name) == shapes]
+    if not fits:
+        known = ", ".join(sorted({card.architecture for card in all_cards()}))
+        raise ModelError(f"{src.name}: its {len(shapes)} tensors fit no known architecture ({known})")
+    stem = src.stem.lower()
+    by_stem = [card for card in sorted(fits, key=lambda c: -len(c.name)) if stem.startswith(card.name)]
+    if "step" in metadata:
+        # written by `cutout-studio train` (it names its base, u2netp): weights trained with BCE,
+        # so the card of our own trained weights (no official ONNX source) reads their output right
+        fits = [card for card in fits if card.onnx is None] or fits
+    by_name = {card.name: card for card in fits}
+    chosen = (
+        by_stem[0] if by_stem else by_name.get(metadata.get("model", ""), by_name.get(DEFAULT_MODEL, fits[0]))
+    )
+    resolved = src.resolve()
+    digest = sha256_of(resolved)
+    # the digest in the name: a file rewritten (by a training run) is never served from the
+    # segmenter's cache of loaded models under its old weights
+    return dataclasses.replace(
+        chosen, name=f"{resolved}#{digest[:12]}", weights_at=resolved, sha256=digest, onnx=None
+    )
