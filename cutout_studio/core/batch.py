@@ -398,7 +398,7 @@ def _cut(job: BatchJob, started: float, image: LoadedImage, options: ExportOptio
 def _encode(job: BatchJob, started: float, image: LoadedImage, mask_lowres: np.ndarray, options: ExportOptions,
             segmenter: Segmenter, recorder: _Recorder) -> FileResult:
     try:
-        alpha = segmenter.upsample(mask_lowres, image.rgb)
+        alpha = segmenter.snap(mask_lowres, image.rgb)
     except Exception as exc:  # noqa: BLE001 - as in _write
         return recorder.record(job, _internal_error(job, started, exc))
     return _write(job, started, image, alpha, options, recorder, False)

@@ -139,6 +139,3 @@ class Segmenter:
         alpha *= 1.0 / (hi - lo)
         np.clip(alpha, 0.0, 1.0, out=alpha)
         return alpha
-
-    #: The former name of :meth:`snap`, still called by the batch.
-    upsample = snap
