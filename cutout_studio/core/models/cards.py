@@ -119,8 +119,9 @@ register(
         licence="Apache-2.0 (fine-tuned from the Apache-2.0 U²-Netp weights)",
         provenance=(
             "U²-Netp fine-tuned by `cutout-studio train` on the train parts of the project's data sets and "
-            "synthetic product composites; data, base weights, command, commit and scores in resources/models/NOTICE"
+            "synthetic product composites; no weights are shipped yet: import a trained .safetensors with "
+            "`models import` (its .json beside it records data, base weights, command, commit and scores)"
         ),
-        description="U²-Netp fine-tuned on product photos: the same size and speed as u2netp.",
+        description="U²-Netp fine-tuned on product photos (train it with `cutout-studio train`): u2netp's size and speed.",
     )
 )
