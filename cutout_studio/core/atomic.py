@@ -13,12 +13,19 @@ import errno
 import os
 import re
 import secrets
+import time
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_write", "atomic_write_bytes", "describe_os_error", "remove_stale_temp_files"]
+__all__ = [
+    "atomic_write",
+    "atomic_write_bytes",
+    "describe_os_error",
+    "remove_older_than",
+    "remove_stale_temp_files",
+]
 
 _TEMP_NAME = re.compile(r"\.(?P<target>.+)\.[0-9a-f]{8}\.part")
 
@@ -123,4 +130,23 @@ def remove_stale_temp_files(folder: Path, names: set[str]) -> int:
             with suppress(OSError):
                 os.unlink(entry.path)
                 removed += 1
+    return removed
+
+
+def remove_older_than(folder: Path, keep_days: float) -> int:
+    """Remove the files of ``folder`` not modified for ``keep_days``; returns how many (stores
+    prune themselves with it, so they do not grow for ever)."""
+    limit = time.time() - keep_days * 86400
+    removed = 0
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return 0
+    for entry in entries:
+        try:
+            if entry.is_file() and entry.stat().st_mtime < limit:
+                entry.unlink()
+                removed += 1
+        except OSError:
+            continue
     return removed

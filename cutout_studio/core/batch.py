@@ -18,12 +18,13 @@ never stops the batch; it is reported with its reason, in the events and in the 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from cutout_studio.core.edges import EdgeOptions
 from cutout_studio.core.errors import CutoutError
 from cutout_studio.core.export import ExportOptions, export_cutout, remove_stale_temp_files
 from cutout_studio.core.folder_lock import FolderLockedError, lock_folders
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "REPORT_NAME", "BatchJob", "BatchProgress", "BatchSummary", "FileResult", "FolderLockedError",
-    "plan_outputs", "quality_warning", "run_batch", "run_batch_to_end",
+    "PreparedPhoto", "plan_outputs", "quality_warning", "run_batch", "run_batch_to_end",
 ]
 
 _log = logging.getLogger(__name__)
@@ -54,9 +56,24 @@ _log = logging.getLogger(__name__)
 #: up to date; stale: an output is there, made with other settings (kept: redo with overwrite)
 Status = Literal["done", "warning", "skipped", "stale", "failed"]
 CancelFlag = threading.Event | Callable[[], bool] | None
-#: photos the editor already masked (by resolved path): written from these pixels, no model;
-#: the flag says the mask was edited by hand (its output is then not what a batch would make)
-Prepared = Mapping[Path, tuple[LoadedImage, np.ndarray, bool]]
+
+
+@dataclass(frozen=True)
+class PreparedPhoto:
+    """A photo the editor has masked already: written from these pixels, without the model."""
+
+    image: LoadedImage
+    alpha: np.ndarray
+    edited: bool = False  #: edited by hand: its output is not what a batch would make
+
+
+#: the editor's masked photos, by resolved path
+Prepared = Mapping[Path, PreparedPhoto]
+#: photos with edge settings of their own (the editor's per-photo settings), by resolved path
+OwnEdges = Mapping[Path, EdgeOptions]
+
+#: the "model" of an output whose mask was edited by hand (in the manifest's fingerprint)
+EDITED = "edited in the editor"
 
 # An empty result is not "done" (issue 8, case 10). A cutout whose mask keeps under 1 % of the
 # photo is a speck, not a product: on the people set no subject covers under 15 % of the frame,
@@ -154,6 +171,8 @@ def run_batch(
     write_report: bool = True,
     prepared: Prepared | None = None,
     warn: Warn | None = None,
+    only: Collection[Path] | None = None,
+    edges: OwnEdges | None = None,
 ) -> Generator[BatchProgress, None, BatchSummary]:
     """Cut out every photo; yields one :class:`BatchProgress` per finished file.
 
@@ -163,7 +182,9 @@ def run_batch(
     between files: photos already being encoded are finished and reported, nothing is
     half-written. Raises :class:`FolderLockedError` (before writing anything) when another run
     holds the output folder. ``warn`` gets one line when the report or manifest cannot be
-    written (the run goes on).
+    written (the run goes on). ``only`` (resolved paths) runs just those photos, named as in
+    the run of all ``inputs`` (the editor's quick export of one photo of a shoot); ``edges``
+    gives photos their own edge settings in place of ``options.edges``.
     """
     if out_dir is not None:
         roots = [Path(out_dir).expanduser().resolve()]
@@ -172,9 +193,12 @@ def run_batch(
     with lock_folders(roots):
         # planned under the lock, so the manifests read are those this run appends to
         plan = plan_outputs(inputs, out_dir, options, name_suffix=name_suffix)
+        if only is not None:
+            wanted = {Path(p).resolve() for p in only}
+            plan.jobs = [job for job in plan.jobs if job.source.resolve() in wanted]
         report_path = roots[0] / REPORT_NAME if write_report and out_dir is not None else None
         return (yield from _run_plan(plan, report_path, options, segmenter, _cancel_checker(cancel),
-                                     batch_size, workers, prepared or {}, warn))
+                                     batch_size, workers, prepared or {}, warn, edges or {}))
 
 
 def run_batch_to_end(
@@ -191,6 +215,8 @@ def run_batch_to_end(
     write_report: bool = True,
     prepared: Prepared | None = None,
     warn: Warn | None = None,
+    only: Collection[Path] | None = None,
+    edges: OwnEdges | None = None,
 ) -> BatchSummary:
     """The one driver of :func:`run_batch` (CLI, batch window, Export all): runs it to the end,
     handing each event to ``on_progress``, and returns its summary. The other arguments are
@@ -198,7 +224,7 @@ def run_batch_to_end(
     ``on_progress``)."""
     gen = run_batch(inputs, out_dir, options, segmenter=segmenter, cancel=cancel, batch_size=batch_size,
                     workers=workers, name_suffix=name_suffix, write_report=write_report, prepared=prepared,
-                    warn=warn)
+                    warn=warn, only=only, edges=edges)
     while True:
         try:
             event = next(gen)
@@ -212,19 +238,18 @@ def run_batch_to_end(
 class _Recorder:
     """Writes each result's report row and manifest line as soon as it is final (any thread)."""
 
-    def __init__(self, report: Report, manifests: dict[Path, Manifest], fingerprint: str,
-                 edited_fingerprint: str) -> None:
+    def __init__(self, report: Report, manifests: dict[Path, Manifest], fingerprint: str) -> None:
         self.report = report
         self.manifests = manifests
         self.fingerprint = fingerprint
-        self.edited_fingerprint = edited_fingerprint
         self.count = 0
         self._lock = threading.Lock()
 
-    def record(self, job: BatchJob, result: FileResult, *, edited: bool = False) -> FileResult:
+    def record(self, job: BatchJob, result: FileResult, fingerprint: str | None = None) -> FileResult:
+        """``fingerprint``: how the output was made (default: as the run's settings say)."""
         if result.status in ("done", "warning") and result.output is not None:
-            self.manifests[job.root].record(job.source, result.output,
-                                            self.edited_fingerprint if edited else self.fingerprint, result.status)
+            self.manifests[job.root].record(job.source, result.output, fingerprint or self.fingerprint,
+                                            result.status)
         self.report.row(result)
         with self._lock:
             self.count += 1
@@ -233,7 +258,7 @@ class _Recorder:
 
 def _run_plan(plan: Plan, report_path: Path | None, options: ExportOptions, segmenter: Segmenter | None,
               is_cancelled: Callable[[], bool], batch_size: int | None, workers: int | None,
-              prepared: Prepared, warn: Warn | None) -> Generator[BatchProgress, None, BatchSummary]:
+              prepared: Prepared, warn: Warn | None, edges: OwnEdges) -> Generator[BatchProgress, None, BatchSummary]:
     jobs = plan.jobs
     _remove_stale_temp_files(jobs)  # we hold the lock: what is there was left by dead runs
     summary = BatchSummary(total=len(jobs), notes=list(plan.notes))
@@ -245,7 +270,7 @@ def _run_plan(plan: Plan, report_path: Path | None, options: ExportOptions, segm
         manifest.open(warn)
     model = segmenter.card.name if segmenter is not None else ""
     fingerprint = settings_fingerprint(options, model)
-    recorder = _Recorder(report, plan.manifests, fingerprint, settings_fingerprint(options, "edited in the editor"))
+    recorder = _Recorder(report, plan.manifests, fingerprint)
     device = segmenter.device.type if segmenter is not None else "cpu"
     on_cpu = device == "cpu"
     if batch_size is None:
@@ -260,7 +285,7 @@ def _run_plan(plan: Plan, report_path: Path | None, options: ExportOptions, segm
     try:
         with _inference_threads(segmenter, workers):
             yield from _loop(jobs, plan, options, segmenter, is_cancelled, batch_size, workers, prepared,
-                             recorder, summary, decoders, cutters, on_cpu)
+                             recorder, summary, decoders, cutters, on_cpu, edges)
         finished = True
     finally:
         # Ctrl-C or a closed generator: photos being written are finished (and get their rows)
@@ -278,7 +303,19 @@ def _run_plan(plan: Plan, report_path: Path | None, options: ExportOptions, segm
 def _loop(jobs: Sequence[BatchJob], plan: Plan, options: ExportOptions, segmenter: Segmenter | None,
           is_cancelled: Callable[[], bool], batch_size: int, workers: int, prepared: Prepared, recorder: _Recorder,
           summary: BatchSummary, decoders: ThreadPoolExecutor, cutters: ThreadPoolExecutor,
-          on_cpu: bool) -> Iterator[BatchProgress]:
+          on_cpu: bool, edges: OwnEdges) -> Iterator[BatchProgress]:
+    model = segmenter.card.name if segmenter is not None else ""
+    own_options: dict[Path, ExportOptions] = {}
+
+    def options_for(job: BatchJob) -> ExportOptions:
+        """The run's options, with the photo's own edge settings where it has them."""
+        own = edges.get(job.source.resolve())
+        if own is None or own == options.edges:
+            return options
+        if job.source not in own_options:
+            own_options[job.source] = dataclasses.replace(options, edges=own)
+        return own_options[job.source]
+
     pending: deque[tuple[BatchJob, float, Future[LoadedImage]]] = deque()  # in input order
     encoding: deque[Future[FileResult]] = deque()
     todo = deque(jobs)
@@ -303,15 +340,16 @@ def _loop(jobs: Sequence[BatchJob], plan: Plan, options: ExportOptions, segmente
             encoding = deque(fut for fut in encoding if not fut.cancelled())
         while todo and len(pending) < max_ahead:
             job = todo.popleft()
-            skip = None if options.overwrite else _resume_state(job, plan, recorder.fingerprint)
+            own = options_for(job)
+            ready = prepared.get(job.source.resolve())
+            made_by = settings_fingerprint(own, EDITED if ready is not None and ready.edited else model)
+            skip = None if options.overwrite else _resume_state(job, plan, made_by)
             if skip is not None:
                 yield finish(skip, job)
                 continue
-            ready = prepared.get(job.source.resolve())
             if ready is not None:
-                image, alpha, edited = ready
-                encoding.append(cutters.submit(_write, job, time.perf_counter(), image, alpha, options,
-                                               recorder, edited))
+                encoding.append(cutters.submit(_write, job, time.perf_counter(), ready.image, ready.alpha, own,
+                                               recorder, made_by))
             elif segmenter is None:
                 yield finish(FileResult(job.source, None, "failed", 0.0,
                                         f"{job.source.name}: no segmentation model is installed"), job)
@@ -329,7 +367,9 @@ def _loop(jobs: Sequence[BatchJob], plan: Plan, options: ExportOptions, segmente
             assert segmenter is not None  # without a model no photo is decoded (they failed above)
             if on_cpu:
                 for job, started, image in batch:
-                    encoding.append(cutters.submit(_cut, job, started, image, options, segmenter, recorder))
+                    own = options_for(job)
+                    encoding.append(cutters.submit(_cut, job, started, image, own, segmenter, recorder,
+                                                   settings_fingerprint(own, model)))
             else:
                 try:
                     masks = segmenter.predict_lowres([image.rgb for _, _, image in batch])
@@ -338,8 +378,9 @@ def _loop(jobs: Sequence[BatchJob], plan: Plan, options: ExportOptions, segmente
                         yield finish(_model_failed(job, started, exc), job)
                     masks = []
                 for (job, started, image), mask in zip(batch, masks):
-                    encoding.append(cutters.submit(_encode, job, started, image, mask, options, segmenter,
-                                                   recorder))
+                    own = options_for(job)
+                    encoding.append(cutters.submit(_encode, job, started, image, mask, own, segmenter,
+                                                   recorder, settings_fingerprint(own, model)))
         batch.clear()  # the workers hold the only references to the pixels now
         # hand back finished encodes in order; block only when too many are in flight (memory)
         # or when there is nothing left to decode or infer meanwhile
@@ -384,7 +425,7 @@ def _internal_error(job: BatchJob, started: float, exc: Exception) -> FileResult
 
 
 def _cut(job: BatchJob, started: float, image: LoadedImage, options: ExportOptions,
-         segmenter: Segmenter, recorder: _Recorder) -> FileResult:
+         segmenter: Segmenter, recorder: _Recorder, fingerprint: str) -> FileResult:
     """One photo from model to file, on a worker thread (the CPU path)."""
     try:
         mask = segmenter.predict_lowres([image.rgb])[0]
@@ -392,20 +433,20 @@ def _cut(job: BatchJob, started: float, image: LoadedImage, options: ExportOptio
         return recorder.record(job, _model_failed(job, started, exc))
     except Exception as exc:  # noqa: BLE001 - as in _write
         return recorder.record(job, _internal_error(job, started, exc))
-    return _encode(job, started, image, mask, options, segmenter, recorder)
+    return _encode(job, started, image, mask, options, segmenter, recorder, fingerprint)
 
 
 def _encode(job: BatchJob, started: float, image: LoadedImage, mask_lowres: np.ndarray, options: ExportOptions,
-            segmenter: Segmenter, recorder: _Recorder) -> FileResult:
+            segmenter: Segmenter, recorder: _Recorder, fingerprint: str) -> FileResult:
     try:
         alpha = segmenter.snap(mask_lowres, image.rgb)
     except Exception as exc:  # noqa: BLE001 - as in _write
         return recorder.record(job, _internal_error(job, started, exc))
-    return _write(job, started, image, alpha, options, recorder, False)
+    return _write(job, started, image, alpha, options, recorder, fingerprint)
 
 
 def _write(job: BatchJob, started: float, image: LoadedImage, alpha: np.ndarray, options: ExportOptions,
-           recorder: _Recorder, edited: bool) -> FileResult:
+           recorder: _Recorder, fingerprint: str) -> FileResult:
     """Export one photo and record it at once: the row exists as soon as the file does."""
     try:
         out = export_cutout(image, alpha, job.output, options)
@@ -421,7 +462,7 @@ def _write(job: BatchJob, started: float, image: LoadedImage, alpha: np.ndarray,
         message = "; ".join([f"{job.source.name}: {warning}", *image.notes] if warning else image.notes)
         result = FileResult(job.source, out, "warning" if warning else "done", time.perf_counter() - started,
                             message)
-    return recorder.record(job, result, edited=edited)
+    return recorder.record(job, result, fingerprint)
 
 
 @contextlib.contextmanager

@@ -46,13 +46,13 @@ class Entry:
 
 def settings_fingerprint(options: ExportOptions, model: str = "") -> str:
     """A short hash of everything that changes an output's pixels: the export options (except
-    ``overwrite``) and the model. Only values that differ from the defaults count, so that a
+    ``overwrite`` and ``naming``, which change no pixel) and the model. Only values that differ from the defaults count, so that a
     new option added later with a default does not make every earlier output stale."""
     defaults = dataclasses.asdict(ExportOptions())
     chosen = {
         key: value
         for key, value in dataclasses.asdict(options).items()
-        if key != "overwrite" and value != defaults.get(key)
+        if key not in ("overwrite", "naming") and value != defaults.get(key)
     }
     background = options.background
     if isinstance(background, Path):  # an image: its content counts, approximated by size + time

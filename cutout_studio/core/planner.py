@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cutout_studio.core.export import ExportOptions, output_suffix
+from cutout_studio.core.export import ExportOptions, output_stem, output_suffix
 from cutout_studio.core.manifest import Manifest
 from cutout_studio.core.scan import scan_inputs
 
@@ -76,18 +76,19 @@ def plan_outputs(
     # first the outputs the manifest already gives to these photos, so that they keep them
     sticky: dict[int, Path] = {}
     for index, (photo, like, root) in enumerate(wanted):
-        default = like.with_name(f"{like.stem}{name_suffix}{suffix}")
-        for candidate in (default, _typed(like, name_suffix, suffix)):
+        default = _named(like, like.stem, options, name_suffix, suffix)
+        for candidate in (default, _typed(like, options, name_suffix, suffix)):
             owner = plan.manifests[root].owner(candidate)
             if owner is not None and owner == photo.resolve() and candidate not in taken:
                 sticky[index] = candidate
                 taken[candidate] = photo.resolve()
                 break
     for index, (photo, like, root) in enumerate(wanted):
-        output = sticky.get(index) or _free_name(photo, like, name_suffix, suffix, taken, plan.manifests[root])
+        output = sticky.get(index) or _free_name(photo, like, options, name_suffix, suffix, taken,
+                                                 plan.manifests[root])
         taken[output] = photo.resolve()
         plan.jobs.append(BatchJob(photo, output, root))
-        if output.stem != f"{like.stem}{name_suffix}":
+        if output.stem != f"{output_stem(options, like.stem)}{name_suffix}":
             plan.notes.append(f"{photo}: another photo has the same name; its output is {output.name}")
     if scan.duplicates:
         names = ", ".join(str(p) for p in scan.duplicates[:3]) + (" …" if len(scan.duplicates) > 3 else "")
@@ -98,13 +99,19 @@ def plan_outputs(
     return plan
 
 
-def _typed(like: Path, name_suffix: str, suffix: str) -> Path:
+def _named(like: Path, stem: str, options: ExportOptions, name_suffix: str, suffix: str) -> Path:
+    """``like``'s output for the (possibly disambiguated) photo name ``stem``: the preset's
+    naming pattern is applied to the disambiguated name (shoe_2_cutout.png, not shoe_cutout_2)."""
+    return like.with_name(f"{output_stem(options, stem)}{name_suffix}{suffix}")
+
+
+def _typed(like: Path, options: ExportOptions, name_suffix: str, suffix: str) -> Path:
     kind = like.suffix.lstrip(".").lower()
-    return like.with_name(f"{like.stem}_{kind}{name_suffix}{suffix}")
+    return _named(like, f"{like.stem}_{kind}", options, name_suffix, suffix)
 
 
-def _free_name(photo: Path, like: Path, name_suffix: str, suffix: str, taken: dict[Path, Path],
-               manifest: Manifest) -> Path:
+def _free_name(photo: Path, like: Path, options: ExportOptions, name_suffix: str, suffix: str,
+               taken: dict[Path, Path], manifest: Manifest) -> Path:
     source = photo.resolve()
 
     def free(candidate: Path) -> bool:
@@ -112,17 +119,17 @@ def _free_name(photo: Path, like: Path, name_suffix: str, suffix: str, taken: di
         owner = manifest.owner(candidate)
         return candidate not in taken and (owner is None or owner == source or not owner.exists())
 
-    default = like.with_name(f"{like.stem}{name_suffix}{suffix}")
+    default = _named(like, like.stem, options, name_suffix, suffix)
     if free(default):
         return default
     holder = taken.get(default) or manifest.owner(default) or default
     if holder.parent == source.parent and holder.stem == source.stem:
-        typed = _typed(like, name_suffix, suffix)  # photo.jpg beside photo.png: named by type
+        typed = _typed(like, options, name_suffix, suffix)  # photo.jpg beside photo.png: named by type
         if free(typed):
             return typed
     n = 2
     while True:
-        candidate = like.with_name(f"{like.stem}_{n}{name_suffix}{suffix}")
+        candidate = _named(like, f"{like.stem}_{n}", options, name_suffix, suffix)
         if free(candidate):
             return candidate
         n += 1

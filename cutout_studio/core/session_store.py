@@ -7,8 +7,8 @@ inherits them. A record holds the photo's edit :class:`History` (every brush str
 points, kind and radius, every reset, and what was undone), so reopening the photo replays
 the strokes into a fresh :class:`~cutout_studio.core.refine.RefineSession` (which is
 deterministic: the same strokes give the same mask, and they stay undoable), plus the export
-state (where the cutout was written and whether it is up to date). Edge settings are one
-preset for all photos in the editor; they are autosaved with the settings, not here.
+state (where the cutout was written, whether it is up to date, whether the user marked it
+finished) and the photo's own edge settings (None: it follows its shoot's defaults).
 
 Files are written atomically (temporary file, fsync, rename): a crash mid-save leaves the
 previous record. A record that cannot be read is set aside as ``*.corrupt`` and ignored.
@@ -23,12 +23,13 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from cutout_studio.core import paths
+from cutout_studio.core.atomic import remove_older_than
+from cutout_studio.core.edges import EdgeOptions
 
 _log = logging.getLogger(__name__)
 
@@ -171,8 +172,9 @@ class SessionRecord:
     size: tuple[int, int] = (0, 0)  #: (width, height): a replay onto other pixels is refused
     history: History = field(default_factory=History)
     output: str | None = None  #: where the photo was last exported
-    status: str = ""  #: the editor's status word when saved ("edited", "exported")
+    status: str = ""  #: the editor's status word when saved ("edited", "finished", "exported")
     saved_at: float = 0.0
+    edges: EdgeOptions | None = None  #: the photo's own edge settings (None: its shoot's)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -184,6 +186,7 @@ class SessionRecord:
             "output": self.output,
             "status": self.status,
             "saved_at": self.saved_at,
+            "edges": self.edges.to_dict() if self.edges is not None else None,
         }
 
     @classmethod
@@ -194,6 +197,7 @@ class SessionRecord:
             raise ValueError(f"record version {data.get('version')!r} is not {RECORD_VERSION}")
         size = data.get("size", [0, 0])
         output = data.get("output")
+        edges = data.get("edges")
         return cls(
             key=data["key"],
             source=str(data.get("source", "")),
@@ -202,6 +206,7 @@ class SessionRecord:
             output=output if isinstance(output, str) else None,
             status=str(data.get("status", "")),
             saved_at=float(data.get("saved_at", 0.0)),
+            edges=EdgeOptions.from_dict(edges) if isinstance(edges, dict) else None,
         )
 
 
@@ -267,17 +272,4 @@ class SessionStore:
 
     def prune(self, keep_days: float = KEEP_DAYS) -> int:
         """Remove records (and stray temporary files) older than ``keep_days``; returns how many."""
-        limit = time.time() - keep_days * 86400
-        removed = 0
-        try:
-            entries: Iterable[Path] = list(self.root.iterdir())
-        except OSError:
-            return 0
-        for entry in entries:
-            try:
-                if entry.stat().st_mtime < limit:
-                    entry.unlink()
-                    removed += 1
-            except OSError:
-                continue
-        return removed
+        return remove_older_than(self.root, keep_days)

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QToolBar, QWidget
 
 from cutout_studio.qt.brushes import BRUSH_TOOLS
 from cutout_studio.qt.render import VIEW_MODES
@@ -27,10 +28,19 @@ class Actions:
         self.open = make("File", "&Open photos…", [StdKey.Open], "Open photos to cut out")
         self.open_folder = make("File", "Open &folder…", ["Ctrl+Shift+O"], "Open every photo in a folder")
         self.export = make(
-            "File", "&Export photo…", [StdKey.Save], "Export the photo on screen with the export settings"
+            "File",
+            "&Export photo",
+            [StdKey.Save],
+            "Export the photo on screen into the shoot's output folder with the export settings (no dialog)",
+        )
+        self.export_as = make(
+            "File", "Export photo &as…", ["Ctrl+Alt+S"], "Export the photo on screen to a file you choose"
         )
         self.export_all = make(
-            "File", "Export &all photos…", ["Ctrl+Shift+S"], "Export every loaded photo into a folder"
+            "File",
+            "Export &all photos…",
+            ["Ctrl+Shift+S"],
+            "Export every photo of the shoot into a folder (it becomes the shoot's output folder)",
         )
         self.export_settings = make(
             "File", "Export se&ttings…", ["Ctrl+E"], "Format, background, crop and padding of exports"
@@ -45,6 +55,12 @@ class Actions:
             "Reset to &automatic mask",
             ["Ctrl+R"],
             "Drop every stroke: back to the model's mask (undoable)",
+        )
+        self.apply_edges = make(
+            "Edit",
+            "Apply edge settings to all &unfinished",
+            [],
+            "Give every unfinished photo the edge settings of the photo on screen (and make them the shoot's)",
         )
 
         self.tool_group = QActionGroup(parent)
@@ -96,8 +112,18 @@ class Actions:
         )
         self.compare = make("View", "Show original (hold)", ["\\"], "Hold to see the original photo")
         self.compare.setAutoRepeat(False)
-        self.next_photo = make("View", "&Next photo", ["PgDown", "Alt+Right"], "Show the next photo")
-        self.previous_photo = make("View", "&Previous photo", ["PgUp", "Alt+Left"], "Show the previous photo")
+        self.next_photo = make("Shoot", "&Next photo", ["PgDown", "Alt+Right"], "Show the next photo")
+        self.previous_photo = make("Shoot", "&Previous photo", ["PgUp", "Alt+Left"], "Show the previous photo")
+        self.accept_next = make(
+            "Shoot",
+            "&Accept and next",
+            ["A", "Ctrl+Return"],
+            "Mark the photo finished and go to the next unfinished one",
+        )
+        self.next_unfinished = make("Shoot", "Next &unfinished", ["N"], "Go to the next unfinished photo")
+        self.previous_unfinished = make(
+            "Shoot", "Previous unfinis&hed", ["Shift+N"], "Go to the previous unfinished photo"
+        )
 
         self.batch = make(
             "Batch", "Run on &folder…", ["Ctrl+B"], "Cut out every photo in a folder with the export settings"
@@ -141,6 +167,22 @@ class Actions:
             group.addAction(action)
         self._all.append((menu, action))
         return action
+
+    def shoot_toolbar(self, parent: QWidget) -> QToolBar:
+        """The toolbar of getting through a shoot: open, export, previous / accept / next."""
+        toolbar = QToolBar("Shoot", parent)
+        toolbar.setObjectName("shoot_toolbar")  # saveState() keys the toolbars by name
+        toolbar.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        for action in (
+            self.open_folder,
+            self.export,
+            self.export_all,
+            self.previous_unfinished,
+            self.accept_next,
+            self.next_unfinished,
+        ):
+            toolbar.addAction(action)
+        return toolbar
 
     def all(self) -> list[tuple[str, QAction]]:
         """(menu name, action) for every action, in menu order."""

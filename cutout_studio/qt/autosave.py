@@ -1,6 +1,7 @@
 """Autosave of every photo's edits into the session store, and what quitting could still lose.
 
-After each edit (a stroke, undo, redo, reset, an export) the document is marked; half a
+After each edit (a stroke, undo, redo, reset, an export, its edge settings, accepting it) the
+document is marked; half a
 second after the last mark its record is written on the save lane, so a burst of strokes
 costs one write and the GUI thread never touches the disk. At close, :meth:`Autosaver.flush`
 writes whatever is still due on the GUI thread (a few small files) and reports failures:
@@ -69,14 +70,28 @@ class Autosaver(QObject):
 
     def record_for(self, doc: Document) -> SessionRecord | None:
         """What the store should hold for ``doc`` now; None when there is nothing worth keeping."""
-        history = self._history_of(doc)
-        if doc.key is None or (history.empty and doc.output_path is None):
+        if doc.key is None:
+            return None  # never loaded nor surveyed: nothing of it can have changed
+        if doc.image is not None:
+            history = self._history_of(doc)
+            size = (doc.image.width, doc.image.height)
+        elif doc.surveyed:
+            # Not in memory (its edge settings or status changed from the shoot): its strokes
+            # are those on disk, not the empty history of an unloaded document.
+            saved = self.store.load(doc.key)
+            history = saved.history if saved is not None else History()
+            size = saved.size if saved is not None else (0, 0)
+        else:
             return None
-        size = (doc.image.width, doc.image.height) if doc.image is not None else (0, 0)
-        if size == (0, 0):
-            return None  # unloaded: its last record stands
+        worth_keeping = (
+            not history.empty or doc.output_path is not None or doc.edges is not None or doc.finished
+        )
+        if not worth_keeping:
+            return None
         status = doc.status
-        if history != doc.history and status in (DocStatus.EXPORTED, DocStatus.WARNING, DocStatus.MASKED):
+        if history != doc.history and status in (
+            DocStatus.EXPORTED, DocStatus.WARNING, DocStatus.MASKED, DocStatus.FINISHED
+        ):
             # edits still queued (a quit right after a stroke): once applied they make the photo
             # "edited", and an earlier export no longer shows them
             status = DocStatus.EDITED
@@ -87,6 +102,7 @@ class Autosaver(QObject):
             history=history,
             output=str(doc.output_path.absolute()) if doc.output_path is not None else None,
             status=status.value,
+            edges=doc.edges,
         )
 
     def _take_due(self) -> list[tuple[Document, SessionRecord]]:

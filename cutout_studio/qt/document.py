@@ -23,6 +23,7 @@ from PySide6.QtCore import QObject, Signal, SignalInstance
 from PySide6.QtGui import QImage
 
 from cutout_studio.core.edge_brush import EdgeEdits
+from cutout_studio.core.edges import EdgeOptions
 from cutout_studio.core.image_io import LoadedImage
 from cutout_studio.core.refine import RefineSession, StrokeKind
 from cutout_studio.core.scan import scan_inputs
@@ -36,6 +37,7 @@ class DocStatus(enum.Enum):
     WORKING = "computing mask"
     MASKED = "masked"
     EDITED = "edited"
+    FINISHED = "finished"  #: accepted by the user (not exported yet)
     EXPORTED = "exported"
     WARNING = "exported, check it"  #: written, but the result looks empty (see ``message``)
     FAILED = "failed"
@@ -96,6 +98,11 @@ class Document:
     photo: Layer | None = None  #: the photo as a display image (made on a worker)
     thumbnail: QImage | None = None
     output_path: Path | None = None  #: where this photo was last exported (or batch output)
+    #: the folder the photo was opened from (None: opened as a file): outputs mirror it, as a
+    #: batch of that folder would name them
+    root: Path | None = None
+    #: this photo's own edge settings (None: the shoot's defaults)
+    edges: EdgeOptions | None = None
     can_undo: bool = False
     can_redo: bool = False
     #: edits waiting for the edit lane, in order; drained by the next edit job
@@ -120,6 +127,10 @@ class Document:
     #: refine-edge brush patches over the marks' mask (see core.edge_brush)
     edge_edits: EdgeEdits = field(default_factory=EdgeEdits)
     signals: DocumentSignals = field(default_factory=DocumentSignals, repr=False)
+    #: its status is known (masked into the cache and its saved record read, or prepared)
+    surveyed: bool = False
+    #: the name shown when it differs from ``name`` (a namesake from another folder is open)
+    display_name: str = ""
 
     @property
     def changed(self) -> SignalInstance:
@@ -132,6 +143,16 @@ class Document:
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def finished(self) -> bool:
+        """Accepted or exported, and not changed since: the shoot's work on it is done."""
+        return self.status in (DocStatus.FINISHED, DocStatus.EXPORTED)
+
+    @property
+    def label(self) -> str:
+        """The photo's name as the filmstrip shows it (folder-relative where names repeat)."""
+        return self.display_name or self.name
 
     @property
     def ready(self) -> bool:
@@ -162,7 +183,8 @@ class Document:
             self.status = DocStatus.WAITING
 
 
-def scan_paths(items: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Photos named directly, plus every photo inside the folders: the engine's one scanner, so
-    the editor opens what a batch would cut (never our own outputs, each photo once)."""
-    return scan_inputs(items).files
+def scan_paths(items: Iterable[str | os.PathLike[str]]) -> list[tuple[Path | None, Path]]:
+    """(folder it was found in or None, photo) for the photos named directly and every photo
+    inside the folders: the engine's one scanner, so the editor opens what a batch would cut
+    (never our own outputs, each photo once)."""
+    return scan_inputs(items).photos

@@ -4,11 +4,13 @@
 user's side of it: where to write, whether to overwrite, the progress bar. It works from the
 :class:`EditorState` (the preset) and the collaborators it is given, never from the window.
 
-Export (one photo, to a name the user chose) writes with :func:`export_cutout` and the
-current (refined) mask. Export all goes through the engine's :func:`run_batch`, like the
-command line: the same planner names every output (never two photos on one name), the same
-lock, manifest and resume rules apply; photos open in the editor are written from their
-current masks (``prepared``), the others are loaded and masked as a batch would.
+Export (quick export: one key, no dialog) and Export all go through the engine's
+:func:`run_batch`, like the command line, into the shoot's output folder: the same planner
+names every output from the shoot's inputs (so one photo gets the same name whichever way it
+is exported, and the name a batch of the folder would give it), the same lock, manifest and
+resume rules apply; photos open in the editor are written from their current masks with
+their own edge settings (``prepared``), the others are loaded and masked as a batch would.
+Export as… (a name the user chose) writes with :func:`export_cutout` directly.
 """
 
 from __future__ import annotations
@@ -25,13 +27,23 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressBar, QToolButton, QWidget
 
-from cutout_studio.core.batch import FileResult, Status, plan_outputs, quality_warning, run_batch_to_end
+from cutout_studio.core.batch import (
+    FileResult,
+    PreparedPhoto,
+    Status,
+    plan_outputs,
+    quality_warning,
+    run_batch_to_end,
+)
+from cutout_studio.core.edges import EdgeOptions
 from cutout_studio.core.errors import CancelledError, CutoutError
 from cutout_studio.core.export import ExportOptions, export_cutout, output_suffix
 from cutout_studio.core.image_io import LoadedImage
+from cutout_studio.core.manifest import Manifest
 from cutout_studio.qt.document import DocStatus, Document
 from cutout_studio.qt.export_dialog import ExportSettingsDialog
 from cutout_studio.qt.persistence import SettingsKeeper
+from cutout_studio.qt.shoot import ShootFlow, shoot_inputs
 from cutout_studio.qt.state import EditorState
 from cutout_studio.qt.workers import Job, JobContext, Lane
 
@@ -49,25 +61,29 @@ class ExportItem:
     image: LoadedImage | None  #: None: not open in the editor, the batch path masks it
     alpha: np.ndarray | None
     edited: bool = False  #: the mask was changed by hand in the editor
+    edges: EdgeOptions | None = None  #: the photo's edge settings (None: the run's)
 
 
 def export_items(
     items: list[ExportItem], out_dir: Path | None, options: ExportOptions, segmenter: Segmenter | None,
-    ctx: JobContext,
+    ctx: JobContext, inputs: Sequence[Path] = (),
 ) -> int:
     """Write every item; reports one FileResult per file through ``ctx.progress`` (worker thread).
 
-    ``out_dir`` None: each item goes to its own chosen name (Export). Otherwise the items are
-    a run of the engine's batch into ``out_dir`` (Export all)."""
+    ``out_dir`` None: each item goes to its own chosen name (Export as…). Otherwise the items
+    are a run of the engine's batch into ``out_dir``, named as in a batch of ``inputs`` (the
+    shoot's folders and files)."""
     if out_dir is not None:
         prepared = {
-            item.source.resolve(): (item.image, item.alpha, item.edited)
+            item.source.resolve(): PreparedPhoto(item.image, item.alpha, item.edited)
             for item in items
             if item.image is not None and item.alpha is not None
         }
         summary = run_batch_to_end(
-            [item.source for item in items], out_dir, options, segmenter=segmenter, cancel=ctx.cancel_event,
-            write_report=False, prepared=prepared, on_progress=lambda event: ctx.progress(event.result),
+            list(inputs) or [item.source for item in items], out_dir, options, segmenter=segmenter,
+            cancel=ctx.cancel_event, write_report=False, prepared=prepared,
+            on_progress=lambda event: ctx.progress(event.result), only=[item.source for item in items],
+            edges={item.source.resolve(): item.edges for item in items if item.edges is not None},
         )
         return summary.done + summary.warning
     written = 0
@@ -80,8 +96,9 @@ def export_items(
         if item.output.exists() and not options.overwrite:
             result = FileResult(item.source, item.output, "skipped", 0.0, "output exists (kept)")
         else:
+            own = options if item.edges is None else dataclasses.replace(options, edges=item.edges)
             try:
-                path = export_cutout(item.image, item.alpha, item.output, options)
+                path = export_cutout(item.image, item.alpha, item.output, own)
             except CutoutError as exc:
                 result = FileResult(item.source, None, "failed", time.perf_counter() - started, str(exc))
             else:
@@ -92,6 +109,11 @@ def export_items(
                 written += 1
         ctx.progress(result)
     return written
+
+
+def owner_of(output: Path, out_dir: Path) -> Path | None:
+    """The photo the output folder's manifest says ``output`` was made from (None: unknown)."""
+    return Manifest.load(out_dir).owner(output)
 
 
 class ExportController(QObject):
@@ -117,21 +139,27 @@ class ExportController(QObject):
             self._job.cancel()
 
     @staticmethod
-    def plan(docs: list[Document], out_dir: Path, options: ExportOptions) -> list[ExportItem]:
-        """Where each document goes (the engine's planner) and what pixels it is written from.
+    def plan(
+        docs: Sequence[Document], out_dir: Path, options: ExportOptions, inputs: Sequence[Path],
+        edges_of: Callable[[Document], EdgeOptions],
+    ) -> list[ExportItem]:
+        """Where each document goes (the engine's planner, given the shoot's ``inputs``) and
+        what pixels and edge settings it is written from.
 
         Documents the planner leaves out (the same photo twice, an output of ours) get no item."""
         by_path = {doc.path.resolve(): doc for doc in docs}
         items = []
-        for job in plan_outputs([doc.path for doc in docs], out_dir, options).jobs:
-            doc = by_path[job.source.resolve()]
+        for job in plan_outputs(list(inputs), out_dir, options).jobs:
+            doc = by_path.get(job.source.resolve())
+            if doc is None:
+                continue  # in the folder, but not open (added since, or left out)
             image = doc.image if doc.alpha is not None else None
-            items.append(ExportItem(job.source, job.output, image, doc.alpha, doc.edited))
+            items.append(ExportItem(job.source, job.output, image, doc.alpha, doc.edited, edges_of(doc)))
         return items
 
     def export(
-        self, docs: list[Document], items: list[ExportItem], out_dir: Path | None, options: ExportOptions,
-        segmenter: Segmenter | None,
+        self, docs: Sequence[Document], items: list[ExportItem], out_dir: Path | None, options: ExportOptions,
+        segmenter: Segmenter | None, inputs: Sequence[Path] = (),
     ) -> None:
         """``out_dir`` None: write each item to its own name; else Export all into ``out_dir``."""
         if self._job is not None:
@@ -141,7 +169,7 @@ class ExportController(QObject):
         self._docs_by_source = {item.source.resolve(): by_path[item.source.resolve()] for item in items}
         self.started.emit(len(items))
         self._job = self._lane.submit(
-            lambda ctx: export_items(items, out_dir, options, segmenter, ctx),
+            lambda ctx: export_items(items, out_dir, options, segmenter, ctx, inputs),
             name="export",
             on_done=lambda written: self._finish(written, None),
             on_error=lambda exc: self._finish(0, exc),
@@ -182,7 +210,8 @@ class ExportFlow(QObject):
     """The export commands: choose the destination, ask before overwriting, show progress.
 
     It takes its collaborators, never the window: the :class:`EditorState` (whose ``export``
-    is the preset), the settings keeper (the last export folder), the edit pipeline's idle
+    is the preset), the shoot (its output folder, inputs and each photo's edge settings), the
+    settings keeper (the last folder of Export as…), the edit pipeline's idle
     hooks (an export waits until queued strokes are applied), the documents, the one on
     screen and the segmenter (callables: they change while the editor runs), and a widget
     to parent its dialogs. What it has to say goes out as ``message`` and ``failed``;
@@ -198,6 +227,7 @@ class ExportFlow(QObject):
         state: EditorState,
         lane: Lane,
         *,
+        shoot: ShootFlow,
         folders: SettingsKeeper,
         idle: IdleHooks,
         documents: Callable[[], Sequence[Document]],
@@ -207,6 +237,7 @@ class ExportFlow(QObject):
     ) -> None:
         super().__init__(parent)
         self.state = state
+        self.shoot = shoot
         self._folders = folders
         self._idle = idle
         self._documents = documents
@@ -268,21 +299,64 @@ class ExportFlow(QObject):
             else "cancel"
         )
 
-    def export_current(self, dest: str | os.PathLike[str] | None = None) -> bool:
+    def _photo_to_export(self) -> Document | None:
         doc = self._current()
         if doc is None or not doc.ready:
             self.message.emit("Nothing to export yet: open a photo and wait for its mask", 5000)
+            return None
+        return None if self.running else doc
+
+    def quick_export(self) -> bool:
+        """Export the photo on screen into the shoot's output folder under the name Export all
+        and a batch give it, without a dialog; False if it did not start.
+
+        Its own earlier output is replaced; a file of that name that is not its own (made by
+        hand, or by something else) is replaced only if the user says so."""
+        doc = self._photo_to_export()
+        folder = self.shoot.output_dir
+        if doc is None or folder is None:
             return False
-        if self.running:
-            return False
+        docs = list(self._documents())
+        inputs = shoot_inputs(docs)
         options = self.state.export
+        items = ExportController.plan([doc], folder, options, inputs, self.shoot.edges_for)
+        if not items:
+            self.failed.emit(f"{doc.label}: it is an output of ours or open twice: not exported")
+            return False
+        target = items[0].output
+        if target.exists() and owner_of(target, folder) != doc.path.resolve():
+            if self.ask_overwrite([target]) != "overwrite":
+                return False
+        final = dataclasses.replace(options, overwrite=True)
+        self._idle.call_when_idle(
+            doc,
+            lambda: self.controller.export(
+                [doc],
+                ExportController.plan([doc], folder, final, inputs, self.shoot.edges_for),
+                folder,
+                final,
+                self._segmenter(),
+                inputs,
+            ),
+        )
+        return True
+
+    def export_current(self, dest: str | os.PathLike[str] | None = None) -> bool:
+        """Export as…: the photo on screen to ``dest`` (asks where when None); False if it did
+        not start. The dialog proposes the name quick export would use."""
+        doc = self._photo_to_export()
+        if doc is None:
+            return False
+        options = self.state.export_for(self.shoot.edges_for(doc))
         confirmed = False
         if dest is None:
-            default_dir = Path(self._folders.folder(EXPORT_DIR) or doc.path.parent)
-            default = default_dir / f"{doc.path.stem}_cutout{output_suffix(options)}"
+            default_dir = Path(self._folders.folder(EXPORT_DIR) or self.shoot.output_dir or doc.path.parent)
+            planned = ExportController.plan([doc], default_dir, options, shoot_inputs(list(self._documents())),
+                                            self.shoot.edges_for)
+            default = planned[0].output if planned else default_dir / f"{doc.path.stem}{output_suffix(options)}"
             if doc.output_path is not None:  # where it went last time, in today's format
                 default = doc.output_path.with_suffix(output_suffix(options))
-            name, _ = QFileDialog.getSaveFileName(self._parent, "Export cutout", str(default))
+            name, _ = QFileDialog.getSaveFileName(self._parent, "Export cutout as", str(default))
             if not name:
                 return False
             dest, confirmed = name, True  # the file dialog already asked about replacing
@@ -307,6 +381,8 @@ class ExportFlow(QObject):
         return True
 
     def export_all(self, out_dir: str | os.PathLike[str] | None = None) -> bool:
+        """Every photo of the shoot into ``out_dir`` (asks, proposing the shoot's output folder,
+        when None); the folder becomes the shoot's output folder."""
         docs = [doc for doc in self._documents() if doc.status is not DocStatus.FAILED or doc.alpha is not None]
         if not docs:
             self.message.emit("No photos to export", 5000)
@@ -315,22 +391,23 @@ class ExportFlow(QObject):
             return False
         options = self.state.export
         if out_dir is None:
-            start_dir = self._folders.folder(EXPORT_DIR) or str(docs[0].path.parent)
+            start_dir = str(self.shoot.output_dir or docs[0].path.parent)
             chosen = QFileDialog.getExistingDirectory(self._parent, "Export all photos into", start_dir)
             if not chosen:
                 return False
             out_dir = chosen
         folder = Path(out_dir)
-        self._folders.remember_folder(EXPORT_DIR, folder)
+        self.shoot.set_output_dir(folder)
+        inputs = shoot_inputs(list(self._documents()))
 
         def start() -> None:
-            items = ExportController.plan(docs, folder, options)
+            items = ExportController.plan(docs, folder, options, inputs, self.shoot.edges_for)
             existing = [item.output for item in items if item.output.exists()]
             answer = self.ask_overwrite(existing) if existing else "overwrite"
             if answer == "cancel":
                 return
             final = dataclasses.replace(options, overwrite=answer == "overwrite")
-            self.controller.export(docs, items, folder, final, self._segmenter())
+            self.controller.export(docs, items, folder, final, self._segmenter(), inputs)
 
         self._idle.call_when_all_idle(start)
         return True

@@ -1,10 +1,22 @@
-"""The list of loaded photos: a thumbnail, the name and the status of each."""
+"""The shoot's photos: a thumbnail, the name (with its folder where names repeat) and the status
+of each, a filter (all, unfinished, warnings, failed) and how many are finished."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPixmap
-from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from cutout_studio.qt.document import DocStatus, Document
 from cutout_studio.qt.render import THUMBNAIL_SIDE
@@ -14,9 +26,19 @@ STATUS_COLOURS = {
     DocStatus.WORKING: QColor(90, 160, 255),
     DocStatus.MASKED: QColor(220, 220, 220),
     DocStatus.EDITED: QColor(255, 200, 60),
+    DocStatus.FINISHED: QColor(150, 230, 255),
     DocStatus.EXPORTED: QColor(80, 210, 110),
     DocStatus.WARNING: QColor(255, 150, 40),
     DocStatus.FAILED: QColor(255, 90, 90),
+}
+
+
+#: the filter's choices: label -> which documents it shows
+FILTERS: dict[str, Callable[[Document], bool]] = {
+    "All photos": lambda doc: True,
+    "Unfinished": lambda doc: not doc.finished,
+    "Warnings": lambda doc: doc.status is DocStatus.WARNING or bool(doc.message and doc.status is not DocStatus.FAILED),
+    "Failed": lambda doc: doc.status is DocStatus.FAILED,
 }
 
 
@@ -33,11 +55,28 @@ class Filmstrip(QListWidget):
         self.setWordWrap(True)
         self.setSpacing(2)
         self.setMinimumWidth(220)
-        self.setToolTip("Loaded photos and their status. PgUp/PgDown switch photos.")
+        self.setToolTip("The shoot's photos and their status. PgUp/PgDown switch photos, N the next unfinished.")
+        # Clicks select; keys stay with the window's shortcuts (a list with focus would take
+        # letters for its own type-ahead search)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self._items: dict[int, QListWidgetItem] = {}
         self._docs: dict[int, Document] = {}
         self._placeholder = self._blank_icon()
+        self._filter = "All photos"
         self.currentItemChanged.connect(self._on_current_changed)
+
+    def set_filter(self, name: str) -> None:
+        """Show only the photos the filter ``name`` (a key of FILTERS) keeps; the photo on
+        screen stays listed, so the list never loses the user's place."""
+        self._filter = name
+        for doc in self._docs.values():
+            self._apply_filter(doc)
+
+    def _apply_filter(self, doc: Document) -> None:
+        item = self._items.get(id(doc))
+        if item is not None:
+            keep = FILTERS[self._filter](doc) or item is self.currentItem()
+            item.setHidden(not keep)
 
     def add(self, doc: Document) -> None:
         item = QListWidgetItem(self._placeholder, "")
@@ -56,7 +95,7 @@ class Filmstrip(QListWidget):
         item = self._items.get(id(doc))
         if item is None:
             return
-        item.setText(f"{doc.name}\n{doc.status_text()}")
+        item.setText(f"{doc.label}\n{doc.status_text()}")
         item.setForeground(QBrush(STATUS_COLOURS[doc.status]))
         tooltip = f"{doc.path}\nStatus: {doc.status_text()}"
         if doc.message and doc.status not in (DocStatus.FAILED, DocStatus.WARNING):
@@ -67,6 +106,7 @@ class Filmstrip(QListWidget):
         if doc.thumbnail is not None and not item.data(Qt.ItemDataRole.UserRole + 1):
             item.setIcon(QIcon(QPixmap.fromImage(doc.thumbnail)))
             item.setData(Qt.ItemDataRole.UserRole + 1, True)
+        self._apply_filter(doc)
 
     def select(self, doc: Document) -> None:
         item = self._items.get(id(doc))
@@ -78,9 +118,13 @@ class Filmstrip(QListWidget):
         return item.text() if item is not None else ""
 
     def step(self, delta: int) -> None:
-        if self.count():
-            row = min(max(self.currentRow() + delta, 0), self.count() - 1)
-            self.setCurrentRow(row)
+        """Show the next (delta > 0) or previous photo the filter lists."""
+        row = self.currentRow()
+        while 0 <= row + delta < self.count():
+            row += delta
+            if not self.item(row).isHidden():
+                self.setCurrentRow(row)
+                return
 
     def _on_current_changed(self, current: QListWidgetItem | None, _previous: QListWidgetItem | None) -> None:
         if current is not None:
@@ -95,3 +139,37 @@ class Filmstrip(QListWidget):
         painter.drawRect(4, 12, THUMBNAIL_SIDE - 9, THUMBNAIL_SIDE - 25)
         painter.end()
         return QIcon(pixmap)
+
+
+class FilmstripPanel(QWidget):
+    """The filmstrip with its filter above and the shoot's progress below."""
+
+    def __init__(self, filmstrip: Filmstrip, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.filmstrip = filmstrip
+        self.filter_combo = QComboBox()
+        self.filter_combo.addItems(list(FILTERS))
+        self.filter_combo.setToolTip("Which photos the list shows")
+        self.filter_combo.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # single-key shortcuts stay the canvas's
+        self.filter_combo.currentTextChanged.connect(filmstrip.set_filter)
+        self.progress_label = QLabel("")
+        self.progress_label.setToolTip("Photos accepted or exported (and not changed since)")
+        self.masking_label = QLabel("")
+        self.masking_label.setToolTip("Photos of the shoot whose automatic mask is still to compute")
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Show"))
+        top.addWidget(self.filter_combo, 1)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.progress_label, 1)
+        bottom.addWidget(self.masking_label)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(top)
+        layout.addWidget(filmstrip, 1)
+        layout.addLayout(bottom)
+
+    def set_progress(self, finished: int, total: int) -> None:
+        self.progress_label.setText(f"{finished} of {total} finished" if total else "")
+
+    def set_backlog(self, remaining: int) -> None:
+        self.masking_label.setText(f"masking: {remaining} to do" if remaining else "")

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from cutout_studio.core.export import ExportOptions
+from cutout_studio.core.mask_cache import MaskCache
 from cutout_studio.core.session_store import SessionStore
 from cutout_studio.core.settings import Settings, load_settings
 from cutout_studio.qt.actions import Actions
@@ -44,13 +45,14 @@ from cutout_studio.qt.dialogs import AboutDialog, Popups, ShortcutsDialog, ask_q
 from cutout_studio.qt.document import Document
 from cutout_studio.qt.editing import EditPipeline
 from cutout_studio.qt.exporting import ExportFlow
-from cutout_studio.qt.filmstrip import Filmstrip
+from cutout_studio.qt.filmstrip import Filmstrip, FilmstripPanel
 from cutout_studio.qt.masking import MaskScheduler, ThumbnailLoader
 from cutout_studio.qt.model_status import ModelStatus
 from cutout_studio.qt.opening import FileOpener, dropped_paths
 from cutout_studio.qt.persistence import SettingsKeeper, restore_geometry, save_geometry
 from cutout_studio.qt.photo_view import PhotoView
 from cutout_studio.qt.render import warm_up
+from cutout_studio.qt.shoot import ShootFlow, label_namesakes
 from cutout_studio.qt.state import EditorState
 from cutout_studio.qt.tools_panel import ToolsPanel
 from cutout_studio.qt.workers import Lanes
@@ -85,7 +87,11 @@ class MainWindow(QMainWindow):
         self.lanes = Lanes(self)
         self.actions_ = Actions(self)
         self.store = SessionStore()
-        self.masks = MaskScheduler(self.lanes.mask, self.settings.model, self, self.store)
+        self.mask_cache = MaskCache()
+        self.masks = MaskScheduler(self.lanes.mask, self.settings.model, self, self.store, self.mask_cache)
+        self.shoot = ShootFlow(
+            self.state, lambda: self.docs, lambda: self.view.current, lambda doc: self.view.show(doc), parent=self
+        )
         self.thumbs = ThumbnailLoader(self.lanes.thumbs, self)
         self.pipeline = EditPipeline(
             self.lanes.edit,
@@ -98,6 +104,7 @@ class MainWindow(QMainWindow):
         self.exports = ExportFlow(
             self.state,
             self.lanes.jobs,
+            shoot=self.shoot,
             folders=self.keeper,
             idle=self.pipeline,
             documents=lambda: self.docs,
@@ -131,8 +138,8 @@ class MainWindow(QMainWindow):
         restore_geometry(self)
         QApplication.instance().installEventFilter(self)  # type: ignore[union-attr]
         self.masks.load_model()
-        store = self.store
-        self.lanes.save.submit(lambda _ctx: store.prune(), name="prune saved edits")
+        store, cache = self.store, self.mask_cache
+        self.lanes.save.submit(lambda _ctx: (store.prune(), cache.prune()), name="prune saved edits and masks")
 
     # ------------------------------------------------------------------ construction
 
@@ -147,7 +154,8 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
         self.filmstrip = Filmstrip()
-        self._dock("Photos", "photos_dock", self.filmstrip, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.filmstrip_panel = FilmstripPanel(self.filmstrip)
+        self._dock("Photos", "photos_dock", self.filmstrip_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.tools = ToolsPanel(self.actions_, self.state)
         scroll = QScrollArea()
         scroll.setWidget(self.tools)
@@ -178,26 +186,32 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
 
     def _build_menus(self) -> None:
-        menus = {name: self.menuBar().addMenu(f"&{name}") for name in self.actions_.menu_names()}
-        for menu_name, action in self.actions_.all():
+        a = self.actions_
+        menus = {name: self.menuBar().addMenu(f"&{name}") for name in a.menu_names()}
+        for menu_name, action in a.all():
             menu = menus[menu_name]
-            if action is self.actions_.export:
-                menu.addSeparator()
-            if action is self.actions_.quit:
+            if action in (a.export, a.quit, a.apply_edges, a.accept_next):
                 menu.addSeparator()
             menu.addAction(action)
-            if action is self.actions_.open_folder:
+            if action is a.open_folder:
+                self.opener.attach_recent_shoots(menu.addMenu("Recent &shoots"), self.shoot.store)
                 self.recent_menu = menu.addMenu("Open &recent")
                 self.opener.attach_recent(self.recent_menu)
             self.addAction(action)  # shortcuts work wherever the focus is in the window
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, a.shoot_toolbar(self))
 
     def _connect(self) -> None:
         a = self.actions_
         a.open.triggered.connect(self.opener.choose_files)
         a.open_folder.triggered.connect(self.opener.choose_folder)
         self.opener.requested.connect(self.open_paths)
-        a.export.triggered.connect(lambda: self.export_current())
+        a.export.triggered.connect(lambda: self.exports.quick_export())
+        a.export_as.triggered.connect(lambda: self.export_current())
         a.export_all.triggered.connect(lambda: self.export_all())
+        a.apply_edges.triggered.connect(self.shoot.apply_to_unfinished)
+        a.accept_next.triggered.connect(self.shoot.accept_and_next)
+        a.next_unfinished.triggered.connect(lambda: self.shoot.step_unfinished(1))
+        a.previous_unfinished.triggered.connect(lambda: self.shoot.step_unfinished(-1))
         a.export_settings.triggered.connect(self.exports.edit_settings)
         a.quit.triggered.connect(self.close)
         a.undo.triggered.connect(lambda: self.view.history("undo"))
@@ -225,6 +239,11 @@ class MainWindow(QMainWindow):
         self.view.view_updated.connect(self.view_updated)
         self.view.document_shown.connect(self.document_shown)
 
+        self.view.before_show.append(self.shoot.showing)
+        self.shoot.message.connect(self.statusBar().showMessage)
+        self.shoot.progress_changed.connect(self.filmstrip_panel.set_progress)
+        self.masks.backlog_changed.connect(self.filmstrip_panel.set_backlog)
+        self.masks.surveyed.connect(lambda _doc: self.shoot.update_progress())
         self.masks.segmenter_ready.connect(self._on_segmenter_ready)
         self.masks.model_missing.connect(lambda _message: self.view.update_busy())
         self.masks.model_failed.connect(lambda _message: self.view.update_busy())
@@ -266,13 +285,18 @@ class MainWindow(QMainWindow):
 
     def open_paths(self, items: Sequence[str | os.PathLike[str]]) -> list[Document]:
         """Add photos (and the photos inside folders) to the filmstrip; shows the first new one."""
+        self.shoot.opened(items)
         added = self.opener.new_documents(items, self.docs)
         for doc in added:
             doc.changed.connect(self.view.doc_changed)
             doc.changed.connect(self.autosave.mark)
+            doc.changed.connect(lambda _doc: self.shoot.update_progress())
             self.docs.append(doc)
-            self.filmstrip.add(doc)
+        label_namesakes(self.docs)
+        for doc in self.docs:
+            self.filmstrip.add(doc) if doc in added else self.filmstrip.refresh(doc)
         self.thumbs.add(added)
+        self.shoot.update_progress()
         if added:
             self.filmstrip.select(added[0])
             self.statusBar().showMessage(f"Opened {len(added)} photo(s)", 4000)
@@ -369,8 +393,8 @@ class MainWindow(QMainWindow):
         return self.exports.export_all(out_dir)
 
     def export_options(self) -> ExportOptions:
-        """The engine's options: the state's preset itself (checked when it was built)."""
-        return self.state.export
+        """The batch's options: the preset with the edge settings on the panel."""
+        return self.state.export_for()
 
     # ------------------------------------------------------------------ batch
 

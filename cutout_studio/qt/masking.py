@@ -1,10 +1,15 @@
-"""Automatic masks ahead of the user: the photo on screen first, then the next ones.
+"""Automatic masks ahead of the user: the photo on screen first, then the next ones, then the
+rest of the shoot in the background.
 
-The scheduler keeps exactly one preparation job (load, predict, start a RefineSession, build
-the display image) on the mask lane at a time and picks the next document only when it
-finishes, so switching photos re-prioritises at once instead of waiting behind a queue. A
-running job whose document is no longer wanted is cancelled (it stops between steps).
-Documents far from the one on screen are unloaded again, unless they carry edits.
+The scheduler keeps exactly one job on the mask lane at a time and picks the next document
+only when it finishes, so switching photos re-prioritises at once instead of waiting behind a
+queue. A running job whose document is no longer wanted is cancelled (it stops between steps).
+The photo on screen and the next ones are *prepared* (load, mask, start a RefineSession,
+build the display image); documents far from the one on screen are unloaded again, unless
+they carry edits. When nothing is wanted, the other photos of the shoot are *surveyed*,
+nearest first: masked into the :class:`MaskCache` (so that showing them later costs a read,
+not a model run) and looked up in the session store (so that a reopened shoot shows every
+photo's status at once), keeping no pixels. Surveys wait while the user paints.
 
 The same job looks the photo up in the session store (by the hash of its bytes) and replays
 the strokes saved there, so a photo edited before a quit or a crash comes back edited.
@@ -15,6 +20,7 @@ Thumbnails come from a separate, lower-priority lane, one photo at a time.
 from __future__ import annotations
 
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,11 +28,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QImage
 
 from cutout_studio.core.errors import CancelledError, CutoutError, ModelNotInstalledError
 from cutout_studio.core.image_io import LoadedImage, load_image
+from cutout_studio.core.mask_cache import MaskCache, quantise
 from cutout_studio.core.refine import RefineSession
 from cutout_studio.core.session_store import History, SessionRecord, SessionStore, content_key
 from cutout_studio.qt.document import DocStatus, Document
@@ -42,6 +49,8 @@ _log = logging.getLogger(__name__)
 KEEP_LOADED = 4
 #: How many photos after the one on screen are prepared ahead.
 PREFETCH = 2
+#: Surveys of the rest of the shoot wait this long after the user last painted (strokes first).
+HOLD_AFTER_PAINT_S = 1.5
 
 
 @dataclass
@@ -67,6 +76,57 @@ class Prepared:
     note: str = ""  #: why saved edits were not restored
 
 
+@dataclass
+class Surveyed:
+    """What a survey learnt of a photo of the shoot (no pixels are kept)."""
+
+    key: str | None
+    record: SessionRecord | None
+    masked: bool  #: its automatic mask is in the cache
+    thumb: QImage | None = None  #: made when the photo had to be decoded anyway
+
+
+def automatic_mask(
+    image: LoadedImage, segmenter: Segmenter, key: str | None, cache: MaskCache | None
+) -> np.ndarray:
+    """The photo's automatic mask: from the cache, or from the model (then cached); 8-bit steps
+    either way, so that saved strokes replay onto the same mask (worker thread)."""
+    model = segmenter.card.name
+    if cache is not None and key is not None:
+        cached = cache.load(key, model, (image.width, image.height))
+        if cached is not None:
+            return cached
+    alpha = quantise(segmenter.predict(image.rgb))
+    if cache is not None and key is not None:
+        cache.save(key, model, alpha)
+    return alpha
+
+
+def survey(
+    path: Path,
+    segmenter: Segmenter | None,
+    ctx: JobContext,
+    store: SessionStore | None,
+    cache: MaskCache | None,
+    need_thumb: bool,
+) -> Surveyed:
+    """Mask a photo of the shoot into the cache and read its saved record (worker thread)."""
+    key = content_key(path)  # OSError: the job fails, the photo is marked failed with the reason
+    record = store.load(key) if store is not None else None
+    model = segmenter.card.name if segmenter is not None else ""
+    masked = bool(model) and cache is not None and cache.path_for(key, model).is_file()
+    thumb = None
+    if (segmenter is not None and not masked) or need_thumb:
+        ctx.check_cancelled()
+        image = load_image(path)
+        thumb = thumbnail(image.rgb) if need_thumb else None
+        if segmenter is not None and not masked:
+            ctx.check_cancelled()
+            automatic_mask(image, segmenter, key, cache)
+            masked = cache is not None
+    return Surveyed(key, record, masked, thumb)
+
+
 def prepare(
     path: Path,
     image: LoadedImage | None,
@@ -74,8 +134,9 @@ def prepare(
     ctx: JobContext,
     key: str | None = None,
     store: SessionStore | None = None,
+    cache: MaskCache | None = None,
 ) -> Prepared:
-    """Load the photo, compute its automatic mask and replay its saved edits (worker thread)."""
+    """Load the photo, get its automatic mask and replay its saved edits (worker thread)."""
     if image is None:
         image = load_image(path)
     if key is None:
@@ -91,10 +152,9 @@ def prepare(
         ctx.progress(Decoded(image, photo, thumb, key))
     if segmenter is None:
         return Prepared(image, photo, thumb, None, None, key)
-    alpha = segmenter.predict(image.rgb)
+    alpha = automatic_mask(image, segmenter, key, cache)
     ctx.check_cancelled()
     session = RefineSession(image.rgb, alpha)
-    alpha.setflags(write=False)
     prepared = Prepared(image, photo, thumb, alpha, session, key)
     record = store.load(key) if store is not None and key is not None else None
     if record is not None and not record.history.empty:
@@ -129,8 +189,22 @@ def load_segmenter(model: str, ctx: JobContext) -> Segmenter:
     return Segmenter(model)
 
 
+def saved_status(record: SessionRecord, edited: bool) -> tuple[DocStatus, Path | None]:
+    """The status a photo had when ``record`` was saved, and its output if that still exists;
+    ``edited``: its strokes were replayed (or it has some)."""
+    output = Path(record.output) if record.output else None
+    if output is not None and not output.is_file():
+        output = None
+    word = record.status
+    if output is not None and word in (DocStatus.EXPORTED.value, DocStatus.WARNING.value):
+        return DocStatus(word), output
+    if word == DocStatus.FINISHED.value:
+        return DocStatus.FINISHED, output
+    return (DocStatus.EDITED if edited else DocStatus.MASKED), output
+
+
 def restore(doc: Document, result: Prepared) -> None:
-    """Put the saved edits and export state of ``result.record`` into ``doc`` (GUI thread)."""
+    """Put the saved edits, edge settings and status of ``result.record`` into ``doc`` (GUI thread)."""
     record = result.record
     assert record is not None
     if result.restored is not None:
@@ -140,12 +214,12 @@ def restore(doc: Document, result: Prepared) -> None:
         assert session is not None  # edits are restored only into a session
         doc.can_undo, doc.can_redo = session.can_undo, session.can_redo
         doc.edited = True
-        doc.status = DocStatus.EDITED if record.history.done else DocStatus.MASKED
-    output = Path(record.output) if record.output else None
-    if output is not None and output.is_file():
-        doc.output_path = output
-        if record.status == DocStatus.EXPORTED.value:
-            doc.status = DocStatus.EXPORTED
+    replayed = result.restored is not None and bool(record.history.done)
+    if result.restored is None and not record.history.empty:
+        return  # the strokes could not be replayed (result.note says why): start afresh
+    doc.status, output = saved_status(record, replayed)
+    doc.output_path = output or doc.output_path
+    doc.edges = record.edges
 
 
 class MaskScheduler(QObject):
@@ -156,6 +230,8 @@ class MaskScheduler(QObject):
     segmenter_ready = Signal(object)
     model_missing = Signal(str)
     model_failed = Signal(str)
+    surveyed = Signal(object)  #: document: its status (and mask, in the cache) is known now
+    backlog_changed = Signal(int)  #: photos of the shoot still to survey
 
     def __init__(
         self,
@@ -163,17 +239,25 @@ class MaskScheduler(QObject):
         model: str = "default",
         parent: QObject | None = None,
         store: SessionStore | None = None,
+        cache: MaskCache | None = None,
     ) -> None:
         super().__init__(parent)
         self._lane = lane
         self._model = model
         self._store = store
+        self._cache = cache
         self.segmenter: Segmenter | None = None
         self._loading_model = False
         self.model_unavailable = False
         self._wanted: list[Document] = []
+        self._shoot: list[Document] = []  #: every document, nearest to the one on screen first
         self._running: tuple[Document, Job] | None = None
         self._loaded: OrderedDict[int, Document] = OrderedDict()  # least recently wanted first
+        self._hold_until = 0.0
+        self._hold_timer = QTimer(self)
+        self._hold_timer.setSingleShot(True)
+        self._hold_timer.timeout.connect(self._next)
+        self.backlog = 0
 
     # ------------------------------------------------------------------ model
 
@@ -207,9 +291,11 @@ class MaskScheduler(QObject):
 
     # ------------------------------------------------------------------ scheduling
 
-    def want(self, docs: Sequence[Document]) -> None:
-        """Prepare these documents, first one first (the one on screen, then the next ones)."""
+    def want(self, docs: Sequence[Document], shoot: Sequence[Document] = ()) -> None:
+        """Prepare these documents, first one first (the one on screen, then the next ones);
+        then survey the rest of ``shoot`` (every document, in the order to survey them)."""
         self._wanted = [d for d in docs if d is not None]
+        self._shoot = list(shoot)
         for doc in self._wanted:
             self._touch(doc)
         if self._running is not None and self._running[0] not in self._wanted:
@@ -224,20 +310,51 @@ class MaskScheduler(QObject):
             return True
         return doc.alpha is None and self.segmenter is not None
 
+    def hold(self, seconds: float = HOLD_AFTER_PAINT_S) -> None:
+        """The user is painting: for ``seconds`` start nothing but the photo on screen's
+        preparation (a running job finishes)."""
+        self._hold_until = max(self._hold_until, time.monotonic() + seconds)
+
+    def _held(self) -> bool:
+        """The user painted a moment ago: True, and the work resumes when the hold ends."""
+        wait = self._hold_until - time.monotonic()
+        if wait > 0:
+            self._hold_timer.start(int(wait * 1000) + 10)
+        return wait > 0
+
+    def _to_survey(self, doc: Document) -> bool:
+        return (
+            not doc.surveyed
+            and doc.image is None
+            and doc.status in (DocStatus.WAITING, DocStatus.MASKED)
+            and doc not in self._wanted
+        )
+
+    def _update_backlog(self) -> None:
+        backlog = sum(1 for d in self._shoot if not d.surveyed and d.status is not DocStatus.FAILED)
+        if backlog != self.backlog:
+            self.backlog = backlog
+            self.backlog_changed.emit(backlog)
+
     def _next(self) -> None:
+        self._update_backlog()
         if self._running is not None or self._loading_model:
             return
         if self.segmenter is None and not self.model_unavailable:
             self.load_model()
             return
         doc = next((d for d in self._wanted if self._needs_work(d)), None)
+        if doc is not None and doc is not self._wanted[0] and self._held():
+            return  # only the photo on screen is worth slowing a stroke down for
         if doc is None:
+            self._next_survey()
             return
         segmenter, image, path, key, store = self.segmenter, doc.image, doc.path, doc.key, self._store
+        cache = self._cache
         if segmenter is not None:
             doc.status = DocStatus.WORKING
         job = self._lane.submit(
-            lambda ctx: prepare(path, image, segmenter, ctx, key, store),
+            lambda ctx: prepare(path, image, segmenter, ctx, key, store, cache),
             name=f"prepare {doc.name}",
             on_done=lambda result: self._done(doc, result),
             on_error=lambda exc: self._error(doc, exc),
@@ -245,6 +362,38 @@ class MaskScheduler(QObject):
         )
         self._running = (doc, job)
         self.started.emit(doc)
+
+    def _next_survey(self) -> None:
+        doc = next((d for d in self._shoot if self._to_survey(d)), None)
+        if doc is None:
+            return
+        if self._held():
+            return
+        segmenter, path, store, cache = self.segmenter, doc.path, self._store, self._cache
+        need_thumb = doc.thumbnail is None
+        job = self._lane.submit(
+            lambda ctx: survey(path, segmenter, ctx, store, cache, need_thumb),
+            name=f"survey {doc.name}",
+            on_done=lambda result: self._surveyed(doc, result),
+            on_error=lambda exc: self._error(doc, exc),
+        )
+        self._running = (doc, job)
+
+    def _surveyed(self, doc: Document, result: Surveyed) -> None:
+        self._running = None
+        doc.surveyed = True
+        doc.key = doc.key or result.key
+        doc.thumbnail = doc.thumbnail or result.thumb
+        if doc.image is None and doc.status in (DocStatus.WAITING, DocStatus.MASKED):
+            record = result.record
+            if record is not None:
+                doc.status, output = saved_status(record, bool(record.history.done))
+                doc.output_path = output or doc.output_path
+                doc.edges = record.edges
+            elif result.masked:
+                doc.status = DocStatus.MASKED
+        self.surveyed.emit(doc)
+        self._next()
 
     def _decoded(self, doc: Document, decoded: Decoded) -> None:
         if doc.image is None:
@@ -255,6 +404,7 @@ class MaskScheduler(QObject):
 
     def _done(self, doc: Document, result: Prepared) -> None:
         self._running = None
+        doc.surveyed = True  # its status is known: no survey needed
         doc.image = result.image
         if doc.photo is None:  # (the photo shown since it was decoded stays the same object)
             doc.photo = result.photo
@@ -286,8 +436,14 @@ class MaskScheduler(QObject):
             if doc.status is DocStatus.WORKING:
                 doc.status = DocStatus.WAITING
         else:
+            doc.surveyed = True
             doc.status = DocStatus.FAILED
-            doc.message = str(exc) if isinstance(exc, CutoutError) else f"unexpected error: {exc!r}"
+            if isinstance(exc, CutoutError):
+                doc.message = str(exc)
+            elif isinstance(exc, OSError):
+                doc.message = f"{doc.name}: cannot read the file ({exc.strerror or exc})"
+            else:
+                doc.message = f"unexpected error: {exc!r}"
             self.failed.emit(doc)
         self._next()
 

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
 
 from cutout_studio.core.image_io import IMAGE_SUFFIXES
 from cutout_studio.core.settings import Settings
+from cutout_studio.core.shoots import ShootStore
 from cutout_studio.qt.document import DocStatus, Document, scan_paths
 
 PathItem = str | os.PathLike[str]
@@ -41,11 +42,11 @@ class FileOpener(QObject):
         """Documents for the photos in ``items`` that are not open yet (in scan order)."""
         known = {doc.path.resolve() for doc in open_docs}
         added: list[Document] = []
-        for path in scan_paths(items):
+        for root, path in scan_paths(items):
             if path.resolve() in known:
                 continue
             known.add(path.resolve())
-            doc = Document(path)
+            doc = Document(path, root=root)
             if not path.is_file():
                 doc.status = DocStatus.FAILED
                 doc.message = (
@@ -74,6 +75,20 @@ class FileOpener(QObject):
         )
         if folder:
             self.requested.emit([folder])
+
+    def attach_recent_shoots(self, menu: QMenu, store: ShootStore) -> None:
+        """Fill ``menu`` with the shoots last opened (their folders) each time it opens."""
+
+        def fill() -> None:
+            menu.clear()
+            shoots = store.recent()
+            for shoot in shoots:
+                action = menu.addAction(str(shoot.folder))
+                action.triggered.connect(lambda _checked=False, p=str(shoot.folder): self.requested.emit([p]))
+            if not shoots:
+                menu.addAction("(none)").setEnabled(False)
+
+        menu.aboutToShow.connect(fill)
 
     def attach_recent(self, menu: QMenu) -> None:
         """Fill ``menu`` with the recent files each time it opens."""

@@ -7,9 +7,10 @@ document; a picture that arrives for another document (the user moved on) is not
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import cast
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QEvent, QObject, Signal
 from PySide6.QtWidgets import QMainWindow, QProgressBar
 
 from cutout_studio.core.refine import StrokeKind
@@ -60,7 +61,12 @@ class PhotoView(QObject):
         self.autosave = autosave
         self.docs = docs  #: the window's list of open documents, in filmstrip order
         self.current: Document | None = None
+        #: called with the document on screen as it goes on screen (before its picture is asked
+        #: for) and again when its saved state (edge settings) arrives with its mask
+        self.before_show: list[Callable[[Document], None]] = []
         masks.prepared.connect(self._on_prepared)
+        masks.surveyed.connect(self.filmstrip.refresh)
+        canvas.viewport().installEventFilter(self)  # a press starts a stroke: hold the surveys
         masks.decoded.connect(self._on_decoded)
         masks.failed.connect(self._on_prepare_failed)
         masks.started.connect(self._on_prepare_started)
@@ -78,8 +84,10 @@ class PhotoView(QObject):
             return
         self.canvas.set_comparing(False)
         self.current = doc
+        for hook in self.before_show:
+            hook(doc)
         self.filmstrip.select(doc)
-        self.window.setWindowTitle(f"{doc.name} — Cutout Studio")
+        self.window.setWindowTitle(f"{doc.label} — Cutout Studio")
         self.canvas.set_photo(doc.photo)
         self._show_last_layer(doc)
         self._update_placeholder()
@@ -99,11 +107,18 @@ class PhotoView(QObject):
             self.update_busy()
 
     def want_masks(self) -> None:
+        """The photo on screen and the next ones first; then the whole shoot, nearest first."""
         if self.current is None:
             return
         index = self.docs.index(self.current)
         ahead = self.docs[index + 1 : index + 1 + PREFETCH]
-        self.masks.want([self.current, *ahead])
+        nearest = sorted(range(len(self.docs)), key=lambda i: (abs(i - index), i < index))
+        self.masks.want([self.current, *ahead], [self.docs[i] for i in nearest])
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        if event.type() == QEvent.Type.MouseButtonPress:
+            self.masks.hold()
+        return False
 
     # ------------------------------------------------------------------ edits
 
@@ -119,6 +134,7 @@ class PhotoView(QObject):
             self.canvas.clear_stroke_previews()
             return
         assert doc is not None
+        self.masks.hold()  # the stroke's refinement gets the cores, not a survey of another photo
         xy = tuple((float(x), float(y)) for x, y in points)
         command: EditCommand
         if kind == "refine":
@@ -167,6 +183,8 @@ class PhotoView(QObject):
             self.autosave.mark(doc)
         self.filmstrip.refresh(doc)
         if doc is self.current:
+            for hook in self.before_show:
+                hook(doc)
             if doc.photo is not None and self.canvas.photo_item.layer is not doc.photo:
                 self.canvas.set_photo(doc.photo)
                 self._show_last_layer(doc)
@@ -246,6 +264,8 @@ class PhotoView(QObject):
         ready = doc is not None and doc.ready
         a = self.actions
         a.export.setEnabled(ready)
+        a.export_as.setEnabled(ready)
+        a.accept_next.setEnabled(ready)
         a.export_all.setEnabled(bool(self.docs))
         a.undo.setEnabled(ready and doc is not None and doc.can_undo)
         a.redo.setEnabled(ready and doc is not None and doc.can_redo)

@@ -7,9 +7,11 @@ are tied to it with :func:`cutout_studio.qt.binding.bind`, the canvas and the ed
 listen to it, and :mod:`cutout_studio.qt.persistence` loads and saves it, so no code keeps two
 copies of a choice in step by hand.
 
-The edge options are part of the export preset (``ExportOptions.edges``): :attr:`edges` is a
-view of ``export.edges``, and setting either emits both signals when the edges change. Both
-are immutable option objects, validated on construction by their own schema.
+The edge options on the panel (:attr:`edges`) are the photo on screen's: each photo keeps its
+own (the window puts them here when it shows the photo, and takes them back when the user
+changes them), with defaults per shoot, so they are not saved with the settings. Exports
+write ``export`` with the photo's edges in place of the preset's ``edges``. Both are
+immutable option objects, validated on construction by their own schema.
 """
 
 from __future__ import annotations
@@ -131,7 +133,7 @@ class EditorState(QObject):
     overlay_opacity_changed = Signal(float)
     cutout_color_changed = Signal(str)
     export_changed = Signal(object)  #: ExportOptions
-    edges_changed = Signal(object)  #: EdgeOptions (emitted whenever export.edges changes)
+    edges_changed = Signal(object)  #: EdgeOptions
 
     #: diameter in SCREEN pixels: the brush keeps its size on screen at any zoom; a stroke
     #: gets it in photo pixels (the canvas divides by the zoom when the stroke starts)
@@ -144,6 +146,8 @@ class EditorState(QObject):
     overlay_opacity: Observable[float] = Observable(0.55, _opacity)  #: 0..1
     cutout_color: Observable[str] = Observable("#ffffff", _color)  #: the "cutout on colour" view
     export: Observable[ExportOptions] = Observable(ExportOptions(), _instance(ExportOptions))
+    #: the edge options of the photo on screen (see the module docstring; not in NAMES: not saved)
+    edges: Observable[EdgeOptions] = Observable(EdgeOptions(), _instance(EdgeOptions))
 
     #: every observable property, in declaration order
     NAMES = (
@@ -168,27 +172,18 @@ class EditorState(QObject):
         self._values[name] = value
         getattr(self, f"{name}_changed").emit(value)
         self.changed.emit(name)
-        if name == "export" and value.edges != old.edges:  # type: ignore[attr-defined]
-            self.edges_changed.emit(value.edges)  # type: ignore[attr-defined]
-            self.changed.emit("edges")
 
-    # ------------------------------------------------------------------ edges (part of export)
-
-    @property
-    def edges(self) -> EdgeOptions:
-        return self.export.edges
-
-    @edges.setter
-    def edges(self, edges: EdgeOptions) -> None:
-        if not isinstance(edges, EdgeOptions):
-            raise ValueError(f"must be EdgeOptions, got {type(edges).__name__}")
-        self.export = dataclasses.replace(self.export, edges=edges)
+    # ------------------------------------------------------------------ edges
 
     def set_edge(self, **values: object) -> None:
         """Change some edge options (``set_edge(feather=2.0)``); OptionsError if out of range."""
         self.edges = dataclasses.replace(self.edges, **values)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ derived values
+
+    def export_for(self, edges: EdgeOptions | None = None) -> ExportOptions:
+        """The preset with ``edges`` (default: the photo on screen's) in place of its own."""
+        return dataclasses.replace(self.export, edges=edges if edges is not None else self.edges)
 
     def step_brush(self, direction: int) -> None:
         """``]`` / ``[`` and Ctrl+wheel: one step bigger (> 0) or smaller (< 0)."""

@@ -120,7 +120,7 @@ def test_view_modes_and_edge_settings_preview_on_the_worker(qtbot, make_window):
         window.tools.shift_spin.setValue(-6.0)
     shrunk = _layer_grey(window)
     assert shrunk.sum() < 0.9 * grey.sum()
-    assert window.settings.export.edges.shift == -6.0
+    assert doc.edges is not None and doc.edges.shift == -6.0  # the photo's own (issue 15)
     assert np.abs(np.round(doc.alpha * 255) - grey).max() <= 1  # the document's mask is unchanged
 
     with qtbot.waitSignal(window.view_updated, timeout=MASK_TIMEOUT_MS):
@@ -258,7 +258,7 @@ def test_with_matting_on_a_quick_picture_comes_before_the_slow_one(qtbot, make_w
     """Issue 8, case 14: a photo opened with matting on stayed bare for the whole first solve."""
     window = make_window()
     window.tools.matting_check.setChecked(True)
-    assert window.settings.export.edges.matting
+    assert window.state.edges.matting  # a new shoot starts from the panel's edges
     previews = []
     window.pipeline.previewed.connect(lambda doc, result: previews.append(result))
     doc = open_and_wait_for_mask(qtbot, window, PERSON)

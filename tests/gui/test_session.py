@@ -19,7 +19,6 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from cutout_studio.core.session_store import SessionStore, content_key
-from cutout_studio.core.settings import load_settings
 from cutout_studio.qt.document import DocStatus
 from cutout_studio.qt.workers import wait_detached
 from tests.gui.conftest import MASK_TIMEOUT_MS, PERSON, TEDDY, open_and_wait_for_mask, shoot_folder
@@ -236,9 +235,15 @@ def test_closing_asks_while_an_export_runs_and_edge_settings_are_saved_without_c
 ):
     window = make_window()
     open_and_wait_for_mask(qtbot, window, TEDDY)
-    # Edge settings are one preset: saved soon after a change, so a crash does not lose them.
+    # Edge settings are the photo's: autosaved with its edits soon after a change, so a crash
+    # does not lose them.
     window.tools.feather_spin.setValue(1.5)
-    qtbot.waitUntil(lambda: load_settings().export.edges.feather == 1.5, timeout=5000)
+
+    def saved_feather() -> float | None:
+        record = SessionStore().load(content_key(TEDDY))
+        return record.edges.feather if record is not None and record.edges is not None else None
+
+    qtbot.waitUntil(lambda: saved_feather() == 1.5, timeout=5000)
 
     asked: list[str] = []
 

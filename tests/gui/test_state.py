@@ -18,6 +18,7 @@ from cutout_studio.core.image_io import load_image
 from cutout_studio.core.options import OptionsError
 from cutout_studio.core.refine import RefineSession
 from cutout_studio.core.settings import Settings, load_settings, save_settings, settings_path
+from cutout_studio.core.shoots import ShootStore
 from cutout_studio.qt.actions import Actions
 from cutout_studio.qt.binding import bind
 from cutout_studio.qt.document import DocStatus, Document, StrokeCommand
@@ -26,6 +27,7 @@ from cutout_studio.qt.export_dialog import describe
 from cutout_studio.qt.exporting import ExportFlow
 from cutout_studio.qt.persistence import SAVE_DELAY_MS, SettingsKeeper
 from cutout_studio.qt.render import VIEW_MODES, ViewSettings
+from cutout_studio.qt.shoot import ShootFlow
 from cutout_studio.qt.state import MAX_BRUSH, EditorState
 from cutout_studio.qt.tools_panel import ToolsPanel
 from cutout_studio.qt.widgets import ColorButton
@@ -63,13 +65,16 @@ def test_properties_are_checked_and_emit_only_on_a_real_change(qtbot):
     assert state.overlay_color == "#00ff00" and state.view_mode == "overlay"
 
 
-def test_edges_are_part_of_the_export_preset_and_checked_by_their_schema(qtbot):
+def test_edges_are_the_photos_not_the_export_presets_and_checked_by_their_schema(qtbot):
+    """Issue 15: edge settings belong to the photo on screen; the preset keeps format, crop…"""
     state = EditorState()
     edges, exports = _record(state.edges_changed), _record(state.export_changed)
     state.set_edge(feather=2.5)
-    assert state.export.edges.feather == 2.5 and edges == [state.edges] and len(exports) == 1
+    assert state.edges.feather == 2.5 and edges == [state.edges] and exports == []
+    assert state.export.edges == EdgeOptions() and state.export_for().edges.feather == 2.5
+    assert state.export_for(EdgeOptions(shift=-1.0)).edges.shift == -1.0
     state.export = dataclasses.replace(state.export, format="webp")  # the edges did not change
-    assert len(exports) == 2 and len(edges) == 1
+    assert len(exports) == 1 and len(edges) == 1
     with pytest.raises(OptionsError):
         state.set_edge(feather=1000.0)
     assert state.edges.feather == 2.5
@@ -112,7 +117,7 @@ def test_a_bound_widget_follows_the_state_and_the_state_follows_the_widget(qtbot
     color.set_color(QColor("#00ff00"))
     assert (state.brush_size, state.overlay_opacity, state.view_mode) == (44.0, 0.75, "checker")
     assert not state.edges.matting and state.overlay_color == "#00ff00"
-    assert names == ["brush_size", "overlay_opacity", "view_mode", "export", "edges", "overlay_color"]
+    assert names == ["brush_size", "overlay_opacity", "view_mode", "edges", "overlay_color"]
 
 
 def test_a_value_the_state_refuses_does_not_stay_in_the_widget(qtbot):
@@ -180,8 +185,8 @@ def test_the_state_round_trips_through_the_settings_file(qtbot, home):
     state.overlay_color = "#00ff00"
     state.overlay_opacity = 0.3
     state.cutout_color = "#101010"
-    state.set_edge(feather=2.5, matting=True)
-    assert settings.editor.brush_size == 57 and settings.export.edges.feather == 2.5  # mirrored at once
+    state.set_edge(feather=2.5, matting=True)  # the photo's (issue 15): not in the settings
+    assert settings.editor.brush_size == 57 and settings.export.edges == EdgeOptions()  # mirrored at once
     # Written once, a moment after the last change (no close needed).
     qtbot.waitUntil(settings_path().is_file, timeout=5 * SAVE_DELAY_MS)
     stored = load_settings()
@@ -192,7 +197,7 @@ def test_the_state_round_trips_through_the_settings_file(qtbot, home):
     assert [getattr(again, n) for n in EditorState.NAMES if n != "tool"] == [
         getattr(state, n) for n in EditorState.NAMES if n != "tool"
     ]
-    assert again.edges == EdgeOptions(feather=2.5, matting=True)
+    assert again.edges == EdgeOptions()
     del keeper
 
 
@@ -227,8 +232,9 @@ def test_exporting_needs_only_the_state_and_its_collaborators_not_the_window(qtb
     doc.auto_alpha = doc.alpha = alpha
     jobs, edits = Lane("jobs"), Lane("edit")
     pipeline = EditPipeline(edits, lambda: doc, lambda: ViewSettings(), lambda: state.edges)
+    shoot = ShootFlow(state, lambda: [doc], lambda: doc, lambda _doc: None, ShootStore(tmp_path / "shoots.json"))
     flow = ExportFlow(
-        state, jobs, folders=keeper, idle=pipeline, documents=lambda: [doc], current=lambda: doc,
+        state, jobs, shoot=shoot, folders=keeper, idle=pipeline, documents=lambda: [doc], current=lambda: doc,
         segmenter=lambda: None, parent=host,
     )
     messages = _record(flow.message)
@@ -249,6 +255,8 @@ def test_exporting_needs_only_the_state_and_its_collaborators_not_the_window(qtb
     assert done.args == [1, False] and messages[-1] == f"Exported {written}"
     with Image.open(written) as image:
         assert image.format == "WEBP" and image.mode == "RGBA"
+        # the panel's shift of -2 px (the photo's edges) is in the file: less subject than the mask
+        assert (np.asarray(image)[..., 3] > 127).sum() < (alpha > 0.5).sum()
     assert doc.status is DocStatus.EXPORTED and doc.output_path == written and changed == [doc]
     # The folder is remembered absolute and written with the preset, a moment later.
     qtbot.waitUntil(settings_path().is_file, timeout=5 * SAVE_DELAY_MS)

@@ -13,7 +13,7 @@ Everything callers used from the single ``export`` module is re-exported here.
 from cutout_studio.core.atomic import remove_stale_temp_files
 from cutout_studio.core.errors import ExportError
 from cutout_studio.core.export.formats import FORMATS, OutputFormat, find_format, register_format
-from cutout_studio.core.export.options import ExportOptions, output_suffix, parse_color
+from cutout_studio.core.export.options import ExportOptions, output_stem, output_suffix, parse_color
 from cutout_studio.core.export.render import SUBJECT_THRESHOLD, RenderedCutout, render_cutout
 from cutout_studio.core.export.write import encode_to_bytes, export_cutout
 from cutout_studio.core.options import OptionsError
@@ -29,6 +29,7 @@ __all__ = [
     "encode_to_bytes",
     "export_cutout",
     "find_format",
+    "output_stem",
     "output_suffix",
     "parse_color",
     "register_format",

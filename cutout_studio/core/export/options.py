@@ -8,6 +8,7 @@ image, which is read once here rather than failing photo after photo later.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,19 @@ from cutout_studio.core.export.formats import MASK_FORMAT, OutputFormat, find_fo
 from cutout_studio.core.image_io import load_image
 from cutout_studio.core.options import Options, OptionsError, choice, number
 
-__all__ = ["PADDING_PERCENT_MAX", "ExportOptions", "output_suffix", "parse_color"]
+__all__ = [
+    "DEFAULT_NAMING",
+    "PADDING_PERCENT_MAX",
+    "ExportOptions",
+    "check_naming",
+    "output_stem",
+    "output_suffix",
+    "parse_color",
+]
+
+#: Outputs are named like their photos (``shoe.jpg`` -> ``shoe.png``).
+DEFAULT_NAMING = "{stem}"
+_NAMING_FIELD = re.compile(r"\{([^{}]*)\}")
 
 #: Padding in % of the subject box is capped lower than in px: 1000 % already puts the
 #: subject on a canvas 21× its size, and the canvas (not the photo) sets the memory used.
@@ -45,6 +58,10 @@ class ExportOptions(Options):
     padding_unit: str = choice("px", ("px", "%"))  #: ... in px, or % of the subject box (per axis)
     square: bool = False  #: widen the shorter side to a square canvas, content centred
     output: str = choice("cutout", ("cutout", "mask"))  #: "mask": the alpha as 8-bit greyscale PNG
+    #: the output's file name without its extension: ``{stem}`` is the photo's name without
+    #: its extension ("{stem}_cutout" makes shoe_cutout.png); the planner, Export all, quick
+    #: export and the batch all name files through it
+    naming: str = DEFAULT_NAMING
     #: a per-run choice, never stored with the preset
     overwrite: bool = field(default=False, metadata={"stored": False})
     edges: EdgeOptions = field(default_factory=EdgeOptions)
@@ -64,6 +81,7 @@ class ExportOptions(Options):
             raise OptionsError(f"padding must be 0 to {PADDING_PERCENT_MAX:g} %, got {self.padding:g}", "padding")
         if not isinstance(self.edges, EdgeOptions):
             raise OptionsError(f"edges must be EdgeOptions, got {type(self.edges).__name__}", "edges")
+        object.__setattr__(self, "naming", check_naming(self.naming))
         object.__setattr__(self, "background", _checked_background(self.background))
         if self.output == "cutout" and not fmt.alpha and self.background is None:
             raise OptionsError(
@@ -95,6 +113,31 @@ class ExportOptions(Options):
         if isinstance(self.background, tuple):
             data["background"] = "#{:02x}{:02x}{:02x}".format(*self.background)
         return data
+
+
+def check_naming(pattern: object) -> str:
+    """``pattern`` if it names each photo's output uniquely and safely, else OptionsError.
+
+    It must hold ``{stem}`` (without it every photo would get the same name), no other field,
+    no folder separator and nothing a file system refuses."""
+    if not isinstance(pattern, str) or not pattern.strip():
+        raise OptionsError("file name pattern must be text containing {stem}, e.g. {stem}_cutout", "naming")
+    fields_used = _NAMING_FIELD.findall(pattern)
+    others = sorted({f for f in fields_used if f != "stem"})
+    if others:
+        raise OptionsError(f"file name pattern: unknown field {{{others[0]}}}: only {{stem}} is known", "naming")
+    if "stem" not in fields_used:
+        raise OptionsError(f"file name pattern must contain {{stem}} (every photo would get one name): {pattern!r}",
+                           "naming")
+    literal = _NAMING_FIELD.sub("", pattern)
+    bad = sorted(set(literal) & set('/\\:*?"<>|{}'))
+    if bad or any(ord(c) < 32 for c in literal):
+        shown = bad[0] if bad else "a control character"
+        raise OptionsError(f"file name pattern: {shown!r} cannot be part of a file name: {pattern!r}", "naming")
+    if pattern != pattern.strip() or pattern.endswith("."):
+        raise OptionsError(f"file name pattern must not start or end with a space or end with '.': {pattern!r}",
+                           "naming")
+    return pattern
 
 
 def _entry(name: str) -> OutputFormat:
@@ -165,3 +208,8 @@ def parse_color(text: str) -> tuple[int, int, int]:
 def output_suffix(options: ExportOptions) -> str:
     """The file name suffix of what ``options`` writes: ".png", ".webp" or ".jpg"."""
     return options.file_format.suffix
+
+
+def output_stem(options: ExportOptions, stem: str) -> str:
+    """The output's name without extension for a photo named ``stem`` (``options.naming``)."""
+    return options.naming.replace("{stem}", stem)

@@ -1,0 +1,89 @@
+"""Automatic masks kept on disk, so that a shoot is masked once, not every time a photo is shown.
+
+The editor masks a whole folder in the background and keeps only a few photos in memory; the
+masks of the others are written here (8-bit PNG, named by the photo's content key and the
+model), and showing a photo later (or reopening the shoot tomorrow) reads its mask instead of
+running the model again. The mask is quantised to 8 bits *before* anything uses it, whether it
+was just computed or read back (:func:`quantise`), so that a photo's strokes replay onto the
+very same automatic mask in every session.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from cutout_studio.core import paths
+from cutout_studio.core.atomic import atomic_write_bytes, remove_older_than
+
+_log = logging.getLogger(__name__)
+
+MASKS_FOLDER = "masks"
+#: Masks not read or written for this long are removed by :meth:`MaskCache.prune`.
+KEEP_DAYS = 60
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def quantise(alpha: np.ndarray) -> np.ndarray:
+    """``alpha`` (0..1 float) as the cache stores it: 8-bit steps, as float32 (read-only)."""
+    q = np.rint(np.clip(alpha, 0.0, 1.0) * 255.0).astype(np.uint8)
+    out: np.ndarray = q.astype(np.float32) / np.float32(255.0)
+    out.setflags(write=False)
+    return out
+
+
+class MaskCache:
+    """Automatic masks by (content key, model); ``root`` defaults to the data folder's."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self._root = root
+
+    @property
+    def root(self) -> Path:
+        return self._root if self._root is not None else paths.data_dir() / MASKS_FOLDER
+
+    def path_for(self, key: str, model: str) -> Path:
+        if not key or not all(c in "0123456789abcdef" for c in key):
+            raise ValueError(f"not a content key: {key!r}")
+        return self.root / f"{key}-{_SAFE.sub('_', model)}.png"
+
+    def load(self, key: str, model: str, size: tuple[int, int]) -> np.ndarray | None:
+        """The cached mask of a ``size`` = (width, height) photo, or None (absent, unreadable,
+        another size)."""
+        path = self.path_for(key, model)
+        if not path.is_file():
+            return None
+        mask = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if mask is None or mask.ndim != 2 or mask.dtype != np.uint8 or (mask.shape[1], mask.shape[0]) != size:
+            _log.warning("cached mask %s is unusable: computed again", path.name)
+            return None
+        try:
+            path.touch()  # recently used: kept by prune
+        except OSError:
+            pass
+        out: np.ndarray = mask.astype(np.float32) / np.float32(255.0)
+        out.setflags(write=False)
+        return out
+
+    def save(self, key: str, model: str, alpha: np.ndarray) -> None:
+        """Store ``alpha`` (already :func:`quantise`\\ d); a failure is logged, never raised
+        (the mask is still in memory; it is only computed again next time)."""
+        q = np.rint(np.clip(alpha, 0.0, 1.0) * 255.0).astype(np.uint8)
+        ok, data = cv2.imencode(".png", q, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        if not ok:
+            _log.warning("cannot encode the mask of %s", key[:12])
+            return
+        path = self.path_for(key, model)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, data.tobytes())
+        except OSError as exc:
+            _log.warning("cannot cache the mask of %s: %s", key[:12], exc)
+
+    def prune(self, keep_days: float = KEEP_DAYS) -> int:
+        """Remove masks not used for ``keep_days``; returns how many."""
+        return remove_older_than(self.root, keep_days)

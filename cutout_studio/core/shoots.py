@@ -1,0 +1,132 @@
+"""Shoots: a folder of photos worked through in the editor, with what belongs to it as a whole.
+
+A photo's own work (its strokes, its edge settings, whether it is finished or exported) lives
+in the session store, keyed by the photo's content. What belongs to the shoot lives here,
+keyed by the shoot's folder: where its outputs go (quick export and Export all), the edge
+settings new photos of the shoot start from, and when it was last opened (File › Recent
+shoots). One small JSON file for all shoots, written atomically; a file that cannot be read
+is set aside and the shoots start afresh (nothing of a photo's work is in it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from cutout_studio.core import paths
+from cutout_studio.core.atomic import atomic_write_bytes
+from cutout_studio.core.edges import EdgeOptions
+from cutout_studio.core.options import OptionsError
+
+_log = logging.getLogger(__name__)
+
+SHOOTS_FILE = "shoots.json"
+#: Recent shoots kept (the oldest are forgotten; their photos' work stays in the session store).
+KEEP_SHOOTS = 50
+#: The output folder of a shoot nobody chose one for: inside the shoot's folder (the scanner
+#: never takes our outputs for photos, so reopening the shoot does not open its cutouts).
+DEFAULT_OUTPUT_NAME = "cutouts"
+
+
+@dataclass(frozen=True)
+class Shoot:
+    folder: Path  #: the shoot's folder (absolute)
+    output_dir: Path | None = None  #: None: ``folder / DEFAULT_OUTPUT_NAME``
+    edges: EdgeOptions = field(default_factory=EdgeOptions)  #: what new photos start from
+    opened_at: float = 0.0
+
+    @property
+    def output(self) -> Path:
+        return self.output_dir if self.output_dir is not None else self.folder / DEFAULT_OUTPUT_NAME
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "folder": str(self.folder),
+            "output_dir": str(self.output_dir) if self.output_dir is not None else None,
+            "edges": self.edges.to_dict(),
+            "opened_at": self.opened_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Shoot:
+        if not isinstance(data, dict) or not isinstance(data.get("folder"), str):
+            raise ValueError("not a shoot")
+        output = data.get("output_dir")
+        try:
+            edges = EdgeOptions.from_dict(data.get("edges") or {})
+        except (OptionsError, TypeError) as exc:
+            _log.warning("shoot %s: edge settings unreadable (%s): defaults used", data["folder"], exc)
+            edges = EdgeOptions()
+        return cls(
+            folder=Path(data["folder"]),
+            output_dir=Path(output) if isinstance(output, str) and output else None,
+            edges=edges,
+            opened_at=float(data.get("opened_at", 0.0)),
+        )
+
+
+class ShootStore:
+    """Every shoot's record, in one file (``path`` defaults to the data folder's)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._path = path
+
+    @property
+    def path(self) -> Path:
+        return self._path if self._path is not None else paths.data_dir() / SHOOTS_FILE
+
+    def _load_all(self) -> dict[str, Shoot]:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            _log.warning("cannot read the shoots in %s: %s", self.path, exc)
+            return {}
+        try:
+            items = json.loads(text)
+            if not isinstance(items, list):
+                raise ValueError("not a list of shoots")
+            shoots = [Shoot.from_json(item) for item in items]
+        except (ValueError, TypeError) as exc:
+            backup = self.path.with_suffix(".corrupt")
+            _log.warning("shoots file %s is unreadable (%s): moved to %s", self.path, exc, backup.name)
+            try:
+                os.replace(self.path, backup)
+            except OSError:
+                pass
+            return {}
+        return {str(shoot.folder): shoot for shoot in shoots}
+
+    def get(self, folder: str | os.PathLike[str]) -> Shoot:
+        """The shoot of ``folder`` (a fresh one, not yet saved, if it was never opened)."""
+        key = Path(folder).expanduser().absolute()
+        return self._load_all().get(str(key)) or Shoot(key)
+
+    def save(self, shoot: Shoot) -> None:
+        """Write ``shoot`` (replacing its earlier record); raises OSError when it cannot."""
+        shoots = self._load_all()
+        shoots[str(shoot.folder)] = shoot
+        newest = sorted(shoots.values(), key=lambda s: s.opened_at, reverse=True)[:KEEP_SHOOTS]
+        data = json.dumps([s.to_json() for s in newest], indent=1, ensure_ascii=False)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self.path, data.encode("utf-8"))
+
+    def opened(self, folder: str | os.PathLike[str]) -> Shoot:
+        """Mark ``folder``'s shoot as opened now (first in Recent shoots) and return it."""
+        shoot = replace(self.get(folder), opened_at=time.time())
+        try:
+            self.save(shoot)
+        except OSError as exc:
+            _log.warning("cannot save the shoot %s: %s", shoot.folder, exc)
+        return shoot
+
+    def recent(self, limit: int = 10) -> list[Shoot]:
+        """The shoots last opened, newest first (folders that are gone are left out)."""
+        shoots = sorted(self._load_all().values(), key=lambda s: s.opened_at, reverse=True)
+        return [s for s in shoots if s.folder.is_dir()][:limit]
