@@ -13,6 +13,12 @@ The brush size is in screen pixels (:attr:`Canvas.brush_radius`): the brush look
 any zoom, and each stroke gets its radius in photo pixels at the zoom its drag started with
 (:attr:`Canvas.image_radius`). The edge outline (:mod:`outline`) is drawn above the layer in
 every view but the original photo while it is switched on.
+
+Split view (:attr:`Canvas.split`) shows the original photo left of a divider and the real
+cutout right of it, whatever view is chosen (:func:`state.split_view_mode`: on the chosen
+colour in the "cutout on colour" view, else on the checkerboard); the edit lane composes the
+layer for that mode (:meth:`EditorState.view_settings`). Over the divider the cursor is a
+resize cursor and a drag moves the divider instead of painting.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
+    QCursor,
     QFocusEvent,
     QKeyEvent,
     QMouseEvent,
@@ -43,6 +50,7 @@ from cutout_studio.qt.image_item import ImageItem
 from cutout_studio.qt.outline import OutlineItem, OutlineTiles
 from cutout_studio.qt.painting import checker_brush, draw_placeholder
 from cutout_studio.qt.render import CUTOUT_MODES, Layer
+from cutout_studio.qt.state import split_view_mode
 
 __all__ = ["BRUSH_TOOLS", "GESTURES", "STROKE_COLOURS", "Canvas"]
 
@@ -100,7 +108,7 @@ class Canvas(QGraphicsView):
         self.brush_radius = 12.0
         self.brush_hardness = 1.0
         self._stroke_radius = 0.0  #: the photo-pixel radius of the stroke being painted
-        self.mode = "overlay"
+        self.mode = "overlay"  #: the chosen view mode (split view shows the cutout whatever it is)
         self.layer_mode: str | None = None  #: the view mode the shown layer was made for
         self.cutout_color = QColor(255, 255, 255)
         self.split = False
@@ -112,6 +120,7 @@ class Canvas(QGraphicsView):
         self._pan_anchor: QPoint | None = None
         self._space_held = False
         self._dragging_split = False
+        self._on_divider = False  #: the mouse is where a press grabs the divider
         self._checker = checker_brush()
         self.placeholder = PLACEHOLDER
 
@@ -177,11 +186,16 @@ class Canvas(QGraphicsView):
         return self.outline_item.isVisible()
 
     @property
+    def view_mode(self) -> str:
+        """The mode the layer should be made for: the chosen one, or split view's cutout."""
+        return split_view_mode(self.mode) if self.split else self.mode
+
+    @property
     def shown_mode(self) -> str:
-        """The mode the canvas draws: its layer's while that is on screen, else the chosen one."""
-        if self.layer_mode is not None and self.mode != "original":
+        """The mode the canvas draws: its layer's while that is on screen, else the wanted one."""
+        if self.layer_mode is not None and self.view_mode != "original":
             return self.layer_mode
-        return self.mode
+        return self.view_mode
 
     def set_placeholder(self, text: str | None) -> None:
         """What the empty canvas says (a failed photo's reason, or how to open photos)."""
@@ -208,7 +222,9 @@ class Canvas(QGraphicsView):
 
     def set_split(self, on: bool) -> None:
         self.split = on
+        self._dragging_split = self._dragging_split and on
         self._update_clips()
+        self._update_cursor(self.mapFromGlobal(QCursor.pos()))
 
     def set_comparing(self, on: bool) -> None:
         """Show the original photo while a key is held (quick before/after)."""
@@ -223,7 +239,7 @@ class Canvas(QGraphicsView):
         right = QRectF(split_x, 0, rect.width() - split_x, rect.height())
         # No layer yet (a photo just opened): the photo itself, rather than an empty background.
         photo_under_layer = self.shown_mode in ("overlay", "original") or self.layer_item.image is None
-        showing_original = self.comparing or self.mode == "original"
+        showing_original = self.comparing or self.view_mode == "original"
         self.layer_item.setVisible(not showing_original and self.layer_item.image is not None)
         self.layer_item.set_clip(right if self.split else None)
         self.photo_item.setVisible(photo_under_layer or showing_original or self.split)
@@ -324,6 +340,7 @@ class Canvas(QGraphicsView):
     def set_tool(self, tool: str) -> None:
         self.tool = tool
         self._update_cursor_shape()
+        self._update_cursor(self.mapFromGlobal(QCursor.pos()))
 
     def set_brush_radius(self, radius: float) -> None:
         """The brush radius in screen pixels (the state's size is a screen-pixel diameter)."""
@@ -350,7 +367,9 @@ class Canvas(QGraphicsView):
     def _update_cursor_shape(self) -> None:
         if self._pan_anchor is not None:
             return
-        if self.tool == "pan" or self._space_held:
+        if self._on_divider and not (self.tool == "pan" or self._space_held):
+            self.viewport().setCursor(Qt.CursorShape.SplitHCursor)
+        elif self.tool == "pan" or self._space_held:
             self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
         elif self._brush_active():
             self.viewport().setCursor(Qt.CursorShape.CrossCursor)
@@ -359,7 +378,13 @@ class Canvas(QGraphicsView):
 
     def _update_cursor(self, view_pos: QPoint) -> None:
         inside = self.viewport().rect().contains(view_pos)
-        if not (self._brush_active() and inside):
+        on_divider = self._dragging_split or (
+            inside and self._stroke is None and self._grabs_divider(QPointF(view_pos))
+        )
+        if on_divider != self._on_divider:
+            self._on_divider = on_divider
+            self._update_cursor_shape()
+        if on_divider or not (self._brush_active() and inside):
             self._cursor.setVisible(False)
             return
         centre = self.mapToScene(view_pos)
@@ -418,10 +443,19 @@ class Canvas(QGraphicsView):
     # ------------------------------------------------------------------ events
 
     def _near_split(self, view_pos: QPointF) -> bool:
-        if not self.split or not self.has_photo:
+        """Within a few screen pixels of the divider (which spans the photo's height)."""
+        if not self.split or not self.has_photo or self.comparing:
+            return False
+        photo = self.mapFromScene(self.photo_rect).boundingRect()
+        if not photo.top() - _SPLIT_GRAB_PX <= view_pos.y() <= photo.bottom() + _SPLIT_GRAB_PX:
             return False
         split_view_x = self.mapFromScene(QPointF(self.photo_rect.width() * self.split_fraction, 0)).x()
         return abs(view_pos.x() - split_view_x) <= _SPLIT_GRAB_PX
+
+    def _grabs_divider(self, view_pos: QPointF) -> bool:
+        """A left press here moves the divider: near it, and not panning (which comes first)."""
+        panning = self._pan_anchor is not None or self._space_held or self.tool == "pan"
+        return not panning and self._near_split(view_pos)
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         pos = event.position().toPoint()
@@ -429,7 +463,7 @@ class Canvas(QGraphicsView):
             event.button() == Qt.MouseButton.LeftButton and (self._space_held or self.tool == "pan")
         ):
             self._start_pan(pos)
-        elif event.button() == Qt.MouseButton.LeftButton and self._near_split(event.position()):
+        elif event.button() == Qt.MouseButton.LeftButton and self._grabs_divider(event.position()):
             self._dragging_split = True
         elif event.button() == Qt.MouseButton.LeftButton and self._brush_active():
             self._begin_stroke(self._event_scene_pos(event))
@@ -470,6 +504,9 @@ class Canvas(QGraphicsView):
 
     def leaveEvent(self, event: QEvent) -> None:  # noqa: N802
         self._cursor.setVisible(False)
+        if self._on_divider and not self._dragging_split:
+            self._on_divider = False
+            self._update_cursor_shape()
         super().leaveEvent(event)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
@@ -489,6 +526,7 @@ class Canvas(QGraphicsView):
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
             self._space_held = False
             self._update_cursor_shape()
+            self._update_cursor(self.mapFromGlobal(QCursor.pos()))
             event.accept()
             return
         super().keyReleaseEvent(event)

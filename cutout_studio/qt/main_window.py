@@ -209,7 +209,7 @@ class MainWindow(QMainWindow):
         a.zoom_out.triggered.connect(lambda: self.canvas.zoom_by(0.8))
         a.fit.triggered.connect(self.canvas.fit)
         a.actual_size.triggered.connect(self.canvas.actual_size)
-        a.split.toggled.connect(self.canvas.set_split)
+        a.split.toggled.connect(lambda on: setattr(self.state, "split", on))
         a.outline.toggled.connect(self.canvas.set_show_outline)
         a.compare.triggered.connect(lambda: self.canvas.set_comparing(True))
         a.next_photo.triggered.connect(lambda: self.filmstrip.step(1))
@@ -221,6 +221,7 @@ class MainWindow(QMainWindow):
 
         self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
         self.canvas.brush_resize_requested.connect(self.state.step_brush)
+        self.tools.keyboard_released.connect(lambda: self.canvas.setFocus(Qt.FocusReason.OtherFocusReason))
         self.view.mask_ready.connect(self.mask_ready)
         self.view.view_updated.connect(self.view_updated)
         self.view.document_shown.connect(self.document_shown)
@@ -254,8 +255,12 @@ class MainWindow(QMainWindow):
         state.brush_hardness_changed.connect(canvas.set_brush_hardness)
         state.view_mode_changed.connect(canvas.set_mode)
         state.cutout_color_changed.connect(lambda name: canvas.set_cutout_color(QColor(name)))
+        canvas.set_split(state.split)
+        state.split_changed.connect(canvas.set_split)
+        state.split_changed.connect(self.actions_.split.setChecked)
         for signal in (
             state.view_mode_changed,
+            state.split_changed,
             state.overlay_color_changed,
             state.overlay_opacity_changed,
             state.edges_changed,
