@@ -14,11 +14,8 @@ any zoom, and each stroke gets its radius in photo pixels at the zoom its drag s
 (:attr:`Canvas.image_radius`). The edge outline (:mod:`outline`) is drawn above the layer in
 every view but the original photo while it is switched on.
 
-Split view (:attr:`Canvas.split`) shows the original photo left of a divider and the real
-cutout right of it, whatever view is chosen (:func:`state.split_view_mode`: on the chosen
-colour in the "cutout on colour" view, else on the checkerboard); the edit lane composes the
-layer for that mode (:meth:`EditorState.view_settings`). Over the divider the cursor is a
-resize cursor and a drag moves the divider instead of painting.
+Split view shows the photo left of the :mod:`divider` and the cutout right of it in any view
+(:func:`state.split_view_mode`); a drag on the divider moves it, never paints.
 """
 
 from __future__ import annotations
@@ -37,7 +34,6 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QGraphicsEllipseItem,
-    QGraphicsLineItem,
     QGraphicsPathItem,
     QGraphicsScene,
     QGraphicsView,
@@ -46,6 +42,7 @@ from PySide6.QtWidgets import (
 )
 
 from cutout_studio.qt.brushes import BRUSH_TOOLS, GESTURES, STROKE_COLOURS
+from cutout_studio.qt.divider import Divider
 from cutout_studio.qt.image_item import ImageItem
 from cutout_studio.qt.outline import OutlineItem, OutlineTiles
 from cutout_studio.qt.painting import checker_brush, draw_placeholder
@@ -56,7 +53,6 @@ __all__ = ["BRUSH_TOOLS", "GESTURES", "STROKE_COLOURS", "Canvas"]
 
 MIN_ZOOM, MAX_ZOOM = 0.02, 32.0
 _BACKGROUND = QColor(43, 43, 46)
-_SPLIT_GRAB_PX = 6.0
 PLACEHOLDER = "Open photos (Ctrl+O) or drop photos and folders here"
 
 
@@ -94,13 +90,8 @@ class Canvas(QGraphicsView):
         pen.setCosmetic(True)
         self._cursor.setPen(pen)
         self._cursor.setVisible(False)
-        self._split_line = QGraphicsLineItem()
-        split_pen = QPen(QColor(255, 255, 255), 2)
-        split_pen.setCosmetic(True)
-        self._split_line.setPen(split_pen)
-        self._split_line.setZValue(5)
-        self._split_line.setVisible(False)
-        for item in (self.photo_item, self.layer_item, self.outline_item, self._cursor, self._split_line):
+        self.divider = Divider()
+        for item in (self.photo_item, self.layer_item, self.outline_item, self._cursor, self.divider):
             self.scene().addItem(item)
 
         self.tool = "fg"
@@ -112,14 +103,12 @@ class Canvas(QGraphicsView):
         self.layer_mode: str | None = None  #: the view mode the shown layer was made for
         self.cutout_color = QColor(255, 255, 255)
         self.split = False
-        self.split_fraction = 0.5
         self.comparing = False
         self.brushes_enabled = False
         self._stroke: list[tuple[float, float]] | None = None
         self._stroke_path: QPainterPath | None = None
         self._pan_anchor: QPoint | None = None
         self._space_held = False
-        self._dragging_split = False
         self._on_divider = False  #: the mouse is where a press grabs the divider
         self._checker = checker_brush()
         self.placeholder = PLACEHOLDER
@@ -222,7 +211,7 @@ class Canvas(QGraphicsView):
 
     def set_split(self, on: bool) -> None:
         self.split = on
-        self._dragging_split = self._dragging_split and on
+        self.divider.dragging = self.divider.dragging and on
         self._update_clips()
         self._update_cursor(self.mapFromGlobal(QCursor.pos()))
 
@@ -233,10 +222,7 @@ class Canvas(QGraphicsView):
             self._update_clips()
 
     def _update_clips(self) -> None:
-        rect = self.photo_rect
-        split_x = rect.width() * self.split_fraction
-        left = QRectF(0, 0, split_x, rect.height())
-        right = QRectF(split_x, 0, rect.width() - split_x, rect.height())
+        left, right = self.divider.halves(self.photo_rect)
         # No layer yet (a photo just opened): the photo itself, rather than an empty background.
         photo_under_layer = self.shown_mode in ("overlay", "original") or self.layer_item.image is None
         showing_original = self.comparing or self.view_mode == "original"
@@ -247,17 +233,14 @@ class Canvas(QGraphicsView):
             left if self.split and not photo_under_layer and not showing_original else None
         )
         self.outline_item.setVisible(self.show_outline and not showing_original and self.has_photo)
-        self._split_line.setVisible(self.split and not showing_original and self.has_photo)
-        self._split_line.setLine(split_x, 0, split_x, rect.height())
+        self.divider.place(self.photo_rect, self.split and not showing_original and self.has_photo)
         self.viewport().update()
 
     def drawBackground(self, painter: QPainter, rect: QRectF | QRect) -> None:  # noqa: N802
         painter.fillRect(rect, _BACKGROUND)
         if not self.has_photo or self.comparing or self.shown_mode not in CUTOUT_MODES:
             return
-        photo = self.photo_rect
-        if self.split:
-            photo = photo.adjusted(photo.width() * self.split_fraction, 0, 0, 0)
+        photo = self.divider.halves(self.photo_rect)[1] if self.split else self.photo_rect
         if self.shown_mode == "color":
             painter.fillRect(photo, self.cutout_color)
             return
@@ -378,7 +361,7 @@ class Canvas(QGraphicsView):
 
     def _update_cursor(self, view_pos: QPoint) -> None:
         inside = self.viewport().rect().contains(view_pos)
-        on_divider = self._dragging_split or (
+        on_divider = self.divider.dragging or (
             inside and self._stroke is None and self._grabs_divider(QPointF(view_pos))
         )
         if on_divider != self._on_divider:
@@ -442,20 +425,12 @@ class Canvas(QGraphicsView):
 
     # ------------------------------------------------------------------ events
 
-    def _near_split(self, view_pos: QPointF) -> bool:
-        """Within a few screen pixels of the divider (which spans the photo's height)."""
-        if not self.split or not self.has_photo or self.comparing:
-            return False
-        photo = self.mapFromScene(self.photo_rect).boundingRect()
-        if not photo.top() - _SPLIT_GRAB_PX <= view_pos.y() <= photo.bottom() + _SPLIT_GRAB_PX:
-            return False
-        split_view_x = self.mapFromScene(QPointF(self.photo_rect.width() * self.split_fraction, 0)).x()
-        return abs(view_pos.x() - split_view_x) <= _SPLIT_GRAB_PX
-
     def _grabs_divider(self, view_pos: QPointF) -> bool:
         """A left press here moves the divider: near it, and not panning (which comes first)."""
+        if not self.split or not self.has_photo or self.comparing:
+            return False
         panning = self._pan_anchor is not None or self._space_held or self.tool == "pan"
-        return not panning and self._near_split(view_pos)
+        return not panning and self.divider.near(self, self.photo_rect, view_pos)
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         pos = event.position().toPoint()
@@ -464,7 +439,7 @@ class Canvas(QGraphicsView):
         ):
             self._start_pan(pos)
         elif event.button() == Qt.MouseButton.LeftButton and self._grabs_divider(event.position()):
-            self._dragging_split = True
+            self.divider.dragging = True
         elif event.button() == Qt.MouseButton.LeftButton and self._brush_active():
             self._begin_stroke(self._event_scene_pos(event))
         else:
@@ -476,10 +451,8 @@ class Canvas(QGraphicsView):
         pos = event.position().toPoint()
         if self._pan_anchor is not None:
             self._pan_to(pos)
-        elif self._dragging_split:
-            x = self._event_scene_pos(event).x()
-            width = max(self.photo_rect.width(), 1.0)
-            self.split_fraction = min(max(x / width, 0.0), 1.0)
+        elif self.divider.dragging:
+            self.divider.drag_to(self._event_scene_pos(event).x(), self.photo_rect)
             self._update_clips()
         elif self._stroke is not None:
             self._extend_stroke(self._event_scene_pos(event))
@@ -492,8 +465,8 @@ class Canvas(QGraphicsView):
             Qt.MouseButton.LeftButton,
         ):
             self._end_pan()
-        elif self._dragging_split and event.button() == Qt.MouseButton.LeftButton:
-            self._dragging_split = False
+        elif self.divider.dragging and event.button() == Qt.MouseButton.LeftButton:
+            self.divider.dragging = False
         elif self._stroke is not None and event.button() == Qt.MouseButton.LeftButton:
             self._extend_stroke(self._event_scene_pos(event))
             self._end_stroke()
@@ -504,7 +477,7 @@ class Canvas(QGraphicsView):
 
     def leaveEvent(self, event: QEvent) -> None:  # noqa: N802
         self._cursor.setVisible(False)
-        if self._on_divider and not self._dragging_split:
+        if self._on_divider and not self.divider.dragging:
             self._on_divider = False
             self._update_cursor_shape()
         super().leaveEvent(event)
