@@ -84,7 +84,9 @@ class KeyboardReturner(QObject):
         kind = event.type()
         if watched is self._root:
             if kind == QEvent.Type.FocusIn:
-                QTimer.singleShot(0, self.released.emit)  # not while Qt is still moving the focus
+                # later: not while Qt is still moving the focus (this object is the timer's
+                # context, so a timer due after the panel is gone does nothing)
+                QTimer.singleShot(0, self, self.released.emit)
             return False
         if not isinstance(watched, QAbstractSpinBox):
             return False
@@ -103,5 +105,5 @@ class KeyboardReturner(QObject):
         elif kind in (QEvent.Type.MouseButtonRelease, QEvent.Type.Wheel):
             # Mouse events reach the spin box itself only over its arrows (the text field is
             # its child); the wheel reaches it from either. Hand back once the step is done.
-            QTimer.singleShot(0, self.released.emit)
+            QTimer.singleShot(0, self, self.released.emit)
         return False
