@@ -9,6 +9,8 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtTest import QTest
 
+from cutout_studio.qt.render import VIEW_MODES
+from cutout_studio.qt.state import EditorState
 from tests.gui.conftest import MASK_TIMEOUT_MS, TEDDY, open_and_wait_for_mask
 
 pytestmark = pytest.mark.gui
@@ -167,3 +169,27 @@ def test_split_is_not_offered_over_the_photo_while_the_pan_tool_is_chosen(qtbot,
     window.actions_.tools["fg"].trigger()
     QTest.mouseMove(canvas.viewport(), divider + QPoint(1, 0))
     assert canvas.viewport().cursor().shape() == Qt.CursorShape.SplitHCursor
+
+
+def test_split_asks_the_edit_lane_for_the_cutout_whatever_view_is_chosen(qtbot):
+    state = EditorState()
+    seen: list[bool] = []
+    state.split_changed.connect(seen.append)
+    for mode in VIEW_MODES:
+        state.view_mode = mode
+        assert state.view_settings().mode == mode
+    state.split = True
+    assert seen == [True]
+    wanted = {
+        "overlay": "checker",
+        "checker": "checker",
+        "color": "color",
+        "mask": "checker",
+        "original": "checker",
+    }
+    for mode, cutout in wanted.items():
+        state.view_mode = mode
+        assert state.view_settings().mode == cutout and state.view_mode == mode
+    with pytest.raises(ValueError, match="True or False"):
+        state.split = "yes"
+    assert state.split
