@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,17 @@ KEEP_SHOOTS = 50
 #: The output folder of a shoot nobody chose one for: inside the shoot's folder (the scanner
 #: never takes our outputs for photos, so reopening the shoot does not open its cutouts).
 DEFAULT_OUTPUT_NAME = "cutouts"
+
+
+def common_folder(paths: Sequence[Path]) -> Path | None:
+    """The deepest folder holding all ``paths`` (a folder among them counts as itself)."""
+    folders = [p if p.is_dir() else p.parent for p in (Path(p).expanduser().absolute() for p in paths)]
+    if not folders:
+        return None
+    try:
+        return Path(os.path.commonpath([str(f) for f in folders]))
+    except ValueError:  # different drives
+        return folders[0]
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,9 @@ The brush size is in screen pixels (:attr:`Canvas.brush_radius`): the brush look
 any zoom, and each stroke gets its radius in photo pixels at the zoom its drag started with
 (:attr:`Canvas.image_radius`). The edge outline (:mod:`outline`) is drawn above the layer in
 every view but the original photo while it is switched on.
+
+Split view shows the photo left of the :mod:`divider` and the cutout right of it in any view
+(:func:`state.split_view_mode`); a drag on the divider moves it, never paints.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
+    QCursor,
     QFocusEvent,
     QKeyEvent,
     QMouseEvent,
@@ -30,7 +34,6 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QGraphicsEllipseItem,
-    QGraphicsLineItem,
     QGraphicsPathItem,
     QGraphicsScene,
     QGraphicsView,
@@ -39,20 +42,21 @@ from PySide6.QtWidgets import (
 )
 
 from cutout_studio.qt.brushes import BRUSH_TOOLS, GESTURES, STROKE_COLOURS
+from cutout_studio.qt.divider import Divider
 from cutout_studio.qt.image_item import ImageItem
 from cutout_studio.qt.outline import OutlineItem, OutlineTiles
 from cutout_studio.qt.painting import checker_brush, draw_placeholder
 from cutout_studio.qt.render import CUTOUT_MODES, Layer
+from cutout_studio.qt.state import split_view_mode
+from cutout_studio.qt.zooming_view import MAX_ZOOM, MIN_ZOOM, ZoomingView
 
 __all__ = ["BRUSH_TOOLS", "GESTURES", "STROKE_COLOURS", "Canvas"]
 
-MIN_ZOOM, MAX_ZOOM = 0.02, 32.0
 _BACKGROUND = QColor(43, 43, 46)
-_SPLIT_GRAB_PX = 6.0
 PLACEHOLDER = "Open photos (Ctrl+O) or drop photos and folders here"
 
 
-class Canvas(QGraphicsView):
+class Canvas(ZoomingView):
     #: kind, [(x, y) photo pixels], radius in photo pixels, hardness (0..1)
     stroke_finished = Signal(str, list, float, float)
     zoom_changed = Signal(float)
@@ -86,13 +90,8 @@ class Canvas(QGraphicsView):
         pen.setCosmetic(True)
         self._cursor.setPen(pen)
         self._cursor.setVisible(False)
-        self._split_line = QGraphicsLineItem()
-        split_pen = QPen(QColor(255, 255, 255), 2)
-        split_pen.setCosmetic(True)
-        self._split_line.setPen(split_pen)
-        self._split_line.setZValue(5)
-        self._split_line.setVisible(False)
-        for item in (self.photo_item, self.layer_item, self.outline_item, self._cursor, self._split_line):
+        self.divider = Divider()
+        for item in (self.photo_item, self.layer_item, self.outline_item, self._cursor, self.divider):
             self.scene().addItem(item)
 
         self.tool = "fg"
@@ -100,18 +99,17 @@ class Canvas(QGraphicsView):
         self.brush_radius = 12.0
         self.brush_hardness = 1.0
         self._stroke_radius = 0.0  #: the photo-pixel radius of the stroke being painted
-        self.mode = "overlay"
+        self.mode = "overlay"  #: the chosen view mode (split view shows the cutout whatever it is)
         self.layer_mode: str | None = None  #: the view mode the shown layer was made for
         self.cutout_color = QColor(255, 255, 255)
         self.split = False
-        self.split_fraction = 0.5
         self.comparing = False
         self.brushes_enabled = False
         self._stroke: list[tuple[float, float]] | None = None
         self._stroke_path: QPainterPath | None = None
         self._pan_anchor: QPoint | None = None
         self._space_held = False
-        self._dragging_split = False
+        self._on_divider = False  #: the mouse is where a press grabs the divider
         self._checker = checker_brush()
         self.placeholder = PLACEHOLDER
 
@@ -177,11 +175,16 @@ class Canvas(QGraphicsView):
         return self.outline_item.isVisible()
 
     @property
+    def view_mode(self) -> str:
+        """The mode the layer should be made for: the chosen one, or split view's cutout."""
+        return split_view_mode(self.mode) if self.split else self.mode
+
+    @property
     def shown_mode(self) -> str:
-        """The mode the canvas draws: its layer's while that is on screen, else the chosen one."""
-        if self.layer_mode is not None and self.mode != "original":
+        """The mode the canvas draws: its layer's while that is on screen, else the wanted one."""
+        if self.layer_mode is not None and self.view_mode != "original":
             return self.layer_mode
-        return self.mode
+        return self.view_mode
 
     def set_placeholder(self, text: str | None) -> None:
         """What the empty canvas says (a failed photo's reason, or how to open photos)."""
@@ -208,7 +211,9 @@ class Canvas(QGraphicsView):
 
     def set_split(self, on: bool) -> None:
         self.split = on
+        self.divider.dragging = self.divider.dragging and on
         self._update_clips()
+        self._update_cursor(self.mapFromGlobal(QCursor.pos()))
 
     def set_comparing(self, on: bool) -> None:
         """Show the original photo while a key is held (quick before/after)."""
@@ -217,13 +222,10 @@ class Canvas(QGraphicsView):
             self._update_clips()
 
     def _update_clips(self) -> None:
-        rect = self.photo_rect
-        split_x = rect.width() * self.split_fraction
-        left = QRectF(0, 0, split_x, rect.height())
-        right = QRectF(split_x, 0, rect.width() - split_x, rect.height())
+        left, right = self.divider.halves(self.photo_rect)
         # No layer yet (a photo just opened): the photo itself, rather than an empty background.
         photo_under_layer = self.shown_mode in ("overlay", "original") or self.layer_item.image is None
-        showing_original = self.comparing or self.mode == "original"
+        showing_original = self.comparing or self.view_mode == "original"
         self.layer_item.setVisible(not showing_original and self.layer_item.image is not None)
         self.layer_item.set_clip(right if self.split else None)
         self.photo_item.setVisible(photo_under_layer or showing_original or self.split)
@@ -231,17 +233,14 @@ class Canvas(QGraphicsView):
             left if self.split and not photo_under_layer and not showing_original else None
         )
         self.outline_item.setVisible(self.show_outline and not showing_original and self.has_photo)
-        self._split_line.setVisible(self.split and not showing_original and self.has_photo)
-        self._split_line.setLine(split_x, 0, split_x, rect.height())
+        self.divider.place(self.photo_rect, self.split and not showing_original and self.has_photo)
         self.viewport().update()
 
     def drawBackground(self, painter: QPainter, rect: QRectF | QRect) -> None:  # noqa: N802
         painter.fillRect(rect, _BACKGROUND)
         if not self.has_photo or self.comparing or self.shown_mode not in CUTOUT_MODES:
             return
-        photo = self.photo_rect
-        if self.split:
-            photo = photo.adjusted(photo.width() * self.split_fraction, 0, 0, 0)
+        photo = self.divider.halves(self.photo_rect)[1] if self.split else self.photo_rect
         if self.shown_mode == "color":
             painter.fillRect(photo, self.cutout_color)
             return
@@ -258,30 +257,12 @@ class Canvas(QGraphicsView):
 
     # ------------------------------------------------------------------ zoom and pan
 
-    @property
-    def zoom(self) -> float:
-        return self.transform().m11()
-
-    def set_zoom(self, zoom: float) -> None:
-        zoom = min(max(zoom, MIN_ZOOM), MAX_ZOOM)
-        self.scale(zoom / self.zoom, zoom / self.zoom)
-        self._after_zoom()
-
-    def zoom_by(self, factor: float) -> None:
-        self.set_zoom(self.zoom * factor)
-
     def fit(self) -> None:
         if self.has_photo:
             self.fitInView(self.photo_rect, Qt.AspectRatioMode.KeepAspectRatio)
             if self.zoom > MAX_ZOOM or self.zoom < MIN_ZOOM:
                 self.set_zoom(self.zoom)
             self._after_zoom()
-
-    def actual_size(self) -> None:
-        anchor = self.transformationAnchor()
-        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
-        self.set_zoom(1.0)
-        self.setTransformationAnchor(anchor)
 
     def _after_zoom(self) -> None:
         self._update_cursor(self.mapFromGlobal(self.cursor().pos()))
@@ -301,13 +282,6 @@ class Canvas(QGraphicsView):
         self._pan_anchor = pos
         self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
 
-    def _pan_to(self, pos: QPoint) -> None:
-        assert self._pan_anchor is not None
-        delta = pos - self._pan_anchor
-        self._pan_anchor = pos
-        self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - delta.x())
-        self.verticalScrollBar().setValue(self.verticalScrollBar().value() - delta.y())
-
     def _end_pan(self) -> None:
         self._pan_anchor = None
         self._update_cursor_shape()
@@ -324,6 +298,7 @@ class Canvas(QGraphicsView):
     def set_tool(self, tool: str) -> None:
         self.tool = tool
         self._update_cursor_shape()
+        self._update_cursor(self.mapFromGlobal(QCursor.pos()))
 
     def set_brush_radius(self, radius: float) -> None:
         """The brush radius in screen pixels (the state's size is a screen-pixel diameter)."""
@@ -350,7 +325,9 @@ class Canvas(QGraphicsView):
     def _update_cursor_shape(self) -> None:
         if self._pan_anchor is not None:
             return
-        if self.tool == "pan" or self._space_held:
+        if self._on_divider and not (self.tool == "pan" or self._space_held):
+            self.viewport().setCursor(Qt.CursorShape.SplitHCursor)
+        elif self.tool == "pan" or self._space_held:
             self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
         elif self._brush_active():
             self.viewport().setCursor(Qt.CursorShape.CrossCursor)
@@ -359,7 +336,13 @@ class Canvas(QGraphicsView):
 
     def _update_cursor(self, view_pos: QPoint) -> None:
         inside = self.viewport().rect().contains(view_pos)
-        if not (self._brush_active() and inside):
+        on_divider = self.divider.dragging or (
+            inside and self._stroke is None and self._grabs_divider(QPointF(view_pos))
+        )
+        if on_divider != self._on_divider:
+            self._on_divider = on_divider
+            self._update_cursor_shape()
+        if on_divider or not (self._brush_active() and inside):
             self._cursor.setVisible(False)
             return
         centre = self.mapToScene(view_pos)
@@ -417,11 +400,12 @@ class Canvas(QGraphicsView):
 
     # ------------------------------------------------------------------ events
 
-    def _near_split(self, view_pos: QPointF) -> bool:
-        if not self.split or not self.has_photo:
+    def _grabs_divider(self, view_pos: QPointF) -> bool:
+        """A left press here moves the divider: near it, and not panning (which comes first)."""
+        if not self.split or not self.has_photo or self.comparing:
             return False
-        split_view_x = self.mapFromScene(QPointF(self.photo_rect.width() * self.split_fraction, 0)).x()
-        return abs(view_pos.x() - split_view_x) <= _SPLIT_GRAB_PX
+        panning = self._pan_anchor is not None or self._space_held or self.tool == "pan"
+        return not panning and self.divider.near(self, self.photo_rect, view_pos)
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         pos = event.position().toPoint()
@@ -429,8 +413,8 @@ class Canvas(QGraphicsView):
             event.button() == Qt.MouseButton.LeftButton and (self._space_held or self.tool == "pan")
         ):
             self._start_pan(pos)
-        elif event.button() == Qt.MouseButton.LeftButton and self._near_split(event.position()):
-            self._dragging_split = True
+        elif event.button() == Qt.MouseButton.LeftButton and self._grabs_divider(event.position()):
+            self.divider.dragging = True
         elif event.button() == Qt.MouseButton.LeftButton and self._brush_active():
             self._begin_stroke(self._event_scene_pos(event))
         else:
@@ -442,10 +426,8 @@ class Canvas(QGraphicsView):
         pos = event.position().toPoint()
         if self._pan_anchor is not None:
             self._pan_to(pos)
-        elif self._dragging_split:
-            x = self._event_scene_pos(event).x()
-            width = max(self.photo_rect.width(), 1.0)
-            self.split_fraction = min(max(x / width, 0.0), 1.0)
+        elif self.divider.dragging:
+            self.divider.drag_to(self._event_scene_pos(event).x(), self.photo_rect)
             self._update_clips()
         elif self._stroke is not None:
             self._extend_stroke(self._event_scene_pos(event))
@@ -458,8 +440,8 @@ class Canvas(QGraphicsView):
             Qt.MouseButton.LeftButton,
         ):
             self._end_pan()
-        elif self._dragging_split and event.button() == Qt.MouseButton.LeftButton:
-            self._dragging_split = False
+        elif self.divider.dragging and event.button() == Qt.MouseButton.LeftButton:
+            self.divider.dragging = False
         elif self._stroke is not None and event.button() == Qt.MouseButton.LeftButton:
             self._extend_stroke(self._event_scene_pos(event))
             self._end_stroke()
@@ -470,6 +452,9 @@ class Canvas(QGraphicsView):
 
     def leaveEvent(self, event: QEvent) -> None:  # noqa: N802
         self._cursor.setVisible(False)
+        if self._on_divider and not self.divider.dragging:
+            self._on_divider = False
+            self._update_cursor_shape()
         super().leaveEvent(event)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
@@ -489,6 +474,7 @@ class Canvas(QGraphicsView):
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
             self._space_held = False
             self._update_cursor_shape()
+            self._update_cursor(self.mapFromGlobal(QCursor.pos()))
             event.accept()
             return
         super().keyReleaseEvent(event)

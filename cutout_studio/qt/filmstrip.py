@@ -3,7 +3,7 @@ of each, a filter (all, unfinished, warnings, failed) and how many are finished.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPixmap
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cutout_studio.core.shoots import common_folder
 from cutout_studio.qt.document import DocStatus, Document
 from cutout_studio.qt.render import THUMBNAIL_SIDE
 
@@ -40,6 +41,26 @@ FILTERS: dict[str, Callable[[Document], bool]] = {
     "Warnings": lambda doc: doc.status is DocStatus.WARNING or bool(doc.message and doc.status is not DocStatus.FAILED),
     "Failed": lambda doc: doc.status is DocStatus.FAILED,
 }
+
+
+def label_namesakes(docs: Sequence[Document]) -> None:
+    """Show photos that share a name with their folders (``day1/shoe.jpg``, ``day2/shoe.jpg``)."""
+    by_name: dict[str, list[Document]] = {}
+    for doc in docs:
+        by_name.setdefault(doc.name.lower(), []).append(doc)
+    for same in by_name.values():
+        if len(same) == 1:
+            same[0].display_name = ""
+            continue
+        base = common_folder([d.path.parent for d in same])
+        for doc in same:
+            parent = doc.path.parent.absolute()
+            try:
+                relative = parent.relative_to(base) if base is not None else parent
+            except ValueError:
+                relative = parent
+            folder = str(relative) if str(relative) not in ("", ".") else parent.name
+            doc.display_name = f"{folder}/{doc.name}"
 
 
 class Filmstrip(QListWidget):
@@ -86,6 +107,16 @@ class Filmstrip(QListWidget):
         self._items[id(doc)] = item
         self._docs[id(doc)] = doc
         self.refresh(doc)
+
+    def add_documents(self, docs: Sequence[Document], added: Sequence[Document]) -> None:
+        """Add the rows of ``added`` (the newest of ``docs``, every open document); names that
+        now repeat get their folders, in new rows and old ones alike."""
+        label_namesakes(docs)
+        for doc in docs:
+            if doc in added:
+                self.add(doc)
+            else:
+                self.refresh(doc)
 
     def documents(self) -> list[Document]:
         return [self._docs[self.item(row).data(Qt.ItemDataRole.UserRole)] for row in range(self.count())]

@@ -52,7 +52,7 @@ from cutout_studio.qt.opening import FileOpener, dropped_paths
 from cutout_studio.qt.persistence import SettingsKeeper, restore_geometry, save_geometry
 from cutout_studio.qt.photo_view import PhotoView
 from cutout_studio.qt.render import warm_up
-from cutout_studio.qt.shoot import ShootFlow, label_namesakes
+from cutout_studio.qt.shoot import ShootFlow
 from cutout_studio.qt.state import EditorState
 from cutout_studio.qt.tools_panel import ToolsPanel
 from cutout_studio.qt.workers import Lanes
@@ -223,7 +223,7 @@ class MainWindow(QMainWindow):
         a.zoom_out.triggered.connect(lambda: self.canvas.zoom_by(0.8))
         a.fit.triggered.connect(self.canvas.fit)
         a.actual_size.triggered.connect(self.canvas.actual_size)
-        a.split.toggled.connect(self.canvas.set_split)
+        a.split.toggled.connect(lambda on: setattr(self.state, "split", on))
         a.outline.toggled.connect(self.canvas.set_show_outline)
         a.compare.triggered.connect(lambda: self.canvas.set_comparing(True))
         a.next_photo.triggered.connect(lambda: self.filmstrip.step(1))
@@ -235,6 +235,7 @@ class MainWindow(QMainWindow):
 
         self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
         self.canvas.brush_resize_requested.connect(self.state.step_brush)
+        self.tools.keyboard_released.connect(lambda: self.canvas.setFocus(Qt.FocusReason.OtherFocusReason))
         self.view.mask_ready.connect(self.mask_ready)
         self.view.view_updated.connect(self.view_updated)
         self.view.document_shown.connect(self.document_shown)
@@ -243,7 +244,7 @@ class MainWindow(QMainWindow):
         self.shoot.message.connect(self.statusBar().showMessage)
         self.shoot.progress_changed.connect(self.filmstrip_panel.set_progress)
         self.masks.backlog_changed.connect(self.filmstrip_panel.set_backlog)
-        self.masks.surveyed.connect(lambda _doc: self.shoot.update_progress())
+        self.masks.surveyed.connect(self.shoot.doc_changed)
         self.masks.segmenter_ready.connect(self._on_segmenter_ready)
         self.masks.model_missing.connect(lambda _message: self.view.update_busy())
         self.masks.model_failed.connect(lambda _message: self.view.update_busy())
@@ -273,8 +274,12 @@ class MainWindow(QMainWindow):
         state.brush_hardness_changed.connect(canvas.set_brush_hardness)
         state.view_mode_changed.connect(canvas.set_mode)
         state.cutout_color_changed.connect(lambda name: canvas.set_cutout_color(QColor(name)))
+        canvas.set_split(state.split)
+        state.split_changed.connect(canvas.set_split)
+        state.split_changed.connect(self.actions_.split.setChecked)
         for signal in (
             state.view_mode_changed,
+            state.split_changed,
             state.overlay_color_changed,
             state.overlay_opacity_changed,
             state.edges_changed,
@@ -288,13 +293,10 @@ class MainWindow(QMainWindow):
         self.shoot.opened(items)
         added = self.opener.new_documents(items, self.docs)
         for doc in added:
-            doc.changed.connect(self.view.doc_changed)
-            doc.changed.connect(self.autosave.mark)
-            doc.changed.connect(lambda _doc: self.shoot.update_progress())
-            self.docs.append(doc)
-        label_namesakes(self.docs)
-        for doc in self.docs:
-            self.filmstrip.add(doc) if doc in added else self.filmstrip.refresh(doc)
+            for slot in (self.view.doc_changed, self.autosave.mark, self.shoot.doc_changed):
+                doc.changed.connect(slot)
+        self.docs.extend(added)
+        self.filmstrip.add_documents(self.docs, added)
         self.thumbs.add(added)
         self.shoot.update_progress()
         if added:
@@ -376,9 +378,8 @@ class MainWindow(QMainWindow):
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
         # "Show original (hold)": its action turns the comparison on; the key's release ends it.
-        if event.type() == QEvent.Type.KeyRelease and self.canvas.comparing:
-            key_event: QKeyEvent = event  # type: ignore[assignment]
-            if not key_event.isAutoRepeat() and key_event.key() == Qt.Key.Key_Backslash:
+        if isinstance(event, QKeyEvent) and event.type() == QEvent.Type.KeyRelease and self.canvas.comparing:
+            if not event.isAutoRepeat() and event.key() == Qt.Key.Key_Backslash:
                 self.canvas.set_comparing(False)
         return False
 
@@ -467,8 +468,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ autosave and quitting
 
     def _on_autosave_errors(self) -> None:
-        if self.autosave.errors:
-            doc, reason = next(iter(self.autosave.errors.values()))
+        for doc, reason in list(self.autosave.errors.values())[:1]:
             self.statusBar().showMessage(f"Could not autosave the edits of {doc.name}: {reason}", 15000)
 
     def quit_risks(self) -> list[str]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from cutout_studio.core.edges import EdgeOptions
-from cutout_studio.core.shoots import Shoot, ShootStore
+from cutout_studio.core.shoots import Shoot, ShootStore, common_folder
 from cutout_studio.qt.document import DocStatus, Document
 from cutout_studio.qt.state import EditorState
 
@@ -39,37 +39,6 @@ def shoot_inputs(docs: Sequence[Document]) -> list[Path]:
         if item not in inputs:
             inputs.append(item)
     return inputs
-
-
-def common_folder(paths: Sequence[Path]) -> Path | None:
-    """The deepest folder holding all ``paths`` (a folder among them counts as itself)."""
-    folders = [p if p.is_dir() else p.parent for p in (Path(p).expanduser().absolute() for p in paths)]
-    if not folders:
-        return None
-    try:
-        return Path(os.path.commonpath([str(f) for f in folders]))
-    except ValueError:  # different drives
-        return folders[0]
-
-
-def label_namesakes(docs: Sequence[Document]) -> None:
-    """Show photos that share a name with their folders (``day1/shoe.jpg``, ``day2/shoe.jpg``)."""
-    by_name: dict[str, list[Document]] = {}
-    for doc in docs:
-        by_name.setdefault(doc.name.lower(), []).append(doc)
-    for same in by_name.values():
-        if len(same) == 1:
-            same[0].display_name = ""
-            continue
-        base = common_folder([d.path.parent for d in same])
-        for doc in same:
-            parent = doc.path.parent.absolute()
-            try:
-                relative = parent.relative_to(base) if base is not None else parent
-            except ValueError:
-                relative = parent
-            folder = str(relative) if str(relative) not in ("", ".") else parent.name
-            doc.display_name = f"{folder}/{doc.name}"
 
 
 class ShootFlow(QObject):
@@ -190,6 +159,10 @@ class ShootFlow(QObject):
 
     def update_progress(self) -> None:
         self.progress_changed.emit(*self.progress())
+
+    def doc_changed(self, _doc: Document) -> None:
+        """A photo's status changed: the shoot's progress may have."""
+        self.update_progress()
 
     def accept_and_next(self) -> bool:
         """Mark the photo on screen finished and show the next unfinished one; False (with the

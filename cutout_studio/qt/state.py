@@ -86,6 +86,19 @@ def _hardness(value: object) -> float:
     return float(min(max(value, 0.0), 1.0))
 
 
+def _bool(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be True or False, got {value!r}")
+    return value
+
+
+def split_view_mode(mode: str) -> str:
+    """What split view's "after" side shows for the chosen ``mode``: always the real cutout,
+    on the chosen colour in the "cutout on colour" view and on the checkerboard otherwise
+    (the overlay, the mask or the original photo would not show what the export will be)."""
+    return "color" if mode == "color" else "checker"
+
+
 def _instance(kind: type[T]) -> Callable[[object], T]:
     def check(value: object) -> T:
         if not isinstance(value, kind):
@@ -132,6 +145,7 @@ class EditorState(QObject):
     overlay_color_changed = Signal(str)
     overlay_opacity_changed = Signal(float)
     cutout_color_changed = Signal(str)
+    split_changed = Signal(bool)
     export_changed = Signal(object)  #: ExportOptions
     edges_changed = Signal(object)  #: EdgeOptions
 
@@ -148,6 +162,8 @@ class EditorState(QObject):
     export: Observable[ExportOptions] = Observable(ExportOptions(), _instance(ExportOptions))
     #: the edge options of the photo on screen (see the module docstring; not in NAMES: not saved)
     edges: Observable[EdgeOptions] = Observable(EdgeOptions(), _instance(EdgeOptions))
+    #: split before/after: the original left of the divider, the cutout right of it (not saved)
+    split: Observable[bool] = Observable(False, _bool)
 
     #: every observable property, in declaration order
     NAMES = (
@@ -159,6 +175,7 @@ class EditorState(QObject):
         "overlay_opacity",
         "cutout_color",
         "export",
+        "split",
     )
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -189,7 +206,13 @@ class EditorState(QObject):
         """``]`` / ``[`` and Ctrl+wheel: one step bigger (> 0) or smaller (< 0)."""
         self.brush_size = step_brush_size(self.brush_size, direction)
 
+    @property
+    def layer_mode(self) -> str:
+        """The view mode the canvas layer is composed for: the chosen one, or in split view
+        the cutout that the "after" side shows (:func:`split_view_mode`)."""
+        return split_view_mode(self.view_mode) if self.split else self.view_mode
+
     def view_settings(self) -> ViewSettings:
         """What the edit lane composes the canvas layer for."""
         color = QColor(self.overlay_color)
-        return ViewSettings(self.view_mode, (color.red(), color.green(), color.blue()), self.overlay_opacity)
+        return ViewSettings(self.layer_mode, (color.red(), color.green(), color.blue()), self.overlay_opacity)

@@ -3,11 +3,15 @@
 Every control is bound to the :class:`EditorState` (:mod:`cutout_studio.qt.binding`): the
 panel neither knows the window nor keeps a copy of a value. The edge spin boxes take their
 ranges from the options' schema, so the panel offers exactly what the engine accepts.
+
+The panel never keeps the keyboard from the canvas (:class:`widgets.KeyboardReturner`): its
+buttons, sliders and lists take no focus, a spin box only while it is typed in, and
+:attr:`ToolsPanel.keyboard_released` says when the canvas should have the focus back.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QColor
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -33,7 +37,7 @@ from cutout_studio.qt.binding import bind, bind_text
 from cutout_studio.qt.export_dialog import describe
 from cutout_studio.qt.render import VIEW_MODES
 from cutout_studio.qt.state import MAX_BRUSH, MIN_BRUSH, EditorState
-from cutout_studio.qt.widgets import ColorButton
+from cutout_studio.qt.widgets import ColorButton, KeyboardReturner
 
 
 def _tool_button(action: QAction) -> QToolButton:
@@ -55,6 +59,9 @@ def _edge_spin(name: str, step: float, tip: str) -> QDoubleSpinBox:
 
 
 class ToolsPanel(QWidget):
+    #: a field is done with the keyboard (Enter, Esc, a step by its arrows or the wheel)
+    keyboard_released = Signal()
+
     def __init__(self, actions: Actions, state: EditorState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
@@ -73,6 +80,9 @@ class ToolsPanel(QWidget):
         layout.addWidget(self._edges_group())
         layout.addWidget(self._export_group(actions))
         layout.addStretch(1)
+        self._keyboard = KeyboardReturner(self)
+        self._keyboard.adopt(self)
+        self._keyboard.released.connect(self.keyboard_released)
 
     @property
     def brush_size(self) -> float:
