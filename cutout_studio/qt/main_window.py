@@ -46,7 +46,7 @@ from cutout_studio.qt.document import Document
 from cutout_studio.qt.editing import EditPipeline
 from cutout_studio.qt.exporting import ExportFlow
 from cutout_studio.qt.filmstrip import Filmstrip, FilmstripPanel
-from cutout_studio.qt.masking import MaskScheduler, ThumbnailLoader
+from cutout_studio.qt.masking import MaskScheduler
 from cutout_studio.qt.model_status import ModelStatus
 from cutout_studio.qt.opening import FileOpener, dropped_paths
 from cutout_studio.qt.persistence import SettingsKeeper, restore_geometry, save_geometry
@@ -54,6 +54,7 @@ from cutout_studio.qt.photo_view import PhotoView
 from cutout_studio.qt.render import warm_up
 from cutout_studio.qt.shoot import ShootFlow
 from cutout_studio.qt.state import EditorState
+from cutout_studio.qt.thumbnails import ThumbnailLoader
 from cutout_studio.qt.tools_panel import ToolsPanel
 from cutout_studio.qt.workers import Lanes
 
@@ -372,9 +373,6 @@ class MainWindow(QMainWindow):
 
     def set_brush_size(self, size: float) -> None:
         self.state.brush_size = size
-
-    def set_view_mode(self, mode: str) -> None:
-        self.state.view_mode = mode
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
         # "Show original (hold)": its action turns the comparison on; the key's release ends it.

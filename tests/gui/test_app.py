@@ -24,7 +24,7 @@ pytestmark = pytest.mark.gui
 def test_settings_persist_into_a_new_window(qtbot, make_window, gui_home):
     first = make_window()
     first.set_brush_size(57)
-    first.set_view_mode("mask")
+    first.state.view_mode = "mask"
     first.tools.opacity_slider.setValue(30)
     first.tools.overlay_button.set_color(QColor("#00ff00"))
     first.tools.feather_spin.setValue(2.5)
