@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_export_options(p: argparse.ArgumentParser) -> None:
     """The export and edge flags; their ranges and format choices come from the option schema."""
     from cutout_studio.core.edges import EdgeOptions
-    from cutout_studio.core.export import FORMATS, ExportOptions
+    from cutout_studio.core.export import DEFAULT_NAMING, FORMATS, ExportOptions
 
     g = p.add_argument_group("export")
     g.add_argument("--format", choices=tuple(FORMATS), default="png", type=str.lower)
@@ -188,6 +188,9 @@ def _add_export_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--output", choices=("cutout", "mask"), default="cutout", dest="output_kind",
                    help="cutout image, or the 8-bit mask as PNG")
     g.add_argument("--overwrite", action="store_true", help="replace existing outputs (never the source)")
+    g.add_argument("--naming", default=DEFAULT_NAMING, metavar="PATTERN",
+                   help="output file name without extension; {stem} is the photo's name "
+                        "(e.g. {stem}_white); default %(default)s")
     e = p.add_argument_group("edges")
     e.add_argument("--feather", type=float, default=0.0,
                    help=f"soften the edge by this radius, {_range(EdgeOptions, 'feather')}")
@@ -256,7 +259,8 @@ def export_options_from_args(args: argparse.Namespace) -> ExportOptions:
                             decontaminate=not args.no_decontaminate, min_island=args.min_island)
         return ExportOptions(format=args.format, quality=args.quality, background=args.background or None,
                              crop=args.crop, padding=padding, padding_unit=unit, square=args.square,
-                             output=args.output_kind, overwrite=args.overwrite, edges=edges)
+                             output=args.output_kind, overwrite=args.overwrite, naming=args.naming,
+                             edges=edges)
     except OptionsError as exc:
         raise UsageError(str(exc)) from None
 

@@ -218,3 +218,16 @@ def test_format_choices_and_ranges_come_from_the_schema(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "{" + ",".join(FORMATS) + "}" in text
     assert "-100 to 100 px" in text and "0 to 100 px" in text and "1 to 64" in text
+
+
+def test_batch_names_outputs_with_the_naming_pattern_and_refuses_one_without_stem(model_home, tmp_path, capsys):
+    """Issue 15: the preset's naming pattern is an option like the others, in the CLI too."""
+    src = tmp_path / "shoot"
+    (src / "day1").mkdir(parents=True)
+    shutil.copy(DATA / "davis__davis032.jpg", src / "day1" / "look.jpg")
+    assert main(["batch", str(src), "-o", str(tmp_path / "out"), "--naming", "{stem}_white"]) == 0
+    assert (tmp_path / "out" / "day1" / "look_white.png").is_file()
+    with pytest.raises(SystemExit) as usage:
+        main(["batch", str(src), "-o", str(tmp_path / "out2"), "--naming", "same"])
+    assert usage.value.code == 2 and "must contain {stem}" in capsys.readouterr().err
+    assert not (tmp_path / "out2").exists()

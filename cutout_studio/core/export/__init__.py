@@ -13,12 +13,19 @@ Everything callers used from the single ``export`` module is re-exported here.
 from cutout_studio.core.atomic import remove_stale_temp_files
 from cutout_studio.core.errors import ExportError
 from cutout_studio.core.export.formats import FORMATS, OutputFormat, find_format, register_format
-from cutout_studio.core.export.options import ExportOptions, output_stem, output_suffix, parse_color
+from cutout_studio.core.export.options import (
+    DEFAULT_NAMING,
+    ExportOptions,
+    output_stem,
+    output_suffix,
+    parse_color,
+)
 from cutout_studio.core.export.render import SUBJECT_THRESHOLD, RenderedCutout, render_cutout
 from cutout_studio.core.export.write import encode_to_bytes, export_cutout
 from cutout_studio.core.options import OptionsError
 
 __all__ = [
+    "DEFAULT_NAMING",
     "FORMATS",
     "SUBJECT_THRESHOLD",
     "ExportError",
