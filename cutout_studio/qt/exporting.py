@@ -111,6 +111,11 @@ def export_items(
     return written
 
 
+def _up_to_date(doc: Document, output: Path) -> bool:
+    """``doc`` was exported to ``output`` and has not changed since (and the file is there)."""
+    return doc.status in (DocStatus.EXPORTED, DocStatus.WARNING) and doc.output_path == output and output.is_file()
+
+
 def owner_of(output: Path, out_dir: Path) -> Path | None:
     """The photo the output folder's manifest says ``output`` was made from (None: unknown)."""
     return Manifest.load(out_dir).owner(output)
@@ -401,13 +406,25 @@ class ExportFlow(QObject):
         inputs = shoot_inputs(list(self._documents()))
 
         def start() -> None:
-            items = ExportController.plan(docs, folder, options, inputs, self.shoot.edges_for)
-            existing = [item.output for item in items if item.output.exists()]
-            answer = self.ask_overwrite(existing) if existing else "overwrite"
+            planned = ExportController.plan(docs, folder, options, inputs, self.shoot.edges_for)
+            by_source = {doc.path.resolve(): doc for doc in docs}
+            # Up to date (exported from what the photo is now): left as it is. The photo's own
+            # older output: replaced. Only a file that is not ours is asked about.
+            items = [item for item in planned if not _up_to_date(by_source[item.source.resolve()], item.output)]
+            foreign = [item.output for item in items if item.output.exists()
+                       and owner_of(item.output, folder) != item.source.resolve()]
+            answer = self.ask_overwrite(foreign) if foreign else "overwrite"
             if answer == "cancel":
                 return
-            final = dataclasses.replace(options, overwrite=answer == "overwrite")
-            self.controller.export(docs, items, folder, final, self._segmenter(), inputs)
+            if answer == "skip":
+                items = [item for item in items if item.output not in foreign]
+            if len(items) < len(planned):
+                self.message.emit(f"{len(planned) - len(items)} photo(s) already exported as they are now", 6000)
+            if items:
+                final = dataclasses.replace(options, overwrite=True)
+                self.controller.export(docs, items, folder, final, self._segmenter(), inputs)
+            else:
+                self.finished.emit(0, False)
 
         self._idle.call_when_all_idle(start)
         return True

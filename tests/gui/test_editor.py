@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -217,14 +218,23 @@ def test_export_all_names_files_like_the_batch_and_asks_before_overwriting(qtbot
     assert sorted(p.name for p in out.glob("*.png")) == sorted([TEDDY.stem + ".png", PERSON.stem + ".png"])
     assert all(d.status is DocStatus.EXPORTED for d in window.docs)
 
-    # A second export into the same folder asks first; "keep them" skips every existing file.
-    asked: list[int] = []
-    window.exports.ask_overwrite = lambda existing: asked.append(len(existing)) or "skip"
+    # A second export into the same folder: both are up to date, nothing is asked or rewritten.
+    asked: list[list[Path]] = []
+    window.exports.ask_overwrite = lambda existing: asked.append(existing) or "skip"
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     with qtbot.waitSignal(window.export_finished, timeout=MASK_TIMEOUT_MS) as blocker:
         assert window.export_all(out)
-    assert asked == [2] and blocker.args == [0, False]
+    assert asked == [] and blocker.args == [0, False]
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+
+    # A file that is not ours where a new photo's output goes is asked about; "keep" keeps it.
+    third = TEDDY.parent / "davis__davis032.jpg"
+    foreign = out / f"{third.stem}.png"
+    Image.new("RGB", (8, 8), "red").save(foreign)
+    window.open_paths([third])
+    with qtbot.waitSignal(window.export_finished, timeout=MASK_TIMEOUT_MS):
+        assert window.export_all(out)
+    assert asked == [[foreign]] and Image.open(foreign).size == (8, 8)
 
 
 def test_the_last_picture_stays_on_screen_while_an_update_runs(qtbot, make_window):

@@ -106,17 +106,27 @@ def test_quick_export_names_like_export_all_and_the_batch_without_a_dialog(qtbot
     with qtbot.waitSignal(window.export_finished, timeout=MASK_TIMEOUT_MS):
         window.actions_.export.trigger()
     assert first.output_path.stat().st_mtime_ns > before and first.status is DocStatus.EXPORTED
-    # Export all writes the others under the same plan; asked about the first's file, "keep"
-    # leaves it as quick export wrote it
-    asked = []
-    window.exports.ask_overwrite = lambda existing: asked.append(existing) or "skip"
+    # Export all writes the others under the same plan, without asking about the first's file
+    # (up to date: left as quick export wrote it)
     written = first.output_path.stat().st_mtime_ns
     with qtbot.waitSignal(window.export_finished, timeout=4 * MASK_TIMEOUT_MS):
         window.export_all(out)
-    assert asked == [[first.output_path]] and first.output_path.stat().st_mtime_ns == written
+    assert first.output_path.stat().st_mtime_ns == written
     for doc in docs:
         assert doc.output_path == planned[doc.path.resolve()] and doc.output_path.is_file()
     assert len(list(out.rglob("*.png"))) == 4
+    # a stroke on an exported photo: Export all replaces its (own, outdated) output, unasked
+    second = docs[1]
+    window.filmstrip.select(second)
+    qtbot.waitUntil(lambda: second.ready, timeout=MASK_TIMEOUT_MS)
+    h, w = second.image.rgb.shape[:2]
+    with qtbot.waitSignal(window.view_updated, timeout=MASK_TIMEOUT_MS):
+        window.view.stroke("bg", [(w * 0.05, h * 0.05), (w * 0.1, h * 0.06)], 8.0)
+    before_second = second.output_path.stat().st_mtime_ns
+    with qtbot.waitSignal(window.export_finished, timeout=4 * MASK_TIMEOUT_MS):
+        window.export_all(out)
+    assert second.output_path.stat().st_mtime_ns > before_second and second.status is DocStatus.EXPORTED
+    assert first.output_path.stat().st_mtime_ns == written
 
 
 def test_a_file_that_is_not_the_photos_own_output_is_replaced_only_when_the_user_says_so(
