@@ -13,6 +13,7 @@ import numpy as np
 
 from cutout_studio.core.refine.marks import Mark
 from cutout_studio.core.refine.strokes import Stroke
+from cutout_studio.core.tiles import Box
 
 #: Undo history is trimmed (oldest first) beyond this many bytes of stored pixel changes.
 DEFAULT_HISTORY_BYTES = 512 * 1024 * 1024
@@ -46,10 +47,21 @@ class Step:
     cleared: tuple[Stroke, ...] | None = None
     marks_before: tuple[Mark, ...] = ()
     marks_after: tuple[Mark, ...] = ()
+    #: per array name: the bounding box of every pixel the step wrote a new value to (what an
+    #: editor recomposites after the step, its undo or its redo, instead of diffing the array)
+    boxes: dict[str, Box] = field(default_factory=dict)
 
     @property
     def nbytes(self) -> int:
         return sum(p.nbytes for p in self.patches)
+
+    def grow(self, name: str, box: Box) -> None:
+        old = self.boxes.get(name)
+        self.boxes[name] = box if old is None else union_box(old, box)
+
+
+def union_box(a: Box, b: Box) -> Box:
+    return min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])
 
 
 class History:
@@ -84,6 +96,11 @@ class History:
         after = new.ravel()[changed]
         region[...] = new
         step.patches.append(Patch(name, y0, x0, w, index, before, after))
+        cols = changed % w  # rows are sorted: the first and last index give them
+        step.grow(
+            name,
+            (y0 + int(changed[0]) // w, y0 + int(changed[-1]) // w + 1, x0 + int(cols.min()), x0 + int(cols.max()) + 1),
+        )
 
     def write_points(
         self, step: Step, name: str, y0: int, x0: int, width: int, index: np.ndarray, values: np.ndarray
@@ -99,8 +116,10 @@ class History:
         if not changed.any():
             return
         after = values[changed]
-        array[rows[changed], cols[changed]] = after
+        rows, cols = rows[changed], cols[changed]
+        array[rows, cols] = after
         step.patches.append(Patch(name, y0, x0, width, index[changed], before[changed], after))
+        step.grow(name, (int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1))
 
     def push(self, step: Step) -> None:
         """Record a finished step; it clears the redo stack and may trim the oldest steps."""
