@@ -25,7 +25,7 @@ from cutout_studio.core.refine.marks import (
     union,
 )
 from cutout_studio.core.refine.snap import SOFT_EDGE, blend_weight, snap_to_full
-from cutout_studio.core.refine.strokes import LABEL_BG, LABEL_FG, Points, Stroke, StrokeKind, parse_stroke
+from cutout_studio.core.refine.strokes import Points, Stroke, StrokeKind, parse_stroke
 from cutout_studio.core.tiles import Box
 
 
@@ -312,6 +312,7 @@ class RefineSession:
     def _add_mark(self, step: Step, label: int, full: Footprint, work: Footprint) -> None:
         """Solve a mark against the current state, lay its effect and footprint on top."""
         effect_full = effect_work = None
+        dense: dict[Resolution, tuple[Box, np.ndarray]] = {}
         if not work.empty:
             work_labels = self._arrays["work_labels"].copy()
             wh, ww = work_labels.shape
@@ -328,18 +329,26 @@ class RefineSession:
                     self._scale,
                     self._soft_edge,
                 )
-                old = alpha[box[0] : box[1], box[2] : box[3]]
-                effect_full = Layer.from_change(box, old, values)
-                effect_work = self._work_effect(solution)
+                effect_full = Layer.from_change(box, alpha[box[0] : box[1], box[2] : box[3]], values)
+                dense["full"] = box, values
+                roi, updated = self._work_effect(solution)
+                effect_work = Layer.from_change(
+                    roi, self._arrays["work_alpha"][roi[0] : roi[1], roi[2] : roi[3]], updated
+                )
+                dense["work"] = roi, updated
         mark = Mark(label, full, work, effect_full, effect_work)
         self._marks += (mark,)
-        self._lay_on_top(step, mark, "full")
-        self._lay_on_top(step, mark, "work")
+        for res in _RESOLUTIONS:
+            self._lay_on_top(step, mark, res, dense.get(res) if mark.effect(res) is not None else None)
 
-    def _lay_on_top(self, step: Step, mark: Mark, res: Resolution) -> None:
-        """Write a new mark: its footprint's labels, its effect's pixels (not under any label:
-        marks win where painted) and its footprint forced. Only those pixels are touched, so
-        the cost follows what the mark changed, not the area of its rectangles."""
+    def _lay_on_top(
+        self, step: Step, mark: Mark, res: Resolution, effect: tuple[Box, np.ndarray] | None
+    ) -> None:
+        """Write a new mark: its footprint's labels, its effect (the values of the rectangle
+        it may change: equal to the current alpha except where the mark's effect layer is set)
+        with every label forced (marks win where painted), then its footprint forced. Written as
+        rectangles: the history keeps only the pixels that change, and dense comparisons cost
+        a few ms per megapixel where gathering and scattering each changed pixel cost tens."""
         alpha_name, labels_name = _NAMES[res]
         all_labels = self._arrays[labels_name]
         fp = mark.footprint(res)
@@ -348,17 +357,10 @@ class RefineSession:
             labels = all_labels[y0:y1, x0:x1].copy()
             labels[fp.mask] = mark.label
             self._history.write(step, labels_name, y0, x0, labels)
-        effect = mark.effect(res)
         if effect is not None:
-            ey0, _, ex0, ex1 = effect.box
-            width = ex1 - ex0
-            index = np.flatnonzero(effect.mask)
-            rows, cols = np.divmod(index, width)
-            under = all_labels[rows + ey0, cols + ex0]
-            values = effect.values.copy()
-            values[under == LABEL_FG] = 1.0
-            values[under == LABEL_BG] = 0.0
-            self._history.write_points(step, alpha_name, ey0, ex0, width, index, values)
+            (ey0, ey1, ex0, ex1), values = effect  # fresh arrays of _add_mark's: forced in place
+            force_labels(values, all_labels[ey0:ey1, ex0:ex1])
+            self._history.write(step, alpha_name, ey0, ex0, values)
         if fp.mask.any():
             alpha = self._arrays[alpha_name][y0:y1, x0:x1].copy()
             force_labels(alpha, all_labels[y0:y1, x0:x1])
@@ -372,8 +374,9 @@ class RefineSession:
         self._history.write(step, labels_name, region[0], region[2], labels)
         self._history.write(step, alpha_name, region[0], region[2], alpha)
 
-    def _work_effect(self, solution: Solution) -> Layer | None:
-        """The cut's result on the working-resolution alpha (the next mark's seeds)."""
+    def _work_effect(self, solution: Solution) -> tuple[Box, np.ndarray]:
+        """The cut's result on the working-resolution alpha (the next mark's seeds): the region
+        of interest and its new values."""
         y0, y1, x0, x1 = solution.roi
         new: np.ndarray = solution.new_fg.astype(np.float32)
         weight: np.ndarray = blend_weight(solution)
@@ -382,7 +385,7 @@ class RefineSession:
             weight = cv2.resize(weight, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
         old = self._arrays["work_alpha"][y0:y1, x0:x1]
         updated = (old + weight * (new - old)).astype(np.float32)
-        return Layer.from_change((y0, y1, x0, x1), old, updated)
+        return (y0, y1, x0, x1), updated
 
 
 _RESOLUTIONS: tuple[Resolution, ...] = ("full", "work")
