@@ -480,3 +480,15 @@ def test_concurrent_strokes_are_serialised():
         count += 1
     assert count == 10
     assert not session.labels.any()
+
+
+def test_the_cropped_disc_dilation_equals_opencvs_on_the_whole_region():
+    """graph_cut's "near the mark" zone is dilated on the mark's box only: the same pixels."""
+    from cutout_studio.core.refine.graphcut import _dilate_disc
+
+    rng = np.random.default_rng(3)
+    for _ in range(100):
+        mask = rng.random((int(rng.integers(1, 90)), int(rng.integers(1, 90)))) > rng.choice([0.99, 0.999, 1.0])
+        reach = int(rng.integers(1, 45))
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2)
+        assert np.array_equal(_dilate_disc(mask, reach), cv2.dilate(mask.astype(np.uint8), kernel) > 0)
