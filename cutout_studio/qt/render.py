@@ -192,30 +192,6 @@ def changed_box(old: np.ndarray, new: np.ndarray) -> tuple[int, int, int, int] |
     return y0, y1, int(cols[0]), int(cols[-1]) + 1
 
 
-def copy_and_compare(
-    source: np.ndarray, out: np.ndarray, old: np.ndarray, strip_rows: int = 64
-) -> tuple[int, int, int, int] | None:
-    """Copy ``source`` into ``out`` and return :func:`changed_box` of ``old`` and the copy, in
-    one pass of strips that stay in the cache (a 24 MP mask: one read of each array instead of
-    a copy and then a comparison of two full-size arrays)."""
-    height = source.shape[0]
-    rows = np.zeros(height, bool)
-    cols = np.zeros(source.shape[1], np.uint8)
-    for top in range(0, height, strip_rows):
-        strip = slice(top, min(height, top + strip_rows))
-        np.copyto(out[strip], source[strip])
-        differs = cv2.compare(out[strip], old[strip], cv2.CMP_NE)
-        changed = cv2.reduce(differs, 1, cv2.REDUCE_MAX).ravel()
-        if changed.any():
-            rows[strip] = changed > 0
-            np.maximum(cols, cv2.reduce(differs, 0, cv2.REDUCE_MAX).ravel(), out=cols)
-    found = np.flatnonzero(rows)
-    if not len(found):
-        return None
-    xs = np.flatnonzero(cols)
-    return int(found[0]), int(found[-1]) + 1, int(xs[0]), int(xs[-1]) + 1
-
-
 def _edge_reach(edges: EdgeOptions) -> int | None:
     """How far (px) the edge settings carry a change of the mask; None: anywhere (matting)."""
     if edges.matting:

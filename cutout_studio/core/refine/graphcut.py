@@ -160,6 +160,21 @@ def _context(
     return result
 
 
+def _dilate_disc(mask: np.ndarray, reach: int) -> np.ndarray:
+    """``mask`` dilated by OpenCV's elliptic kernel of radius ``reach``, computed on the mask's
+    box grown by ``reach`` only (nothing farther can be reached): the same pixels at a
+    fraction of the cost of a large kernel over the whole region."""
+    out = np.zeros(mask.shape, bool)
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not rows.size:
+        return out
+    y0, y1 = max(0, int(rows[0]) - reach), min(mask.shape[0], int(rows[-1]) + reach + 1)
+    x0, x1 = max(0, int(cols[0]) - reach), min(mask.shape[1], int(cols[-1]) + reach + 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2)
+    out[y0:y1, x0:x1] = cv2.dilate(mask[y0:y1, x0:x1].astype(np.uint8), kernel) > 0
+    return out
+
+
 def graph_cut(solution: Solution, label: int, context: np.ndarray | None = None) -> None:
     """GrabCut with colour models built from the user's intent; fills ``new_fg`` and ``changed``.
 
@@ -174,13 +189,7 @@ def graph_cut(solution: Solution, label: int, context: np.ndarray | None = None)
     fg_label, bg_label = labels == LABEL_FG, labels == LABEL_BG
     size = max(current_fg.shape)
     reach = max(3, round(_NEAR_FRACTION * size))
-    near = (
-        cv2.dilate(
-            solution.stroke.astype(np.uint8),
-            cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2),
-        )
-        > 0
-    )
+    near = _dilate_disc(solution.stroke, reach)
     adding = label == LABEL_FG
     if adding:
         gc = np.where(current_fg, cv2.GC_FGD, cv2.GC_PR_BGD).astype(np.uint8)

@@ -13,6 +13,7 @@ import numpy as np
 
 from cutout_studio.core.refine.marks import Mark
 from cutout_studio.core.refine.strokes import Stroke
+from cutout_studio.core.tiles import Box
 
 #: Undo history is trimmed (oldest first) beyond this many bytes of stored pixel changes.
 DEFAULT_HISTORY_BYTES = 512 * 1024 * 1024
@@ -26,13 +27,16 @@ class Patch:
     y0: int
     x0: int
     width: int
-    index: np.ndarray  # flat indices inside the rectangle (row * width + col)
+    #: flat indices inside the rectangle (row * width + col) of ``before`` and ``after``; None
+    #: when they are the whole rectangle (2-D), for changes too dense to be worth listing
+    index: np.ndarray | None
     before: np.ndarray
     after: np.ndarray
 
     @property
     def nbytes(self) -> int:
-        return int(self.index.nbytes + self.before.nbytes + self.after.nbytes)
+        listed = 0 if self.index is None else self.index.nbytes
+        return int(listed + self.before.nbytes + self.after.nbytes)
 
 
 @dataclass
@@ -46,10 +50,21 @@ class Step:
     cleared: tuple[Stroke, ...] | None = None
     marks_before: tuple[Mark, ...] = ()
     marks_after: tuple[Mark, ...] = ()
+    #: per array name: the bounding box of every pixel the step wrote a new value to (what an
+    #: editor recomposites after the step, its undo or its redo, instead of diffing the array)
+    boxes: dict[str, Box] = field(default_factory=dict)
 
     @property
     def nbytes(self) -> int:
         return sum(p.nbytes for p in self.patches)
+
+    def grow(self, name: str, box: Box) -> None:
+        old = self.boxes.get(name)
+        self.boxes[name] = box if old is None else union_box(old, box)
+
+
+def union_box(a: Box, b: Box) -> Box:
+    return min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])
 
 
 class History:
@@ -76,31 +91,26 @@ class History:
         """Write ``new`` into array ``name`` at (y0, x0), recording only the pixels that change."""
         h, w = new.shape
         region = self.arrays[name][y0 : y0 + h, x0 : x0 + w]
-        changed = np.flatnonzero(region != new)
-        if changed.size == 0:
+        differs = region != new
+        rows = np.flatnonzero(differs.any(axis=1))
+        if rows.size == 0:
             return
-        index = changed.astype(np.int32 if h * w < 2**31 else np.int64)
-        before = region.ravel()[changed]  # a copy for a strided region: taken before writing
-        after = new.ravel()[changed]
-        region[...] = new
-        step.patches.append(Patch(name, y0, x0, w, index, before, after))
-
-    def write_points(
-        self, step: Step, name: str, y0: int, x0: int, width: int, index: np.ndarray, values: np.ndarray
-    ) -> None:
-        """Write ``values`` at the flat ``index`` (row * width + col) of the rectangle at (y0, x0):
-        the cost follows the number of pixels, not the rectangle's area."""
-        rows, cols = np.divmod(index, width)
-        rows += y0
-        cols += x0
-        array = self.arrays[name]
-        before = array[rows, cols]
-        changed = before != values
-        if not changed.any():
+        cols = np.flatnonzero(differs.any(axis=0))
+        step.grow(name, (y0 + int(rows[0]), y0 + int(rows[-1]) + 1, x0 + int(cols[0]), x0 + int(cols[-1]) + 1))
+        changed = np.flatnonzero(differs)
+        index_type = np.dtype(np.int32 if h * w < 2**31 else np.int64)
+        if changed.size * (index_type.itemsize + 2 * new.itemsize) >= 2 * new.nbytes:
+            # Most of the rectangle changes (a large area flipped): gathering and scattering
+            # each pixel would cost more time and memory than keeping the rectangle.
+            step.patches.append(Patch(name, y0, x0, w, None, region.copy(), new.copy()))
+            region[...] = new
             return
-        after = values[changed]
-        array[rows[changed], cols[changed]] = after
-        step.patches.append(Patch(name, y0, x0, width, index[changed], before[changed], after))
+        # Boolean indexing reads in row-major order, as flatnonzero lists; on the strided view
+        # of a large array it touches only the box (ravel() would copy it).
+        before = region[differs]
+        after = new[differs]
+        region[differs] = after
+        step.patches.append(Patch(name, y0, x0, w, changed.astype(index_type), before, after))
 
     def push(self, step: Step) -> None:
         """Record a finished step; it clears the redo stack and may trim the oldest steps."""
@@ -131,5 +141,9 @@ class History:
         return step
 
     def _put(self, patch: Patch, values: np.ndarray) -> None:
+        if patch.index is None:
+            h, w = values.shape
+            self.arrays[patch.name][patch.y0 : patch.y0 + h, patch.x0 : patch.x0 + w] = values
+            return
         rows, cols = np.divmod(patch.index, patch.width)
         self.arrays[patch.name][patch.y0 + rows, patch.x0 + cols] = values

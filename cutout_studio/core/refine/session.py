@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Sequence
 
 import cv2
@@ -11,7 +12,7 @@ import numpy.typing as npt
 
 from cutout_studio.core.guided import working_size
 from cutout_studio.core.refine.graphcut import DEFAULT_MAX_SOLVE_PIXELS, Solution, solve
-from cutout_studio.core.refine.history import DEFAULT_HISTORY_BYTES, History, Step
+from cutout_studio.core.refine.history import DEFAULT_HISTORY_BYTES, History, Step, union_box
 from cutout_studio.core.refine.marks import (
     Footprint,
     Layer,
@@ -24,7 +25,7 @@ from cutout_studio.core.refine.marks import (
     union,
 )
 from cutout_studio.core.refine.snap import SOFT_EDGE, blend_weight, snap_to_full
-from cutout_studio.core.refine.strokes import LABEL_BG, LABEL_FG, Points, Stroke, StrokeKind, parse_stroke
+from cutout_studio.core.refine.strokes import Points, Stroke, StrokeKind, parse_stroke
 from cutout_studio.core.tiles import Box
 
 
@@ -40,6 +41,10 @@ class RefineSession:
     views of live buffers: they change with the next stroke, undo, redo or reset, so copy
     them (``np.array(x)``) to keep a snapshot or to read them from another thread while the
     worker may be writing.
+
+    Each stroke, erase, undo, redo or reset advances :attr:`version` and reports the box of
+    the mask it changed (:attr:`last_change`, :meth:`changed_since`), so that an editor
+    recomposites and copies only that box instead of comparing whole masks.
     """
 
     def __init__(
@@ -103,6 +108,9 @@ class RefineSession:
         self._alpha_view.setflags(write=False)
         self._labels_view: np.ndarray = self._arrays["labels"].view()
         self._labels_view.setflags(write=False)
+        # (version after the change, box of the alpha it changed or None) of the latest changes
+        self._version = 0
+        self._changes: deque[tuple[int, Box | None]] = deque(maxlen=_CHANGE_LOG)
 
     # ----------------------------------------------------------------- public API
 
@@ -131,6 +139,36 @@ class RefineSession:
             return tuple(self._strokes)
 
     @property
+    def version(self) -> int:
+        """How many strokes, erases, undos, redos and resets this session has applied."""
+        return self._version
+
+    @property
+    def last_change(self) -> Box | None:
+        """(y0, y1, x0, x1) around every pixel of the alpha that the last stroke, erase, undo,
+        redo or reset wrote a new value to; None when it changed nothing (or before any)."""
+        with self._lock:
+            return self._changes[-1][1] if self._changes else None
+
+    def changed_since(self, version: int) -> Box | None:
+        """(y0, y1, x0, x1) around every pixel of the alpha that may differ from what it was at
+        ``version`` (a value of :attr:`version`); None when none does. The whole photo when
+        ``version`` is older than the changes remembered (the last 256) or unknown."""
+        with self._lock:
+            if version == self._version:
+                return None
+            whole = (0, self._height, 0, self._width)
+            if version > self._version or not self._changes or self._changes[0][0] > version + 1:
+                return whole
+            box: Box | None = None
+            for after, changed in reversed(self._changes):
+                if after <= version:
+                    break
+                if changed is not None:
+                    box = changed if box is None else union_box(box, changed)
+            return box
+
+    @property
     def can_undo(self) -> bool:
         return self._history.can_undo
 
@@ -138,14 +176,17 @@ class RefineSession:
     def can_redo(self) -> bool:
         return self._history.can_redo
 
-    def add_stroke(self, kind: StrokeKind, points: Sequence[tuple[float, float]], radius: float) -> None:
+    def add_stroke(
+        self, kind: StrokeKind, points: Sequence[tuple[float, float]], radius: float
+    ) -> Box | None:
         """Apply one brush stroke (one undo step).
 
         ``kind``: "fg" (this is the subject), "bg" (this is not) or "erase" (removes the
         marks, or the parts of marks, under the brush; the mask is recomputed from the marks
         that remain, so erasing a stroke along its path gives back the mask from before it). ``points``: the stroke's polyline in
         full-resolution (x, y); a single point is a dot. ``radius``: brush radius in
-        full-resolution pixels, > 0.
+        full-resolution pixels, > 0. Returns the box of the alpha it changed (None: none),
+        as :attr:`last_change` does.
         """
         stroke = parse_stroke(kind, points, radius)
         with self._lock:
@@ -157,6 +198,7 @@ class RefineSession:
             step.marks_after = self._marks
             self._history.push(step)
             self._strokes.append(stroke)
+            return self._changed(step)
 
     def undo(self) -> bool:
         """Revert the last stroke, erase or reset; False when there is nothing to undo."""
@@ -169,6 +211,7 @@ class RefineSession:
                 self._strokes.pop()
             if step.cleared is not None:
                 self._strokes[:] = step.cleared
+            self._changed(step)
             return True
 
     def redo(self) -> bool:
@@ -182,6 +225,7 @@ class RefineSession:
                 self._strokes.append(step.added)
             if step.cleared is not None:
                 self._strokes.clear()
+            self._changed(step)
             return True
 
     def reset(self) -> None:
@@ -196,6 +240,7 @@ class RefineSession:
             self._history.push(step)
             self._strokes.clear()
             self._marks = ()
+            self._changed(step)
 
     def refine(self) -> np.ndarray:
         """The current H×W float32 alpha in [0, 1] (a read-only view of the live buffer).
@@ -205,6 +250,13 @@ class RefineSession:
         """
         with self._lock:
             return self._alpha_view
+
+    def _changed(self, step: Step) -> Box | None:
+        """Log a step just applied, undone or redone: the next version and the alpha's box."""
+        box = step.boxes.get("alpha")
+        self._version += 1
+        self._changes.append((self._version, box))
+        return box
 
     # ----------------------------------------------------------------- marks
 
@@ -260,6 +312,7 @@ class RefineSession:
     def _add_mark(self, step: Step, label: int, full: Footprint, work: Footprint) -> None:
         """Solve a mark against the current state, lay its effect and footprint on top."""
         effect_full = effect_work = None
+        dense: dict[Resolution, tuple[Box, np.ndarray]] = {}
         if not work.empty:
             work_labels = self._arrays["work_labels"].copy()
             wh, ww = work_labels.shape
@@ -276,18 +329,26 @@ class RefineSession:
                     self._scale,
                     self._soft_edge,
                 )
-                old = alpha[box[0] : box[1], box[2] : box[3]]
-                effect_full = Layer.from_change(box, old, values)
-                effect_work = self._work_effect(solution)
+                effect_full = Layer.from_change(box, alpha[box[0] : box[1], box[2] : box[3]], values)
+                dense["full"] = box, values
+                roi, updated = self._work_effect(solution)
+                effect_work = Layer.from_change(
+                    roi, self._arrays["work_alpha"][roi[0] : roi[1], roi[2] : roi[3]], updated
+                )
+                dense["work"] = roi, updated
         mark = Mark(label, full, work, effect_full, effect_work)
         self._marks += (mark,)
-        self._lay_on_top(step, mark, "full")
-        self._lay_on_top(step, mark, "work")
+        for res in _RESOLUTIONS:
+            self._lay_on_top(step, mark, res, dense.get(res) if mark.effect(res) is not None else None)
 
-    def _lay_on_top(self, step: Step, mark: Mark, res: Resolution) -> None:
-        """Write a new mark: its footprint's labels, its effect's pixels (not under any label:
-        marks win where painted) and its footprint forced. Only those pixels are touched, so
-        the cost follows what the mark changed, not the area of its rectangles."""
+    def _lay_on_top(
+        self, step: Step, mark: Mark, res: Resolution, effect: tuple[Box, np.ndarray] | None
+    ) -> None:
+        """Write a new mark: its footprint's labels, its effect (the values of the rectangle
+        it may change: equal to the current alpha except where the mark's effect layer is set)
+        with every label forced (marks win where painted), then its footprint forced. Written as
+        rectangles: the history keeps only the pixels that change, and dense comparisons cost
+        a few ms per megapixel where gathering and scattering each changed pixel cost tens."""
         alpha_name, labels_name = _NAMES[res]
         all_labels = self._arrays[labels_name]
         fp = mark.footprint(res)
@@ -296,17 +357,10 @@ class RefineSession:
             labels = all_labels[y0:y1, x0:x1].copy()
             labels[fp.mask] = mark.label
             self._history.write(step, labels_name, y0, x0, labels)
-        effect = mark.effect(res)
         if effect is not None:
-            ey0, _, ex0, ex1 = effect.box
-            width = ex1 - ex0
-            index = np.flatnonzero(effect.mask)
-            rows, cols = np.divmod(index, width)
-            under = all_labels[rows + ey0, cols + ex0]
-            values = effect.values.copy()
-            values[under == LABEL_FG] = 1.0
-            values[under == LABEL_BG] = 0.0
-            self._history.write_points(step, alpha_name, ey0, ex0, width, index, values)
+            (ey0, ey1, ex0, ex1), values = effect  # fresh arrays of _add_mark's: forced in place
+            force_labels(values, all_labels[ey0:ey1, ex0:ex1])
+            self._history.write(step, alpha_name, ey0, ex0, values)
         if fp.mask.any():
             alpha = self._arrays[alpha_name][y0:y1, x0:x1].copy()
             force_labels(alpha, all_labels[y0:y1, x0:x1])
@@ -320,8 +374,9 @@ class RefineSession:
         self._history.write(step, labels_name, region[0], region[2], labels)
         self._history.write(step, alpha_name, region[0], region[2], alpha)
 
-    def _work_effect(self, solution: Solution) -> Layer | None:
-        """The cut's result on the working-resolution alpha (the next mark's seeds)."""
+    def _work_effect(self, solution: Solution) -> tuple[Box, np.ndarray]:
+        """The cut's result on the working-resolution alpha (the next mark's seeds): the region
+        of interest and its new values."""
         y0, y1, x0, x1 = solution.roi
         new: np.ndarray = solution.new_fg.astype(np.float32)
         weight: np.ndarray = blend_weight(solution)
@@ -330,10 +385,12 @@ class RefineSession:
             weight = cv2.resize(weight, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
         old = self._arrays["work_alpha"][y0:y1, x0:x1]
         updated = (old + weight * (new - old)).astype(np.float32)
-        return Layer.from_change((y0, y1, x0, x1), old, updated)
+        return (y0, y1, x0, x1), updated
 
 
 _RESOLUTIONS: tuple[Resolution, ...] = ("full", "work")
+#: How many changes :meth:`RefineSession.changed_since` remembers.
+_CHANGE_LOG = 256
 _NAMES: dict[str, tuple[str, str]] = {"full": ("alpha", "labels"), "work": ("work_alpha", "work_labels")}
 
 
