@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from cutout_studio.core.batch import BatchProgress
     from cutout_studio.core.export import ExportOptions
+    from cutout_studio.core.recipes import Recipe
     from cutout_studio.core.segmenter import Segmenter
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -172,30 +173,43 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_export_options(p: argparse.ArgumentParser) -> None:
-    """The export and edge flags; their ranges and format choices come from the option schema."""
+    """The export and edge flags; their ranges and format choices come from the option schema.
+    Every default is None ("not given"): the defaults, a marketplace preset and a recipe are
+    layered beneath the flags given (:func:`~cutout_studio.core.recipes.options_from_layers`)."""
     from cutout_studio.core.edges import EdgeOptions
     from cutout_studio.core.export import FORMATS, ExportOptions
+    from cutout_studio.core.export.presets import PRESETS
 
+    s = p.add_argument_group(
+        "shoot", "a recipe or a preset sets many options at once; the flags given here override their values")
+    s.add_argument("--recipe", type=Path, metavar="FILE",
+                   help="a recipe (TOML, saved from the editor): model, edges, export options, preset, naming")
+    s.add_argument("--preset", choices=tuple(PRESETS), type=str.lower,
+                   help="a marketplace's main-image rules: sets white background, JPEG, crop with the product "
+                        "filling the frame as the marketplace wants, square canvas; each output is checked "
+                        "(resolution, fill, framing, background, format, sRGB) and the reasons it fails are "
+                        "reported (the report's compliance column)")
     g = p.add_argument_group("export")
-    g.add_argument("--format", choices=tuple(FORMATS), default="png", type=str.lower)
+    g.add_argument("--format", choices=tuple(FORMATS), type=str.lower, help="default: png")
     quality = "; ".join(f"{f.name.upper()} {f.quality}" for f in FORMATS.values() if f.quality)
     g.add_argument("--quality", type=int, help=quality)
     g.add_argument("--background", help="fill colour (#rrggbb, name, r,g,b) or an image file; default transparent")
-    g.add_argument("--crop", action="store_true", help="crop to the subject")
-    g.add_argument("--padding", default="0", help=f"padding around the crop, px or %% (e.g. 20 or 5%%), "
-                                                   f"{_range(ExportOptions, 'padding')}")
-    g.add_argument("--square", action="store_true", help="place the result on a square canvas")
-    g.add_argument("--output", choices=("cutout", "mask"), default="cutout", dest="output_kind",
-                   help="cutout image, or the 8-bit mask as PNG")
+    g.add_argument("--crop", action=argparse.BooleanOptionalAction, help="crop to the subject (default: no)")
+    g.add_argument("--padding", help=f"padding around the crop, px or %% (e.g. 20 or 5%%), "
+                                     f"{_range(ExportOptions, 'padding')} (default: 0)")
+    g.add_argument("--square", action=argparse.BooleanOptionalAction, help="place the result on a square canvas")
+    g.add_argument("--output", choices=("cutout", "mask"), dest="output_kind",
+                   help="cutout image (default), or the 8-bit mask as PNG")
+    g.add_argument("--naming", metavar="PATTERN",
+                   help="output file name without extension; {stem} is the photo's name (default: {stem})")
     g.add_argument("--overwrite", action="store_true", help="replace existing outputs (never the source)")
     e = p.add_argument_group("edges")
-    e.add_argument("--feather", type=float, default=0.0,
-                   help=f"soften the edge by this radius, {_range(EdgeOptions, 'feather')}")
-    e.add_argument("--shift", type=float, default=0.0,
-                   help=f"grow (+) or shrink (-) the mask, {_range(EdgeOptions, 'shift')}")
-    e.add_argument("--matting", action="store_true", help="alpha matting in a thin band at the edge (slower)")
-    e.add_argument("--no-decontaminate", action="store_true", help="keep edge colours as they are")
-    e.add_argument("--min-island", type=_whole_number("min_island", spec(EdgeOptions, "min_island")), default=0,
+    e.add_argument("--feather", type=float, help=f"soften the edge by this radius, {_range(EdgeOptions, 'feather')}")
+    e.add_argument("--shift", type=float, help=f"grow (+) or shrink (-) the mask, {_range(EdgeOptions, 'shift')}")
+    e.add_argument("--matting", action=argparse.BooleanOptionalAction,
+                   help="alpha matting in a thin band at the edge (slower)")
+    e.add_argument("--no-decontaminate", action="store_true", default=None, help="keep edge colours as they are")
+    e.add_argument("--min-island", type=_whole_number("min_island", spec(EdgeOptions, "min_island")),
                    metavar="PX", help=f"drop islands and fill holes smaller than this, "
                                       f"{_range(EdgeOptions, 'min_island')} (the main subject stays)")
 
@@ -231,7 +245,7 @@ def _add_model_options(p: argparse.ArgumentParser, *, repeat: bool = False) -> N
                        help="model name (see `models list`) or a .safetensors file; repeat to compare "
                             "(default: the default model)")
     else:
-        p.add_argument("--model", default="default", help="model name (see `models list`)")
+        p.add_argument("--model", help="model name (see `models list`; default: the recipe's, else the default model)")
     p.add_argument("--device", default="auto", help="auto (CUDA > MPS > CPU), cpu, cuda, cuda:N, mps")
     p.add_argument("--precision", choices=("auto", "float32"), default="auto",
                    help="auto: float16 on CUDA, bfloat16 on CPUs that have it natively (faster); "
@@ -239,26 +253,47 @@ def _add_model_options(p: argparse.ArgumentParser, *, repeat: bool = False) -> N
 
 
 def export_options_from_args(args: argparse.Namespace) -> ExportOptions:
-    """ExportOptions from the parsed export/edge flags. Only parsing happens here: every rule
-    (ranges, JPEG needs a background, a readable background image) is the options' own, and
-    what they refuse is a usage error."""
-    from cutout_studio.core.edges import EdgeOptions
-    from cutout_studio.core.export import ExportOptions
+    """ExportOptions from the parsed export/edge flags, over the recipe's and the preset's
+    values. Only parsing happens here: every rule (ranges, JPEG needs a background, a readable
+    background image) is the options' own, and what they refuse is a usage error (naming the
+    recipe's file and key when the value came from there)."""
+    from cutout_studio.core.recipes import options_from_layers
 
-    padding_text = str(args.padding).strip()
-    unit = "%" if padding_text.endswith("%") else "px"
+    given = {name: value for name, value in (
+        ("preset", args.preset), ("format", args.format), ("quality", args.quality),
+        ("background", args.background), ("crop", args.crop), ("square", args.square),
+        ("output", args.output_kind), ("naming", args.naming), ("overwrite", args.overwrite),
+    ) if value is not None}
+    if args.padding is not None:
+        padding_text = str(args.padding).strip()
+        given["padding_unit"] = "%" if padding_text.endswith("%") else "px"
+        try:
+            given["padding"] = float(padding_text.rstrip("%").removesuffix("px"))
+        except ValueError:
+            raise UsageError(f"--padding: expected a number of px or a percentage, got '{args.padding}'") from None
+    edges = {name: value for name, value in (
+        ("feather", args.feather), ("shift", args.shift), ("matting", args.matting), ("min_island", args.min_island),
+        ("decontaminate", None if args.no_decontaminate is None else not args.no_decontaminate),
+    ) if value is not None}
     try:
-        padding = float(padding_text.rstrip("%").removesuffix("px"))
-    except ValueError:
-        raise UsageError(f"--padding: expected a number of px or a percentage, got '{args.padding}'") from None
-    try:
-        edges = EdgeOptions(feather=args.feather, shift=args.shift, matting=args.matting,
-                            decontaminate=not args.no_decontaminate, min_island=args.min_island)
-        return ExportOptions(format=args.format, quality=args.quality, background=args.background or None,
-                             crop=args.crop, padding=padding, padding_unit=unit, square=args.square,
-                             output=args.output_kind, overwrite=args.overwrite, edges=edges)
+        return options_from_layers(_recipe(args), given, edges)
     except OptionsError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _recipe(args: argparse.Namespace) -> Recipe | None:
+    """The ``--recipe`` file, read once (a bad one is a usage error naming the file and key)."""
+    from cutout_studio.core.recipes import load_recipe
+
+    if getattr(args, "recipe", None) is None:
+        return None
+    if not hasattr(args, "_loaded_recipe"):
+        try:
+            args._loaded_recipe = load_recipe(args.recipe)
+        except OptionsError as exc:
+            raise UsageError(str(exc)) from None
+    loaded: Recipe = args._loaded_recipe
+    return loaded
 
 
 # --------------------------------------------------------------------------------------------
@@ -280,9 +315,12 @@ def _run_gui(files: list[str]) -> int:
 
 
 def _segmenter(args: argparse.Namespace) -> Segmenter:
+    """The model the flag names, else the recipe's, else the default one."""
     from cutout_studio.core.segmenter import Segmenter
 
-    return Segmenter(args.model, device=args.device, half=_half(args))
+    recipe = _recipe(args)
+    model = args.model or (recipe.model if recipe is not None else None) or "default"
+    return Segmenter(model, device=args.device, half=_half(args))
 
 
 def _half(args: argparse.Namespace) -> bool | None:
