@@ -18,17 +18,17 @@ preset's values (:func:`~cutout_studio.core.export.presets.preset_values`), then
 then the flags given on the command line (:func:`options_from_layers`), so a recipe and the
 same flags make the same options and byte-identical outputs. Every key is checked: an unknown
 key (a shadow or clean plate, which do not exist yet, included) or a refused value is one
-line naming the key and the file. Read with :mod:`tomllib`; written by the small writer below
+line naming the key and the file. Read with :mod:`tomllib` (Python 3.11 and later); written by the small writer below
 (strings, numbers and booleans are all a recipe holds).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import math
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +72,10 @@ def load_recipe(path: str | os.PathLike[str]) -> Recipe:
     """Read and check the recipe at ``path``; :class:`RecipeError` (one line) when it cannot be used."""
     path = Path(path).expanduser()
     where = f"recipe {path.name}"
+    try:  # imported by name: the package (and mypy's target) is 3.10, whose library has no TOML reader
+        tomllib = importlib.import_module("tomllib")
+    except ModuleNotFoundError:
+        raise RecipeError(f"{where}: reading recipes needs Python 3.11 or later") from None
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
