@@ -41,6 +41,7 @@ from cutout_studio.qt.batch_dialog import BatchDialog
 from cutout_studio.qt.binding import bind
 from cutout_studio.qt.brushes import GESTURES
 from cutout_studio.qt.canvas import Canvas
+from cutout_studio.qt.compliance import ComplianceCheck
 from cutout_studio.qt.dialogs import AboutDialog, Popups, ShortcutsDialog, ask_quit, model_description
 from cutout_studio.qt.document import Document
 from cutout_studio.qt.editing import EditPipeline
@@ -51,6 +52,7 @@ from cutout_studio.qt.model_status import ModelStatus
 from cutout_studio.qt.opening import FileOpener, dropped_paths
 from cutout_studio.qt.persistence import SettingsKeeper, restore_geometry, save_geometry
 from cutout_studio.qt.photo_view import PhotoView
+from cutout_studio.qt.recipe_files import RecipeFiles
 from cutout_studio.qt.render import warm_up
 from cutout_studio.qt.shoot import ShootFlow
 from cutout_studio.qt.state import EditorState
@@ -132,6 +134,10 @@ class MainWindow(QMainWindow):
             self.autosave,
             self.docs,
         )
+        self.recipes = RecipeFiles(self.state, lambda: self.settings.model, self.statusBar(), self)
+        self.compliance = ComplianceCheck(  # the marketplace check of the photo on screen
+            self.state, self.lanes.jobs, self.tools.compliance_label, current=lambda: self.view.current,
+            edges_of=self.shoot.edges_for, changed=(self.view.view_updated, self.view.document_shown), parent=self)
         self._build_menus()
         self._connect()
         self._follow_state()
@@ -213,6 +219,8 @@ class MainWindow(QMainWindow):
         a.next_unfinished.triggered.connect(lambda: self.shoot.step_unfinished(1))
         a.previous_unfinished.triggered.connect(lambda: self.shoot.step_unfinished(-1))
         a.export_settings.triggered.connect(self.exports.edit_settings)
+        a.save_recipe.triggered.connect(lambda: self.recipes.save())
+        a.load_recipe.triggered.connect(lambda: self.recipes.load())
         a.quit.triggered.connect(self.close)
         a.undo.triggered.connect(lambda: self.view.history("undo"))
         a.redo.triggered.connect(lambda: self.view.history("redo"))
