@@ -89,7 +89,7 @@ PRESETS: dict[str, Preset] = {
 def padding_for_fill(fill: float) -> float:
     """Padding in % of the subject box (per side) that makes the box's long side ``fill`` of the
     frame: the padded side is ``(1 + 2·p/100)`` times the subject's."""
-    return round((1 / fill - 1) / 2 * 100, 4)
+    return round((1 / fill - 1) / 2 * 100, 2)  # two decimals: what the export dialog shows
 
 
 def preset_values(name: str) -> dict[str, Any]:
