@@ -129,3 +129,15 @@ def test_a_flag_fixing_the_recipes_value_is_not_blamed_on_it(tmp_path):
     assert _options("--recipe", str(tmp_path / "r.toml"), "--format", "jpeg").format == "jpeg"
     with pytest.raises(UsageError, match=r"^padding must be 0 to 10000 px, got -1$"):
         _options("--recipe", str(tmp_path / "r.toml"), "--padding", "-1")
+
+
+def test_the_recipes_model_is_used_unless_model_is_given(model_home, tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(PHOTOS[0], src / "bear.jpg")
+    (tmp_path / "unet.toml").write_text('model = "unet"\n', encoding="utf-8")  # a model this home lacks
+    run = ["batch", str(src), "-o", str(tmp_path / "out"), "--device", "cpu", "--recipe", str(tmp_path / "unet.toml")]
+    assert main(run) == 2
+    assert "unet" in capsys.readouterr().err
+    assert main([*run, "--model", "u2netp"]) == 0
+    assert (tmp_path / "out" / "bear.png").exists()
