@@ -37,7 +37,7 @@ from typing import Any
 from cutout_studio.core.atomic import atomic_write_bytes
 from cutout_studio.core.edges import EdgeOptions
 from cutout_studio.core.errors import CutoutError
-from cutout_studio.core.export.options import ExportOptions
+from cutout_studio.core.export.options import ExportOptions, parse_color
 from cutout_studio.core.export.presets import PRESETS, preset_values
 from cutout_studio.core.options import OptionsError
 
@@ -92,10 +92,26 @@ def load_recipe(path: str | os.PathLike[str]) -> Recipe:
     model = data.get("model")
     if model is not None:
         _check_model(model, where)
-    recipe = Recipe(export={k: v for k, v in data.items() if k in EXPORT_KEYS}, edges=dict(edges),
-                    model=model, path=path)
+    export = {k: v for k, v in data.items() if k in EXPORT_KEYS}
+    export["background"] = _beside(export.get("background"), path)
+    if export["background"] is None:
+        del export["background"]
+    recipe = Recipe(export=export, edges=dict(edges), model=model, path=path)
     options_from_layers(recipe)  # every value and combination checked now, blaming its key
     return recipe
+
+
+def _beside(background: object, recipe: Path) -> object:
+    """A background image named by a relative path is the one beside the recipe (a shoot's
+    folder travels with its recipe); colours and absolute paths are kept as they are."""
+    if not isinstance(background, str):
+        return background
+    try:
+        parse_color(background)
+        return background
+    except ValueError:
+        image = Path(background).expanduser()
+        return background if image.is_absolute() else str(recipe.parent / image)
 
 
 def _refuse_unknown(data: Mapping[str, Any], known: tuple[str, ...], where: str, prefix: str) -> None:

@@ -52,6 +52,7 @@ class ComplianceCheck(QObject):
             signal.connect(self.refresh)
         label.setWordWrap(True)
         label.hide()
+        self.refresh()  # a preset kept from the last run shows its line from the start
 
     def refresh(self, *_: object) -> None:
         """The picture or the settings changed: check again shortly."""

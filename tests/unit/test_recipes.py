@@ -141,3 +141,15 @@ def test_the_recipes_model_is_used_unless_model_is_given(model_home, tmp_path, c
     assert "unet" in capsys.readouterr().err
     assert main([*run, "--model", "u2netp"]) == 0
     assert (tmp_path / "out" / "bear.png").exists()
+
+
+def test_a_background_image_beside_the_recipe_is_found_from_anywhere(tmp_path, monkeypatch):
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    shutil.copy(BACKGROUND, shoot / "studio.jpg")
+    (shoot / "r.toml").write_text('background = "studio.jpg"\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # not the recipe's folder
+    assert options_from_layers(load_recipe(shoot / "r.toml")).background == shoot / "studio.jpg"
+    (shoot / "r.toml").write_text('background = "missing.jpg"\n', encoding="utf-8")
+    with pytest.raises(RecipeError, match=r"^recipe r.toml: key 'background': background image "):
+        load_recipe(shoot / "r.toml")
