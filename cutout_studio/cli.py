@@ -20,8 +20,16 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from cutout_studio import __version__
+from cutout_studio.cli_flags import (
+    UsageError,
+    add_export_options,
+    export_options_from_args,
+    range_help,
+    recipe_of,
+    whole_number,
+)
 from cutout_studio.core.errors import CutoutError, ModelError
-from cutout_studio.core.options import BatchOptions, OptionsError, Range, spec
+from cutout_studio.core.options import BatchOptions, Range, spec
 from cutout_studio.train_command import add_train_parser
 
 if TYPE_CHECKING:
@@ -32,10 +40,6 @@ if TYPE_CHECKING:
     from cutout_studio.core.segmenter import Segmenter
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-class UsageError(Exception):
-    """Arguments that parse but make no sense together; reported like argparse's own errors."""
 
 
 def run() -> None:
@@ -126,17 +130,17 @@ def build_parser() -> argparse.ArgumentParser:
     cut.add_argument("files", nargs="+", metavar="FILE")
     cut.add_argument("-o", "--output-dir", type=_output_folder,
                      help="folder for the results (default: beside each photo, named NAME_cutout.png)")
-    _add_export_options(cut)
+    add_export_options(cut)
     _add_model_options(cut)
     cut.set_defaults(handler=_cmd_cut)
 
     batch = sub.add_parser("batch", help="cut out every photo in files and folders (recursive), resumable")
     batch.add_argument("inputs", nargs="+", metavar="IN")
     batch.add_argument("-o", "--output-dir", type=_output_folder, required=True, help="folder for the results")
-    _add_export_options(batch)
+    add_export_options(batch)
     _add_model_options(batch)
-    batch.add_argument("--batch-size", type=_whole_number("batch_size", spec(BatchOptions, "batch_size")),
-                       default=None, help=f"photos per forward pass, {_range(BatchOptions, 'batch_size')} (default: 1 CPU, 8 GPU)")
+    batch.add_argument("--batch-size", type=whole_number("batch_size", spec(BatchOptions, "batch_size")),
+                       default=None, help=f"photos per forward pass, {range_help(BatchOptions, 'batch_size')} (default: 1 CPU, 8 GPU)")
     batch.set_defaults(handler=_cmd_batch)
 
     models = sub.add_parser("models", help="list, install or import models")
@@ -154,12 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("sets", nargs="+", type=Path, help="folders with images/ and masks/ subfolders")
     ev.add_argument("--method", action="append", dest="methods",
                     help="cutout (default), u2netp-plain, grabcut; repeat to compare")
-    ev.add_argument("--limit", type=_whole_number("limit", Range(1, 10**9, integer=True)), default=None,
+    ev.add_argument("--limit", type=whole_number("limit", Range(1, 10**9, integer=True)), default=None,
                     help="at most this many images per set")
     ev.add_argument("--json", type=Path, help="write the results as JSON here")
     ev.add_argument("--split", choices=("all", "val", "train"), default="all",
                     help="score only each set's held-out val part (never trained on), its train part, or all")
-    ev.add_argument("--clicks", type=_whole_number("clicks", Range(1, 100, integer=True)), default=None,
+    ev.add_argument("--clicks", type=whole_number("clicks", Range(1, 100, integer=True)), default=None,
                     metavar="N", help="interactive protocol: NoC@85/90 and IoU after 1/3/5 clicks of at most N, "
                                       "brushes beside classical GrabCut (--method brushes or grabcut: only that one)")
     ev.add_argument("--csv", type=Path, metavar="FILE", help="write one line per photo, model and method here")
@@ -171,42 +175,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_export_options(p: argparse.ArgumentParser) -> None:
-    """The export and edge flags; their ranges and format choices come from the option schema."""
-    from cutout_studio.core.edges import EdgeOptions
-    from cutout_studio.core.export import DEFAULT_NAMING, FORMATS, ExportOptions
-
-    g = p.add_argument_group("export")
-    g.add_argument("--format", choices=tuple(FORMATS), default="png", type=str.lower)
-    quality = "; ".join(f"{f.name.upper()} {f.quality}" for f in FORMATS.values() if f.quality)
-    g.add_argument("--quality", type=int, help=quality)
-    g.add_argument("--background", help="fill colour (#rrggbb, name, r,g,b) or an image file; default transparent")
-    g.add_argument("--crop", action="store_true", help="crop to the subject")
-    g.add_argument("--padding", default="0", help=f"padding around the crop, px or %% (e.g. 20 or 5%%), "
-                                                   f"{_range(ExportOptions, 'padding')}")
-    g.add_argument("--square", action="store_true", help="place the result on a square canvas")
-    g.add_argument("--output", choices=("cutout", "mask"), default="cutout", dest="output_kind",
-                   help="cutout image, or the 8-bit mask as PNG")
-    g.add_argument("--overwrite", action="store_true", help="replace existing outputs (never the source)")
-    g.add_argument("--naming", default=DEFAULT_NAMING, metavar="PATTERN",
-                   help="output file name without extension; {stem} is the photo's name "
-                        "(e.g. {stem}_white); default %(default)s")
-    e = p.add_argument_group("edges")
-    e.add_argument("--feather", type=float, default=0.0,
-                   help=f"soften the edge by this radius, {_range(EdgeOptions, 'feather')}")
-    e.add_argument("--shift", type=float, default=0.0,
-                   help=f"grow (+) or shrink (-) the mask, {_range(EdgeOptions, 'shift')}")
-    e.add_argument("--matting", action="store_true", help="alpha matting in a thin band at the edge (slower)")
-    e.add_argument("--no-decontaminate", action="store_true", help="keep edge colours as they are")
-    e.add_argument("--min-island", type=_whole_number("min_island", spec(EdgeOptions, "min_island")), default=0,
-                   metavar="PX", help=f"drop islands and fill holes smaller than this, "
-                                      f"{_range(EdgeOptions, 'min_island')} (the main subject stays)")
-
-
-def _range(cls: type, name: str) -> str:
-    return spec(cls, name).describe().replace("%", "%%")  # argparse formats help with %
-
-
 def _output_folder(text: str) -> Path:
     """``-o``: a folder, existing or not; an existing file is a usage error, not N failures."""
     path = Path(text).expanduser()
@@ -215,54 +183,17 @@ def _output_folder(text: str) -> Path:
     return path
 
 
-def _whole_number(name: str, allowed: Range) -> Callable[[str], int]:
-    """An argparse ``type`` for a whole number in ``allowed`` (a range of the option schema)."""
-
-    def parse(text: str) -> int:
-        try:
-            return int(allowed.check(name, int(text)))
-        except ValueError as exc:  # int() or the range (OptionsError is a ValueError)
-            message = str(exc) if isinstance(exc, OptionsError) else f"not a whole number: '{text}'"
-            raise argparse.ArgumentTypeError(message) from None
-
-    return parse
-
-
 def _add_model_options(p: argparse.ArgumentParser, *, repeat: bool = False) -> None:
     if repeat:  # eval compares models side by side
         p.add_argument("--model", action="append", dest="model", metavar="MODEL",
                        help="model name (see `models list`) or a .safetensors file; repeat to compare "
                             "(default: the default model)")
     else:
-        p.add_argument("--model", default="default", help="model name (see `models list`)")
+        p.add_argument("--model", help="model name (see `models list`; default: the recipe's, else the default model)")
     p.add_argument("--device", default="auto", help="auto (CUDA > MPS > CPU), cpu, cuda, cuda:N, mps")
     p.add_argument("--precision", choices=("auto", "float32"), default="auto",
                    help="auto: float16 on CUDA, bfloat16 on CPUs that have it natively (faster); "
                         "float32: exact everywhere")
-
-
-def export_options_from_args(args: argparse.Namespace) -> ExportOptions:
-    """ExportOptions from the parsed export/edge flags. Only parsing happens here: every rule
-    (ranges, JPEG needs a background, a readable background image) is the options' own, and
-    what they refuse is a usage error."""
-    from cutout_studio.core.edges import EdgeOptions
-    from cutout_studio.core.export import ExportOptions
-
-    padding_text = str(args.padding).strip()
-    unit = "%" if padding_text.endswith("%") else "px"
-    try:
-        padding = float(padding_text.rstrip("%").removesuffix("px"))
-    except ValueError:
-        raise UsageError(f"--padding: expected a number of px or a percentage, got '{args.padding}'") from None
-    try:
-        edges = EdgeOptions(feather=args.feather, shift=args.shift, matting=args.matting,
-                            decontaminate=not args.no_decontaminate, min_island=args.min_island)
-        return ExportOptions(format=args.format, quality=args.quality, background=args.background or None,
-                             crop=args.crop, padding=padding, padding_unit=unit, square=args.square,
-                             output=args.output_kind, overwrite=args.overwrite, naming=args.naming,
-                             edges=edges)
-    except OptionsError as exc:
-        raise UsageError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -284,9 +215,12 @@ def _run_gui(files: list[str]) -> int:
 
 
 def _segmenter(args: argparse.Namespace) -> Segmenter:
+    """The model the flag names, else the recipe's, else the default one."""
     from cutout_studio.core.segmenter import Segmenter
 
-    return Segmenter(args.model, device=args.device, half=_half(args))
+    recipe = recipe_of(args)
+    model = args.model or (recipe.model if recipe is not None else None) or "default"
+    return Segmenter(model, device=args.device, half=_half(args))
 
 
 def _half(args: argparse.Namespace) -> bool | None:

@@ -35,6 +35,7 @@ import numpy as np
 from cutout_studio.core.edges import EdgeOptions
 from cutout_studio.core.errors import CutoutError
 from cutout_studio.core.export import ExportOptions, export_cutout, remove_stale_temp_files
+from cutout_studio.core.export.compliance import check_compliance
 from cutout_studio.core.folder_lock import FolderLockedError, lock_folders
 from cutout_studio.core.image_io import LoadedImage, load_image
 from cutout_studio.core.journal import Warn
@@ -92,6 +93,7 @@ class FileResult:
     status: Status
     seconds: float
     message: str = ""
+    compliance: str = ""  #: the marketplace check: "ok" or its reasons; "" without a preset
 
 
 @dataclass(frozen=True)
@@ -458,10 +460,11 @@ def _write(job: BatchJob, started: float, image: LoadedImage, alpha: np.ndarray,
     except Exception as exc:  # noqa: BLE001 - one photo's bug must not end the whole batch
         result = _internal_error(job, started, exc)
     else:
-        warning = quality_warning(alpha)
-        message = "; ".join([f"{job.source.name}: {warning}", *image.notes] if warning else image.notes)
-        result = FileResult(job.source, out, "warning" if warning else "done", time.perf_counter() - started,
-                            message)
+        check = check_compliance(image, alpha, options)  # None without a marketplace preset
+        warnings = [w for w in (quality_warning(alpha), check.label() if check and not check.ok else "") if w]
+        message = "; ".join([f"{job.source.name}: {'; '.join(warnings)}", *image.notes] if warnings else image.notes)
+        result = FileResult(job.source, out, "warning" if warnings else "done", time.perf_counter() - started,
+                            message, check.line() if check else "")
     return recorder.record(job, result, fingerprint)
 
 

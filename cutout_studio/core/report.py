@@ -33,10 +33,13 @@ class _Row(Protocol):
     def message(self) -> str: ...
     @property
     def output(self) -> Path | None: ...
+    @property
+    def compliance(self) -> str: ...
 
 
 class Report:
-    FIELDS = ("file", "status", "seconds", "message", "output")
+    #: compliance: the marketplace check ("ok" or its reasons), empty without a preset
+    FIELDS = ("file", "status", "seconds", "message", "output", "compliance")
 
     def __init__(self, path: Path | None, warn: Warn | None = None) -> None:
         self._log = AppendLog(path, what="report", warn=warn, truncate=True) if path is not None else None
@@ -51,13 +54,13 @@ class Report:
 
     def row(self, result: _Row) -> None:
         self._write([str(result.source), result.status, f"{result.seconds:.3f}", result.message,
-                     str(result.output or "")])
+                     str(result.output or ""), result.compliance])
 
     def note(self, text: str) -> None:
-        self._write(["", "note", "", text, ""])
+        self._write(["", "note", "", text, "", ""])
 
     def cancelled(self, left: int) -> None:
-        self._write(["", "cancelled", "", f"cancelled, {left} not processed", ""])
+        self._write(["", "cancelled", "", f"cancelled, {left} not processed", "", ""])
 
     def close(self) -> None:
         if self._log is not None:

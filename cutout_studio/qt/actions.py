@@ -45,6 +45,11 @@ class Actions:
         self.export_settings = make(
             "File", "Export se&ttings…", ["Ctrl+E"], "Format, background, crop and padding of exports"
         )
+        self.save_recipe = make(
+            "File", "Save &recipe…", [], "Save the shoot's model, edge and export settings as a recipe (TOML) "
+            "for `cutout-studio batch --recipe`"
+        )
+        self.load_recipe = make("File", "&Load recipe…", [], "Take the edge and export settings from a recipe")
         # Ctrl+Q spelled out: some platforms (Windows, bare X servers) bind nothing to Quit.
         self.quit = make("File", "&Quit", [StdKey.Quit, "Ctrl+Q"], "Close Cutout Studio")
 

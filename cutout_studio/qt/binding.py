@@ -22,6 +22,8 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QColor
 from PySide6.QtWidgets import QAbstractButton, QAbstractSlider, QComboBox, QDoubleSpinBox, QLabel, QSpinBox
 
+from cutout_studio.qt.actions import Actions
+from cutout_studio.qt.canvas import Canvas
 from cutout_studio.qt.state import EditorState
 from cutout_studio.qt.widgets import ColorButton
 
@@ -164,3 +166,31 @@ def _bind_actions(state: EditorState, name: str, actions: Mapping[Any, QAction])
 def bind_text(state: EditorState, name: str, label: QLabel, text: Callable[[Any], str]) -> Binding:
     """Show ``text(value)`` in ``label`` (one way: a label has nothing to write back)."""
     return Binding(state, name, label, label.text, lambda value: label.setText(text(value)))
+
+
+def canvas_follows_state(state: EditorState, canvas: Canvas, actions: Actions, refresh: Callable[[], None]) -> None:
+    """The tool and view actions and the canvas follow the state; ``refresh`` (a fresh picture
+    of the photo on screen) runs whenever what the picture depends on changes."""
+    bind(state, "tool", actions.tools)
+    bind(state, "view_mode", actions.modes)
+    canvas.set_tool(state.tool)
+    canvas.set_brush_radius(state.brush_size / 2)
+    canvas.set_mode(state.view_mode)
+    canvas.set_cutout_color(QColor(state.cutout_color))
+    canvas.set_brush_hardness(state.brush_hardness)
+    canvas.set_split(state.split)
+    state.tool_changed.connect(canvas.set_tool)
+    state.brush_size_changed.connect(lambda size: canvas.set_brush_radius(size / 2))
+    state.brush_hardness_changed.connect(canvas.set_brush_hardness)
+    state.view_mode_changed.connect(canvas.set_mode)
+    state.cutout_color_changed.connect(lambda name: canvas.set_cutout_color(QColor(name)))
+    state.split_changed.connect(canvas.set_split)
+    state.split_changed.connect(actions.split.setChecked)
+    for signal in (
+        state.view_mode_changed,
+        state.split_changed,
+        state.overlay_color_changed,
+        state.overlay_opacity_changed,
+        state.edges_changed,
+    ):
+        signal.connect(lambda _value: refresh())

@@ -482,3 +482,4 @@ class Canvas(ZoomingView):
     def focusOutEvent(self, event: QFocusEvent) -> None:  # noqa: N802
         self._space_held = False  # a release we never saw must not leave the pan mode stuck
         super().focusOutEvent(event)
+

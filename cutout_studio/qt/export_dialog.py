@@ -1,4 +1,5 @@
-"""The export settings dialog: format and quality, background, crop and padding, output kind.
+"""The export settings dialog: marketplace preset, format and quality, background, crop and
+padding, output kind.
 
 It only edits :class:`ExportOptions` (the preset stored in the settings file): the formats come
 from the format table, the spin boxes' ranges from the options' schema, and accepting builds
@@ -32,7 +33,9 @@ from PySide6.QtWidgets import (
 
 from cutout_studio.core.errors import CutoutError
 from cutout_studio.core.export import FORMATS, ExportOptions
+from cutout_studio.core.export.encode import DEFAULT_JPEG_QUALITY
 from cutout_studio.core.export.options import PADDING_PERCENT_MAX
+from cutout_studio.core.export.presets import PRESETS, preset_values
 from cutout_studio.core.options import spec
 from cutout_studio.qt.widgets import ColorButton
 
@@ -43,6 +46,8 @@ _DEFAULT_FILL = "#ffffff"
 def describe(preset: ExportOptions) -> str:
     """A short summary for the tools panel, e.g. "PNG · transparent · crop +20 px"."""
     parts = [preset.format.upper() if preset.output == "cutout" else "Mask PNG"]
+    if preset.preset is not None:  # the marketplace whose rules each photo is checked against
+        parts.insert(0, PRESETS[preset.preset].label)
     if preset.format == "webp" and preset.output == "cutout":
         parts[0] += " lossless" if preset.quality in (None, 100) else f" q{preset.quality}"
     if preset.background is None:
@@ -65,6 +70,15 @@ class ExportSettingsDialog(QDialog):
         self.setWindowTitle("Export settings")
         self._preset = preset
 
+        self.marketplace_combo = QComboBox()
+        self.marketplace_combo.addItem("None", None)
+        for entry in PRESETS.values():
+            self.marketplace_combo.addItem(entry.label, entry.name)
+        self.marketplace_combo.setCurrentIndex(max(0, self.marketplace_combo.findData(preset.preset)))
+        self.marketplace_combo.setToolTip(
+            "A marketplace's main-image rules: choosing one sets its values below (you may change them) "
+            "and each photo is checked against its rules"
+        )
         self.format_combo = QComboBox()
         for fmt in FORMATS.values():
             self.format_combo.addItem(fmt.label, fmt.name)
@@ -116,6 +130,7 @@ class ExportSettingsDialog(QDialog):
         self.error_label.setStyleSheet("color: #e55;")
 
         form = QFormLayout()
+        form.addRow("Marketplace", self.marketplace_combo)
         form.addRow("Format", self.format_combo)
         form.addRow("Quality", self.quality_spin)
         bg_row = QHBoxLayout()
@@ -144,6 +159,7 @@ class ExportSettingsDialog(QDialog):
         layout.addWidget(self.error_label)
         layout.addWidget(buttons)
         self.format_combo.currentIndexChanged.connect(self._format_chosen)
+        self.marketplace_combo.activated.connect(self._marketplace_chosen)  # the user's choice only
 
     def _padding_range(self) -> None:
         padding = spec(ExportOptions, "padding")
@@ -157,6 +173,24 @@ class ExportSettingsDialog(QDialog):
             self.color_button.set_color(QColor(_DEFAULT_FILL))
             self.color_radio.setChecked(True)
             self.error_label.setText(f"{fmt.name.upper()} has no transparency: the background is now white")
+
+    def _marketplace_chosen(self) -> None:
+        """Show the preset's values (the table's, :func:`preset_values`) in the widgets."""
+        name = self.marketplace_combo.currentData()
+        if name is None:
+            return  # no check any more; the values stay as they are
+        values = preset_values(name)
+        self.format_combo.setCurrentIndex(self.format_combo.findData(values["format"]))
+        if values["format"] == "jpeg":  # the spin box has no "unset": show what unset means
+            self.quality_spin.setValue(values["quality"] or DEFAULT_JPEG_QUALITY)
+        self.color_button.set_color(QColor(values["background"]))
+        self.color_radio.setChecked(True)
+        self.crop_check.setChecked(values["crop"])
+        self.padding_unit.setCurrentIndex(self.padding_unit.findData(values["padding_unit"]))
+        self.padding_spin.setValue(values["padding"])
+        self.square_check.setChecked(values["square"])
+        self.mask_check.setChecked(values["output"] == "mask")
+        self.error_label.setText("")
 
     def _browse(self) -> None:
         name, _ = QFileDialog.getOpenFileName(
@@ -186,6 +220,7 @@ class ExportSettingsDialog(QDialog):
             padding_unit=self.padding_unit.currentData(),
             square=self.square_check.isChecked(),
             output="mask" if self.mask_check.isChecked() else "cutout",
+            preset=self.marketplace_combo.currentData(),
         )
 
     def accept(self) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QCloseEvent, QColor, QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeyEvent
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -38,9 +38,10 @@ from cutout_studio.core.settings import Settings, load_settings
 from cutout_studio.qt.actions import Actions
 from cutout_studio.qt.autosave import Autosaver
 from cutout_studio.qt.batch_dialog import BatchDialog
-from cutout_studio.qt.binding import bind
+from cutout_studio.qt.binding import canvas_follows_state
 from cutout_studio.qt.brushes import GESTURES
 from cutout_studio.qt.canvas import Canvas
+from cutout_studio.qt.compliance import ComplianceCheck
 from cutout_studio.qt.dialogs import AboutDialog, Popups, ShortcutsDialog, ask_quit, model_description
 from cutout_studio.qt.document import Document
 from cutout_studio.qt.editing import EditPipeline
@@ -51,6 +52,7 @@ from cutout_studio.qt.model_status import ModelStatus
 from cutout_studio.qt.opening import FileOpener, dropped_paths
 from cutout_studio.qt.persistence import SettingsKeeper, restore_geometry, save_geometry
 from cutout_studio.qt.photo_view import PhotoView
+from cutout_studio.qt.recipe_files import RecipeFiles
 from cutout_studio.qt.render import warm_up
 from cutout_studio.qt.shoot import ShootFlow
 from cutout_studio.qt.state import EditorState
@@ -133,9 +135,13 @@ class MainWindow(QMainWindow):
             self.autosave,
             self.docs,
         )
+        self.recipes = RecipeFiles(self.state, lambda: self.settings.model, self.statusBar(), self)
+        self.compliance = ComplianceCheck(  # the marketplace check of the photo on screen
+            self.state, self.lanes.jobs, self.tools.compliance_label, current=lambda: self.view.current,
+            edges_of=self.shoot.edges_for, changed=(self.view.view_updated, self.view.document_shown), parent=self)
         self._build_menus()
         self._connect()
-        self._follow_state()
+        canvas_follows_state(self.state, self.canvas, self.actions_, self.view.refresh)
         restore_geometry(self)
         QApplication.instance().installEventFilter(self)  # type: ignore[union-attr]
         self.masks.load_model()
@@ -214,6 +220,8 @@ class MainWindow(QMainWindow):
         a.next_unfinished.triggered.connect(lambda: self.shoot.step_unfinished(1))
         a.previous_unfinished.triggered.connect(lambda: self.shoot.step_unfinished(-1))
         a.export_settings.triggered.connect(self.exports.edit_settings)
+        a.save_recipe.triggered.connect(lambda: self.recipes.save())
+        a.load_recipe.triggered.connect(lambda: self.recipes.load())
         a.quit.triggered.connect(self.close)
         a.undo.triggered.connect(lambda: self.view.history("undo"))
         a.redo.triggered.connect(lambda: self.view.history("redo"))
@@ -259,33 +267,6 @@ class MainWindow(QMainWindow):
             lambda reason: self.statusBar().showMessage(f"Could not save the settings: {reason}", 8000)
         )
         self.view.update_actions()
-
-    def _follow_state(self) -> None:
-        """The actions and the canvas follow the state; what the picture depends on refreshes it."""
-        state, canvas = self.state, self.canvas
-        bind(state, "tool", self.actions_.tools)
-        bind(state, "view_mode", self.actions_.modes)
-        canvas.set_tool(state.tool)
-        canvas.set_brush_radius(state.brush_size / 2)
-        canvas.set_mode(state.view_mode)
-        canvas.set_cutout_color(QColor(state.cutout_color))
-        state.tool_changed.connect(canvas.set_tool)
-        state.brush_size_changed.connect(lambda size: canvas.set_brush_radius(size / 2))
-        canvas.set_brush_hardness(state.brush_hardness)
-        state.brush_hardness_changed.connect(canvas.set_brush_hardness)
-        state.view_mode_changed.connect(canvas.set_mode)
-        state.cutout_color_changed.connect(lambda name: canvas.set_cutout_color(QColor(name)))
-        canvas.set_split(state.split)
-        state.split_changed.connect(canvas.set_split)
-        state.split_changed.connect(self.actions_.split.setChecked)
-        for signal in (
-            state.view_mode_changed,
-            state.split_changed,
-            state.overlay_color_changed,
-            state.overlay_opacity_changed,
-            state.edges_changed,
-        ):
-            signal.connect(lambda _value: self.view.refresh())
 
     # ------------------------------------------------------------------ opening
 

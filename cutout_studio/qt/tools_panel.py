@@ -190,6 +190,9 @@ class ToolsPanel(QWidget):
         self.export_summary.setWordWrap(True)
         bind_text(self.state, "export", self.export_summary, describe)
         layout.addWidget(self.export_summary)
+        # the marketplace check of the photo on screen (qt/compliance.py fills it; hidden without a preset)
+        self.compliance_label = QLabel()
+        layout.addWidget(self.compliance_label)
         row = QHBoxLayout()
         for action in (actions.export, actions.export_all):
             row.addWidget(_tool_button(action))

@@ -19,6 +19,7 @@ from PIL import ImageColor
 from cutout_studio.core.edges import EdgeOptions
 from cutout_studio.core.errors import ImageLoadError
 from cutout_studio.core.export.formats import MASK_FORMAT, OutputFormat, find_format
+from cutout_studio.core.export.presets import PRESETS
 from cutout_studio.core.image_io import load_image
 from cutout_studio.core.options import Options, OptionsError, choice, number
 
@@ -62,6 +63,9 @@ class ExportOptions(Options):
     #: its extension ("{stem}_cutout" makes shoe_cutout.png); the planner, Export all, quick
     #: export and the batch all name files through it
     naming: str = DEFAULT_NAMING
+    #: the marketplace whose main-image rules each output is checked against (None: no check);
+    #: its values are applied where the options are built (:func:`~.presets.preset_values`)
+    preset: str | None = field(default=None, metadata={"choices": (None, *PRESETS)})
     #: a per-run choice, never stored with the preset
     overwrite: bool = field(default=False, metadata={"stored": False})
     edges: EdgeOptions = field(default_factory=EdgeOptions)
