@@ -126,11 +126,17 @@ class ExportSettingsDialog(QDialog):
         self.square_check.setChecked(preset.square)
         self.mask_check = QCheckBox("Export the mask (greyscale PNG) instead of the cutout")
         self.mask_check.setChecked(preset.output == "mask")
+        self.naming_edit = QLineEdit(preset.naming)
+        self.naming_edit.setToolTip(
+            "The output's file name without extension: {stem} is the photo's name "
+            "({stem}_white makes shoe_white.png). Quick export, Export all and the batch use it."
+        )
         self.error_label = QLabel()
         self.error_label.setStyleSheet("color: #e55;")
 
         form = QFormLayout()
         form.addRow("Marketplace", self.marketplace_combo)
+        form.addRow("File names", self.naming_edit)
         form.addRow("Format", self.format_combo)
         form.addRow("Quality", self.quality_spin)
         bg_row = QHBoxLayout()
@@ -221,6 +227,7 @@ class ExportSettingsDialog(QDialog):
             square=self.square_check.isChecked(),
             output="mask" if self.mask_check.isChecked() else "cutout",
             preset=self.marketplace_combo.currentData(),
+            naming=self.naming_edit.text().strip(),
         )
 
     def accept(self) -> None:

@@ -60,3 +60,15 @@ def test_a_broken_background_image_is_refused_in_the_dialog(qtbot, tmp_path: Pat
     dialog.accept()
     assert dialog.result() == 0
     assert dialog.error_label.text().startswith("background image bg.jpg:")
+
+
+def test_the_file_name_pattern_is_edited_in_the_dialog_and_checked_by_the_schema(qtbot):
+    """Issue 15: quick export names files with the preset's pattern, set here."""
+    dialog = ExportSettingsDialog(ExportOptions(naming="{stem}_cut"))
+    qtbot.addWidget(dialog)
+    assert dialog.naming_edit.text() == "{stem}_cut"
+    dialog.naming_edit.setText("{stem}_white")
+    assert dialog.preset().naming == "{stem}_white"
+    dialog.naming_edit.setText("all_the_same")
+    dialog.accept()
+    assert dialog.result() == 0 and "must contain {stem}" in dialog.error_label.text()
