@@ -25,7 +25,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from cutout_studio.core import paths
 from cutout_studio.core.atomic import remove_older_than
@@ -38,7 +38,7 @@ SESSIONS_FOLDER = "sessions"
 #: Records not written for this long are removed by :meth:`SessionStore.prune` (the editor
 #: prunes at start-up): the store must not grow for ever with photos long delivered.
 KEEP_DAYS = 365
-_STEP_KINDS = ("fg", "bg", "erase", "reset")
+_STEP_KINDS = ("fg", "bg", "erase", "refine", "reset")
 _HASH_CHUNK = 1 << 20
 
 
@@ -58,27 +58,15 @@ def content_key(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-class _Refinable(Protocol):
-    """What :meth:`History.replay` needs of a RefineSession (its public API)."""
-
-    def add_stroke(self, kind: Any, points: Any, radius: float) -> object: ...  # (the box it changed)
-    def undo(self) -> bool: ...
-    def reset(self) -> None: ...
-
-
 @dataclass(frozen=True)
 class Step:
-    """One undoable edit: a stroke (``fg``, ``bg``, ``erase``) or a ``reset``."""
+    """One undoable edit: a stroke (``fg``, ``bg``, ``erase``), a refine-edge stroke
+    (``refine``, with its brush ``hardness``) or a ``reset``; applied by :mod:`core.edits`."""
 
     kind: str
     points: tuple[tuple[float, float], ...] = ()
     radius: float = 0.0
-
-    def apply(self, session: _Refinable) -> None:
-        if self.kind == "reset":
-            session.reset()
-        else:
-            session.add_stroke(self.kind, list(self.points), self.radius)
+    hardness: float = 1.0  #: refine-edge strokes only: full strength within hardness × radius
 
     def to_json(self) -> dict[str, Any]:
         if self.kind == "reset":
@@ -86,7 +74,10 @@ class Step:
         # Exact floats (JSON keeps them to the last bit): the graph cut works at a reduced
         # resolution where even a hundredth of a pixel can move a seed, and the replay must
         # give the very same mask.
-        return {"kind": self.kind, "radius": self.radius, "points": [[x, y] for x, y in self.points]}
+        data: dict[str, Any] = {"kind": self.kind, "radius": self.radius, "points": [[x, y] for x, y in self.points]}
+        if self.kind == "refine":
+            data["hardness"] = self.hardness
+        return data
 
     @classmethod
     def from_json(cls, data: Any) -> Step:
@@ -103,7 +94,10 @@ class Step:
             or not points
         ):
             raise ValueError(f"bad stroke: {data!r:.80}")
-        return cls(data["kind"], tuple((float(x), float(y)) for x, y in points), float(radius))
+        hardness = data.get("hardness", 1.0)
+        if not isinstance(hardness, (int, float)) or not 0.0 <= hardness <= 1.0:
+            raise ValueError(f"bad brush hardness: {data!r:.80}")
+        return cls(data["kind"], tuple((float(x), float(y)) for x, y in points), float(radius), float(hardness))
 
 
 @dataclass(frozen=True)
@@ -142,13 +136,6 @@ class History:
         if action == "redo":
             return self.redo()
         return self.add(step if step is not None else Step("reset"))
-
-    def replay(self, session: _Refinable) -> None:
-        """Rebuild the edited mask in a fresh ``session``: apply every step, then undo the undone."""
-        for step in (*self.done, *reversed(self.undone)):
-            step.apply(session)
-        for _ in self.undone:
-            session.undo()
 
     def to_json(self) -> dict[str, Any]:
         return {"done": [s.to_json() for s in self.done], "undone": [s.to_json() for s in self.undone]}

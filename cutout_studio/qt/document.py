@@ -55,11 +55,14 @@ class StrokeCommand:
 
 @dataclass(frozen=True)
 class EdgeBrushCommand:
-    """A refine-edge stroke: matting where painted (not a mark; not in the saved history)."""
+    """A refine-edge stroke: matting where painted (not a mark; a step of the saved history)."""
 
     points: tuple[tuple[float, float], ...]
     radius: float
     hardness: float  #: 0..1, see :mod:`cutout_studio.core.edge_brush`
+
+    def step(self) -> Step:
+        return Step("refine", self.points, self.radius, self.hardness)
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ EditCommand = StrokeCommand | EdgeBrushCommand | HistoryCommand
 def intended_history(history: History, commands: Iterable[EditCommand]) -> History:
     """``history`` after ``commands`` that are queued but not applied yet (what the user asked for)."""
     for command in commands:
-        if isinstance(command, StrokeCommand):
+        if isinstance(command, (StrokeCommand, EdgeBrushCommand)):
             history = history.add(command.step())
         elif isinstance(command, HistoryCommand):
             history = history.then(command.action)

@@ -32,12 +32,13 @@ from dataclasses import dataclass
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from cutout_studio.core.edge_brush import EdgeEdits, refine_edge
+from cutout_studio.core.edge_brush import EdgeEdits
 from cutout_studio.core.edges import EdgeOptions
+from cutout_studio.core.edits import apply_step, redo_step, undo_step
 from cutout_studio.core.errors import CancelledError
 from cutout_studio.core.image_io import LoadedImage
 from cutout_studio.core.refine import RefineSession
-from cutout_studio.core.session_store import History
+from cutout_studio.core.session_store import History, Step
 from cutout_studio.qt.document import (
     DocStatus,
     Document,
@@ -191,34 +192,17 @@ class Base:
 def _apply(
     session: RefineSession, edits: EdgeEdits, rgb: np.ndarray, command: EditCommand, history: History
 ) -> History:
-    """Apply one command to the session and the refine-edge patches; the history after it."""
-    if isinstance(command, StrokeCommand):
-        session.add_stroke(command.kind, list(command.points), command.radius)
-        edits.session_step()
-        return history.add(command.step())
-    if isinstance(command, EdgeBrushCommand):
-        current = edits.apply(session.refine())
-        patch = refine_edge(rgb, current, command.points, command.radius, command.hardness)
-        if patch is not None:
-            edits.add(patch)
-        return history
+    """Apply one command to the session and the refine-edge patches (:mod:`core.edits`, as a
+    reopened photo's replay does); the history after it."""
+    if isinstance(command, (StrokeCommand, EdgeBrushCommand)):
+        step = command.step()
+        return history.add(step) if apply_step(session, edits, rgb, step) else history
     if command.action == "reset":
-        session.reset()
-        edits.reset()
+        apply_step(session, edits, rgb, Step("reset"))
         return history.then("reset")
-    undo = command.action == "undo"
-    kind = edits.next_undo() if undo else edits.next_redo()
-    if kind == "edge":
-        edits.undo() if undo else edits.redo()
-        return history
-    # The session may have dropped old steps from its memory-bounded undo history.
-    if undo and session.undo():
-        edits.undo()
-        return history.undo()
-    if not undo and session.redo():
-        edits.redo()
-        return history.redo()
-    return history
+    if command.action == "undo":
+        return history.undo() if undo_step(session, edits) else history
+    return history.redo() if redo_step(session, edits) else history
 
 
 def run_edit(

@@ -29,6 +29,8 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QImage
 
+from cutout_studio.core.edge_brush import EdgeEdits
+from cutout_studio.core.edits import replay
 from cutout_studio.core.errors import CancelledError, CutoutError, ModelNotInstalledError
 from cutout_studio.core.image_io import LoadedImage, load_image
 from cutout_studio.core.mask_cache import MaskCache, quantise
@@ -71,6 +73,7 @@ class Prepared:
     key: str | None = None  #: the photo's content key (None if its bytes could not be read)
     record: SessionRecord | None = None  #: the saved edits found for it
     restored: np.ndarray | None = None  #: the mask after replaying ``record``'s strokes
+    edge_edits: EdgeEdits | None = None  #: the refine-edge patches the replay made
     note: str = ""  #: why saved edits were not restored
 
 
@@ -160,11 +163,11 @@ def prepare(
             prepared.note = f"saved edits are for a {record.size[0]}×{record.size[1]} photo: not restored"
             return prepared
         try:
-            record.history.replay(session)
+            prepared.edge_edits = replay(record.history, session, image.rgb)
         except ValueError as exc:  # a hand-edited record: start from the automatic mask
             prepared.note = f"saved edits could not be replayed ({exc})"
             return Prepared(image, photo, thumb, alpha, RefineSession(image.rgb, alpha), key)
-        restored = np.array(session.refine(), dtype=np.float32)
+        restored = np.array(prepared.edge_edits.apply(session.refine()), dtype=np.float32)
         restored.setflags(write=False)
         prepared.restored = restored
     prepared.record = record
@@ -208,6 +211,7 @@ def restore(doc: Document, result: Prepared) -> None:
     if result.restored is not None:
         doc.alpha = result.restored
         doc.history = record.history
+        doc.edge_edits = result.edge_edits or EdgeEdits()
         session = result.session
         assert session is not None  # edits are restored only into a session
         doc.can_undo, doc.can_redo = session.can_undo, session.can_redo

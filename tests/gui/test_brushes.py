@@ -180,9 +180,18 @@ def test_refine_edge_brush_mattes_only_where_painted_and_undoes(qtbot, make_wind
     changed = doc.alpha != before
     assert changed.sum() > 20 and not (changed & ~footprint).any()
     assert doc.edited and doc.can_undo and not np.array_equal(doc.session.labels, 1)
-    with qtbot.waitSignal(window.view_updated, timeout=MASK_TIMEOUT_MS):
-        window.actions_.undo.trigger()
-    assert np.array_equal(doc.alpha, before)
+    # the stroke is saved with the photo's edits (it used to be kept in memory only): a new
+    # window restores it, undoable
+    painted = np.array(doc.alpha)
+    window.confirm_quit = lambda risks: pytest.fail(f"asked: {risks}")
+    window.close()
+    again = make_window()
+    restored = open_and_wait_for_mask(qtbot, again, PERSON)
+    assert len(restored.edge_edits.patches) == 1 and np.array_equal(restored.alpha, painted)
+    assert restored.history.done[-1].kind == "refine" and restored.can_undo
+    with qtbot.waitSignal(again.view_updated, timeout=MASK_TIMEOUT_MS):
+        again.actions_.undo.trigger()
+    assert np.array_equal(restored.alpha, before)
 
 
 def test_marks_painted_before_the_mask_arrives_are_applied_when_it_does(qtbot, make_window):

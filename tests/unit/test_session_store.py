@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from cutout_studio.core import paths
+from cutout_studio.core.edge_brush import EdgeEdits
+from cutout_studio.core.edits import apply_step, replay, undo_step
 from cutout_studio.core.refine import RefineSession
 from cutout_studio.core.session_store import (
     History,
@@ -52,12 +54,12 @@ def test_content_key_follows_the_bytes_not_the_name(tmp_path):
 
 def test_replaying_a_saved_history_rebuilds_the_mask_and_its_undo(tmp_path):
     rgb, alpha = _scene()
-    live = RefineSession(rgb, alpha)
+    live, edits = RefineSession(rgb, alpha), EdgeEdits()
     history = History()
     for step in STROKES:
-        step.apply(live)
+        assert apply_step(live, edits, rgb, step)
         history = history.add(step)
-    live.undo()
+    undo_step(live, edits)
     history = history.undo()  # the erase is undone: it must come back as a redo
     store = SessionStore(tmp_path / "sessions")
     key = "ab" * 32
@@ -66,16 +68,50 @@ def test_replaying_a_saved_history_rebuilds_the_mask_and_its_undo(tmp_path):
     record = store.load(key)
     assert record is not None and record.history == history and record.size == (160, 120)
     fresh = RefineSession(rgb, alpha)
-    record.history.replay(fresh)
+    replay(record.history, fresh, rgb)
     assert np.array_equal(fresh.refine(), live.refine())
     assert np.array_equal(fresh.labels, live.labels)
     assert fresh.can_undo and fresh.can_redo
     fresh.redo()
     live.redo()
     assert np.array_equal(fresh.refine(), live.refine())
-    for _ in range(len(STROKES)):
-        fresh.undo()
-    assert np.array_equal(fresh.refine(), alpha)
+
+
+def test_refine_edge_strokes_are_saved_and_replayed_in_their_undo_order(tmp_path):
+    """Issue 15 (reopen a shoot) / issue 10 item 5: a refine-edge stroke was kept in memory only,
+    so a reopened photo lost its matted hair."""
+    photo = Path(__file__).resolve().parents[1] / "data" / "people-ccp__ccp0041.jpg"
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(photo).convert("RGB")).copy()
+    alpha = np.asarray(Image.open(photo.with_suffix(".png")).convert("L"), np.float32) / 255.0
+    h, w = alpha.shape
+    ys, xs = np.nonzero(alpha > 0.5)
+    top = int(ys.min())
+    centre = float(xs[ys == top].mean())
+    hair = Step("refine", ((centre - 30.0, top + 2.0), (centre + 30.0, top + 2.0)), 14.0, 0.6)
+    steps = (Step("bg", ((5.0, h - 10.0), (40.0, h - 12.0)), 6.0), hair, Step("fg", ((centre, top + 60.0),), 5.0))
+    live, edits = RefineSession(rgb, alpha), EdgeEdits()
+    history = History()
+    for step in steps:
+        assert apply_step(live, edits, rgb, step), step.kind
+        history = history.add(step)
+    assert len(edits.patches) == 1
+    undo_step(live, edits)  # the last fg stroke
+    history = history.undo()
+    want = edits.apply(live.refine())
+
+    store = SessionStore(tmp_path)
+    store.save(SessionRecord("cd" * 32, "p.jpg", (w, h), history))
+    back = store.load("cd" * 32)
+    assert back is not None and back.history.done[1] == hair  # hardness kept to the last bit
+    fresh = RefineSession(rgb, alpha)
+    fresh_edits = replay(back.history, fresh, rgb)
+    assert np.array_equal(fresh_edits.apply(fresh.refine()), want)
+    # undoing next removes the hair patch (the shared order), as in the live session
+    undo_step(fresh, fresh_edits)
+    undo_step(live, edits)
+    assert fresh_edits.empty and np.array_equal(fresh_edits.apply(fresh.refine()), edits.apply(live.refine()))
 
 
 def test_history_follows_undo_redo_and_a_new_stroke_drops_the_redo_stack():
