@@ -273,8 +273,9 @@ class ExportFlow(QObject):
         dialog.open()
         return dialog
 
-    def ask_overwrite(self, existing: list[Path]) -> str:
-        """'overwrite', 'skip' or 'cancel' for outputs that already exist."""
+    def ask_overwrite(self, existing: list[Path], can_skip: bool = False) -> str:
+        """'overwrite', 'skip' or 'cancel' for outputs that already exist; ``can_skip``: other
+        photos are exported too, so keeping these (even a single one) still writes the rest."""
         names = "\n".join(p.name for p in existing[:8]) + ("\n…" if len(existing) > 8 else "")
         box = QMessageBox(
             QMessageBox.Icon.Question,
@@ -285,7 +286,7 @@ class ExportFlow(QObject):
         overwrite = box.addButton("Overwrite", QMessageBox.ButtonRole.AcceptRole)
         skip = (
             box.addButton("Keep them (skip)", QMessageBox.ButtonRole.ActionRole)
-            if len(existing) > 1
+            if can_skip or len(existing) > 1
             else None
         )
         box.addButton(QMessageBox.StandardButton.Cancel)
@@ -403,7 +404,7 @@ class ExportFlow(QObject):
         def start() -> None:
             items = ExportController.plan(docs, folder, options, inputs, self.shoot.edges_for)
             existing = [item.output for item in items if item.output.exists()]
-            answer = self.ask_overwrite(existing) if existing else "overwrite"
+            answer = self.ask_overwrite(existing, can_skip=len(items) > len(existing)) if existing else "overwrite"
             if answer == "cancel":
                 return
             final = dataclasses.replace(options, overwrite=answer == "overwrite")

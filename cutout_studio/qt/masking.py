@@ -198,7 +198,8 @@ def saved_status(record: SessionRecord, edited: bool) -> tuple[DocStatus, Path |
         return DocStatus(word), output
     if word == DocStatus.FINISHED.value:
         return DocStatus.FINISHED, output
-    return (DocStatus.EDITED if edited else DocStatus.MASKED), output
+    # "edited" without strokes: its edge settings changed after an export, which is still stale
+    return (DocStatus.EDITED if edited or word == DocStatus.EDITED.value else DocStatus.MASKED), output
 
 
 def restore(doc: Document, result: Prepared) -> None:

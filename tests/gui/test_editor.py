@@ -219,7 +219,7 @@ def test_export_all_names_files_like_the_batch_and_asks_before_overwriting(qtbot
 
     # A second export into the same folder asks first; "keep them" skips every existing file.
     asked: list[int] = []
-    window.exports.ask_overwrite = lambda existing: asked.append(len(existing)) or "skip"
+    window.exports.ask_overwrite = lambda existing, **_: asked.append(len(existing)) or "skip"
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     with qtbot.waitSignal(window.export_finished, timeout=MASK_TIMEOUT_MS) as blocker:
         assert window.export_all(out)
