@@ -29,6 +29,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QImage
 
+from cutout_studio.core.batch import PreparedPhoto
 from cutout_studio.core.errors import CancelledError, CutoutError, ModelNotInstalledError
 from cutout_studio.core.image_io import LoadedImage, load_image
 from cutout_studio.core.mask_cache import MaskCache, quantise
@@ -171,6 +172,31 @@ def prepare(
     return prepared
 
 
+def export_mask(
+    path: Path, segmenter: Segmenter | None, store: SessionStore | None, cache: MaskCache | None
+) -> PreparedPhoto | None:
+    """A photo not in memory as Export all must write it: its automatic mask (from the cache,
+    the model only if missing) with its saved strokes replayed (worker thread). None without a
+    model or when it cannot be read: the batch then loads it and reports why itself."""
+    if segmenter is None:
+        return None
+    try:
+        image = load_image(path)
+        key = content_key(path)
+    except (CutoutError, OSError):
+        return None
+    alpha = automatic_mask(image, segmenter, key, cache)
+    record = store.load(key) if store is not None else None
+    if record is None or record.history.empty or record.size != (image.width, image.height):
+        return PreparedPhoto(image, alpha, False)
+    session = RefineSession(image.rgb, alpha)
+    try:
+        record.history.replay(session)
+    except ValueError:  # a hand-edited record: the editor shows the automatic mask too
+        return PreparedPhoto(image, alpha, False)
+    return PreparedPhoto(image, np.array(session.refine(), dtype=np.float32), True)
+
+
 def load_segmenter(model: str, ctx: JobContext) -> Segmenter:
     """The Segmenter, or a ModelNotInstalledError when its weights are not installed (worker thread).
 
@@ -257,6 +283,10 @@ class MaskScheduler(QObject):
         self._hold_timer.setSingleShot(True)
         self._hold_timer.timeout.connect(self._next)
         self.backlog = 0
+
+    def export_mask(self, path: Path) -> PreparedPhoto | None:
+        """See :func:`export_mask` (worker thread: reads files only)."""
+        return export_mask(path, self.segmenter, self._store, self._cache)
 
     # ------------------------------------------------------------------ model
 

@@ -1,12 +1,15 @@
 """Defects found running a 30-photo shoot by hand in a real X server (issue 15): a photo whose
 edges changed after its export comes back "edited", the finished count settles once a photo being
-prepared is loaded, and Export all can keep a single file that exists already."""
+prepared is loaded, Export all can keep a single file that exists already, and Export all after
+reopening writes the photos not opened again with their saved strokes (not the automatic mask)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -107,3 +110,44 @@ def test_export_all_can_keep_the_one_file_quick_export_wrote(qtbot, make_window,
         lambda: len(list(out.rglob("*.png"))) == 4 and not window.exports.running, timeout=4 * MASK_TIMEOUT_MS
     )
     assert written.stat().st_mtime_ns == stamp  # kept as quick export wrote it
+
+
+def _alpha(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGBA"))[..., 3]
+
+
+def test_export_all_after_reopening_keeps_the_strokes_of_photos_not_opened_again(
+    qtbot, make_window, tmp_path
+):
+    shoot = _shoot(tmp_path)
+    out = shoot / "cutouts"
+    first = make_window()
+    first.confirm_quit = lambda risks: True
+    docs = _open_shoot(qtbot, first, shoot)
+    far = docs[-1]
+    first.filmstrip.select(far)
+    qtbot.waitUntil(lambda: far.ready, timeout=MASK_TIMEOUT_MS)
+    h, w = far.image.rgb.shape[:2]
+    with qtbot.waitSignal(first.view_updated, timeout=MASK_TIMEOUT_MS):  # cut the subject in two
+        first.view.stroke("bg", [(w * 0.2, h * 0.5), (w * 0.8, h * 0.5)], 12.0)
+    with qtbot.waitSignal(first.export_finished, timeout=4 * MASK_TIMEOUT_MS):
+        first.export_all(out)
+    written = far.output_path
+    assert written is not None
+    edited = _alpha(written)
+    assert edited[int(h * 0.5), int(w * 0.4) : int(w * 0.6)].max() < 30  # the stroke is in it
+    first.close()
+
+    second, again = _reopen(qtbot, make_window, shoot)
+    back = again[far.path]
+    assert back.image is None and back.status is DocStatus.EXPORTED  # not opened again
+    calls = []
+    segmenter = second.masks.segmenter
+    original = segmenter.predict
+    segmenter.predict = lambda rgb: calls.append(1) or original(rgb)
+    second.exports.ask_overwrite = lambda existing, **_: "overwrite"
+    with qtbot.waitSignal(second.export_finished, timeout=4 * MASK_TIMEOUT_MS):
+        second.export_all(out)
+    # written again with its strokes (the automatic mask before), from the masks in the cache
+    assert np.array_equal(_alpha(written), edited)
+    assert calls == []
