@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -64,21 +64,48 @@ class ExportItem:
     edges: EdgeOptions | None = None  #: the photo's edge settings (None: the run's)
 
 
+#: a photo not in memory as it must be exported (its saved strokes replayed), or None
+LoadMask = Callable[[Path], "PreparedPhoto | None"]
+
+
+class _OnDemand(Mapping[Path, PreparedPhoto]):
+    """The photos of an Export all written from the editor's masks: those in memory, and the
+    others loaded (with their saved strokes) only when the batch reaches them."""
+
+    def __init__(self, ready: dict[Path, PreparedPhoto], later: set[Path], load: LoadMask) -> None:
+        self._ready, self._later, self._load = ready, later - set(ready), load
+
+    def __getitem__(self, source: Path) -> PreparedPhoto:
+        found = self._ready.get(source) or (self._load(source) if source in self._later else None)
+        if found is None:
+            raise KeyError(source)
+        return found
+
+    def __iter__(self) -> Iterator[Path]:
+        return iter([*self._ready, *self._later])
+
+    def __len__(self) -> int:
+        return len(self._ready) + len(self._later)
+
+
 def export_items(
     items: list[ExportItem], out_dir: Path | None, options: ExportOptions, segmenter: Segmenter | None,
-    ctx: JobContext, inputs: Sequence[Path] = (),
+    ctx: JobContext, inputs: Sequence[Path] = (), load: LoadMask | None = None,
 ) -> int:
     """Write every item; reports one FileResult per file through ``ctx.progress`` (worker thread).
 
     ``out_dir`` None: each item goes to its own chosen name (Export as…). Otherwise the items
     are a run of the engine's batch into ``out_dir``, named as in a batch of ``inputs`` (the
-    shoot's folders and files)."""
+    shoot's folders and files). ``load``: how photos not in memory get their masks (their saved
+    strokes replayed); without it they are masked as a batch would."""
     if out_dir is not None:
-        prepared = {
+        ready = {
             item.source.resolve(): PreparedPhoto(item.image, item.alpha, item.edited)
             for item in items
             if item.image is not None and item.alpha is not None
         }
+        later = {item.source.resolve() for item in items}
+        prepared = _OnDemand(ready, later, load) if load is not None else ready
         summary = run_batch_to_end(
             list(inputs) or [item.source for item in items], out_dir, options, segmenter=segmenter,
             cancel=ctx.cancel_event, write_report=False, prepared=prepared,
@@ -164,7 +191,7 @@ class ExportController(QObject):
 
     def export(
         self, docs: Sequence[Document], items: list[ExportItem], out_dir: Path | None, options: ExportOptions,
-        segmenter: Segmenter | None, inputs: Sequence[Path] = (),
+        segmenter: Segmenter | None, inputs: Sequence[Path] = (), load: LoadMask | None = None,
     ) -> None:
         """``out_dir`` None: write each item to its own name; else Export all into ``out_dir``."""
         if self._job is not None:
@@ -174,7 +201,7 @@ class ExportController(QObject):
         self._docs_by_source = {item.source.resolve(): by_path[item.source.resolve()] for item in items}
         self.started.emit(len(items))
         self._job = self._lane.submit(
-            lambda ctx: export_items(items, out_dir, options, segmenter, ctx, inputs),
+            lambda ctx: export_items(items, out_dir, options, segmenter, ctx, inputs, load),
             name="export",
             on_done=lambda written: self._finish(written, None),
             on_error=lambda exc: self._finish(0, exc),
@@ -239,6 +266,7 @@ class ExportFlow(QObject):
         current: Callable[[], Document | None],
         segmenter: Callable[[], Segmenter | None],
         parent: QWidget,
+        load: LoadMask | None = None,
     ) -> None:
         super().__init__(parent)
         self.state = state
@@ -248,6 +276,7 @@ class ExportFlow(QObject):
         self._documents = documents
         self._current = current
         self._segmenter = segmenter
+        self._load = load  # photos not in memory keep their saved strokes in Export all
         self._parent = parent
         self.controller = ExportController(lane, self)
         self.bar = QProgressBar()
@@ -278,8 +307,9 @@ class ExportFlow(QObject):
         dialog.open()
         return dialog
 
-    def ask_overwrite(self, existing: list[Path]) -> str:
-        """'overwrite', 'skip' or 'cancel' for outputs that already exist."""
+    def ask_overwrite(self, existing: list[Path], can_skip: bool = False) -> str:
+        """'overwrite', 'skip' or 'cancel' for outputs that already exist; ``can_skip``: other
+        photos are exported too, so keeping these (even a single one) still writes the rest."""
         names = "\n".join(p.name for p in existing[:8]) + ("\n…" if len(existing) > 8 else "")
         box = QMessageBox(
             QMessageBox.Icon.Question,
@@ -290,7 +320,7 @@ class ExportFlow(QObject):
         overwrite = box.addButton("Overwrite", QMessageBox.ButtonRole.AcceptRole)
         skip = (
             box.addButton("Keep them (skip)", QMessageBox.ButtonRole.ActionRole)
-            if len(existing) > 1
+            if can_skip or len(existing) > 1
             else None
         )
         box.addButton(QMessageBox.StandardButton.Cancel)
@@ -413,7 +443,7 @@ class ExportFlow(QObject):
             items = [item for item in planned if not _up_to_date(by_source[item.source.resolve()], item.output)]
             foreign = [item.output for item in items if item.output.exists()
                        and owner_of(item.output, folder) != item.source.resolve()]
-            answer = self.ask_overwrite(foreign) if foreign else "overwrite"
+            answer = self.ask_overwrite(foreign, can_skip=True) if foreign else "overwrite"
             if answer == "cancel":
                 return
             if answer == "skip":
@@ -422,7 +452,7 @@ class ExportFlow(QObject):
                 self.message.emit(f"{len(planned) - len(items)} photo(s) already exported as they are now", 6000)
             if items:
                 final = dataclasses.replace(options, overwrite=True)
-                self.controller.export(docs, items, folder, final, self._segmenter(), inputs)
+                self.controller.export(docs, items, folder, final, self._segmenter(), inputs, self._load)
             else:
                 self.finished.emit(0, False)
 

@@ -114,6 +114,7 @@ class MainWindow(QMainWindow):
             current=lambda: self.view.current,
             segmenter=lambda: self.masks.segmenter,
             parent=self,
+            load=self.masks.export_mask,
         )
         self.batch_dialog: BatchDialog | None = None
         self.opener = FileOpener(self.settings, self)
@@ -254,6 +255,7 @@ class MainWindow(QMainWindow):
         self.shoot.progress_changed.connect(self.filmstrip_panel.set_progress)
         self.masks.backlog_changed.connect(self.filmstrip_panel.set_backlog)
         self.masks.surveyed.connect(self.shoot.doc_changed)
+        self.masks.prepared.connect(self.shoot.doc_changed)  # it was "computing mask" until now
         self.masks.segmenter_ready.connect(self._on_segmenter_ready)
         self.masks.model_missing.connect(lambda _message: self.view.update_busy())
         self.masks.model_failed.connect(lambda _message: self.view.update_busy())

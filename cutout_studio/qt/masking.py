@@ -29,6 +29,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QImage
 
+from cutout_studio.core.batch import PreparedPhoto
 from cutout_studio.core.edge_brush import EdgeEdits
 from cutout_studio.core.edits import replay
 from cutout_studio.core.errors import CancelledError, CutoutError, ModelNotInstalledError
@@ -163,15 +164,45 @@ def prepare(
             prepared.note = f"saved edits are for a {record.size[0]}×{record.size[1]} photo: not restored"
             return prepared
         try:
-            prepared.edge_edits = replay(record.history, session, image.rgb)
+            prepared.edge_edits, prepared.restored = replayed(record, image, session)
         except ValueError as exc:  # a hand-edited record: start from the automatic mask
             prepared.note = f"saved edits could not be replayed ({exc})"
             return Prepared(image, photo, thumb, alpha, RefineSession(image.rgb, alpha), key)
-        restored = np.array(prepared.edge_edits.apply(session.refine()), dtype=np.float32)
-        restored.setflags(write=False)
-        prepared.restored = restored
     prepared.record = record
     return prepared
+
+
+def export_mask(
+    path: Path, segmenter: Segmenter | None, store: SessionStore | None, cache: MaskCache | None
+) -> PreparedPhoto | None:
+    """A photo not in memory as Export all must write it: its automatic mask (from the cache,
+    the model only if missing) with its saved strokes replayed (worker thread). None without a
+    model or when it cannot be read: the batch then loads it and reports why itself."""
+    if segmenter is None:
+        return None
+    try:
+        image = load_image(path)
+        key = content_key(path)
+    except (CutoutError, OSError):
+        return None
+    alpha = automatic_mask(image, segmenter, key, cache)
+    record = store.load(key) if store is not None else None
+    if record is None or record.history.empty or record.size != (image.width, image.height):
+        return PreparedPhoto(image, alpha, False)
+    try:
+        _edits, restored = replayed(record, image, RefineSession(image.rgb, alpha))
+    except ValueError:  # a hand-edited record: the editor shows the automatic mask too
+        return PreparedPhoto(image, alpha, False)
+    return PreparedPhoto(image, restored, True)
+
+
+def replayed(record: SessionRecord, image: LoadedImage, session: RefineSession) -> tuple[EdgeEdits, np.ndarray]:
+    """Replay ``record``'s edits into a fresh ``session``: the refine-edge patches and the mask
+    they give (read-only); ValueError for a record the session refuses (worker thread)."""
+    edits = replay(record.history, session, image.rgb)
+    restored = np.array(edits.apply(session.refine()), dtype=np.float32)
+    restored.setflags(write=False)
+    return edits, restored
 
 
 def load_segmenter(model: str, ctx: JobContext) -> Segmenter:
@@ -201,7 +232,8 @@ def saved_status(record: SessionRecord, edited: bool) -> tuple[DocStatus, Path |
         return DocStatus(word), output
     if word == DocStatus.FINISHED.value:
         return DocStatus.FINISHED, output
-    return (DocStatus.EDITED if edited else DocStatus.MASKED), output
+    # "edited" without strokes: its edge settings changed after an export, which is still stale
+    return (DocStatus.EDITED if edited or word == DocStatus.EDITED.value else DocStatus.MASKED), output
 
 
 def restore(doc: Document, result: Prepared) -> None:
@@ -260,6 +292,10 @@ class MaskScheduler(QObject):
         self._hold_timer.setSingleShot(True)
         self._hold_timer.timeout.connect(self._next)
         self.backlog = 0
+
+    def export_mask(self, path: Path) -> PreparedPhoto | None:
+        """See :func:`export_mask` (worker thread: reads files only)."""
+        return export_mask(path, self.segmenter, self._store, self._cache)
 
     # ------------------------------------------------------------------ model
 

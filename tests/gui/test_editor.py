@@ -220,7 +220,7 @@ def test_export_all_names_files_like_the_batch_and_asks_before_overwriting(qtbot
 
     # A second export into the same folder: both are up to date, nothing is asked or rewritten.
     asked: list[list[Path]] = []
-    window.exports.ask_overwrite = lambda existing: asked.append(existing) or "skip"
+    window.exports.ask_overwrite = lambda existing, **_: asked.append(existing) or "skip"
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     with qtbot.waitSignal(window.export_finished, timeout=MASK_TIMEOUT_MS) as blocker:
         assert window.export_all(out)

@@ -97,7 +97,7 @@ def test_quick_export_names_like_export_all_and_the_batch_without_a_dialog(qtbot
     assert first.output_path.relative_to(out).as_posix() == f"{first.path.parent.name}/{first.path.stem}_cutout.png"
     assert first.status is DocStatus.EXPORTED and first.finished
     # again, after a stroke: its own output is replaced without asking
-    window.exports.ask_overwrite = lambda existing: pytest.fail(f"asked about its own output {existing}")
+    window.exports.ask_overwrite = lambda existing, **_: pytest.fail(f"asked about its own output {existing}")
     before = first.output_path.stat().st_mtime_ns
     h, w = first.image.rgb.shape[:2]
     with qtbot.waitSignal(window.view_updated, timeout=MASK_TIMEOUT_MS):
@@ -139,7 +139,7 @@ def test_a_file_that_is_not_the_photos_own_output_is_replaced_only_when_the_user
     target.parent.mkdir(parents=True)
     Image.new("RGB", (8, 8), "red").save(target)
     asked = []
-    window.exports.ask_overwrite = lambda existing: asked.append(existing) or "cancel"
+    window.exports.ask_overwrite = lambda existing, **_: asked.append(existing) or "cancel"
     assert not window.exports.quick_export()
     assert asked == [[target]] and Image.open(target).size == (8, 8)
 
