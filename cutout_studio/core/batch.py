@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from cutout_studio.core.confidence import confidence
 from cutout_studio.core.edges import EdgeOptions
 from cutout_studio.core.errors import CutoutError
 from cutout_studio.core.export import ExportOptions, export_cutout, remove_stale_temp_files
@@ -92,6 +93,7 @@ class FileResult:
     status: Status
     seconds: float
     message: str = ""
+    confidence: float | None = None  #: of the mask written (core.confidence); None: no mask made
 
 
 @dataclass(frozen=True)
@@ -461,7 +463,7 @@ def _write(job: BatchJob, started: float, image: LoadedImage, alpha: np.ndarray,
         warning = quality_warning(alpha)
         message = "; ".join([f"{job.source.name}: {warning}", *image.notes] if warning else image.notes)
         result = FileResult(job.source, out, "warning" if warning else "done", time.perf_counter() - started,
-                            message)
+                            message, confidence(alpha))
     return recorder.record(job, result, fingerprint)
 
 

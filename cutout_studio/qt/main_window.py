@@ -52,6 +52,7 @@ from cutout_studio.qt.opening import FileOpener, dropped_paths
 from cutout_studio.qt.persistence import SettingsKeeper, restore_geometry, save_geometry
 from cutout_studio.qt.photo_view import PhotoView
 from cutout_studio.qt.render import warm_up
+from cutout_studio.qt.review import open_review
 from cutout_studio.qt.shoot import ShootFlow
 from cutout_studio.qt.state import EditorState
 from cutout_studio.qt.tools_panel import ToolsPanel
@@ -170,13 +171,7 @@ class MainWindow(QMainWindow):
         self.busy_bar.setToolTip("Working…")
         self.busy_bar.hide()
         self.zoom_label = QLabel("")
-        for widget in (
-            self.busy_bar,
-            self.exports.bar,
-            self.exports.cancel_button,
-            self.zoom_label,
-            self.model_label,
-        ):
+        for widget in (self.busy_bar, self.exports.bar, self.exports.cancel_button, self.zoom_label, self.model_label):
             status.addPermanentWidget(widget)
 
     def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> None:
@@ -212,6 +207,7 @@ class MainWindow(QMainWindow):
         a.accept_next.triggered.connect(self.shoot.accept_and_next)
         a.next_unfinished.triggered.connect(lambda: self.shoot.step_unfinished(1))
         a.previous_unfinished.triggered.connect(lambda: self.shoot.step_unfinished(-1))
+        a.review.triggered.connect(lambda: open_review(self))
         a.export_settings.triggered.connect(self.exports.edit_settings)
         a.quit.triggered.connect(self.close)
         a.undo.triggered.connect(lambda: self.view.history("undo"))

@@ -14,7 +14,8 @@ photo's status at once), keeping no pixels. Surveys wait while the user paints.
 The same job looks the photo up in the session store (by the hash of its bytes) and replays
 the strokes saved there, so a photo edited before a quit or a crash comes back edited.
 
-Thumbnails come from a separate, lower-priority lane, one photo at a time.
+Each photo's confidence (:mod:`~cutout_studio.core.confidence`) is read from its automatic mask
+when the mask is computed or read back, for worst-first review. Thumbnails: :mod:`thumbnails`.
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QImage
 
+from cutout_studio.core.confidence import confidence
 from cutout_studio.core.errors import CancelledError, CutoutError, ModelNotInstalledError
 from cutout_studio.core.image_io import LoadedImage, load_image
 from cutout_studio.core.mask_cache import MaskCache, quantise
@@ -38,6 +41,7 @@ from cutout_studio.core.refine import RefineSession
 from cutout_studio.core.session_store import History, SessionRecord, SessionStore, content_key
 from cutout_studio.qt.document import DocStatus, Document
 from cutout_studio.qt.render import Layer, photo_layer, thumbnail
+from cutout_studio.qt.thumbnails import ThumbnailLoader as ThumbnailLoader  # (its old home)
 from cutout_studio.qt.workers import Job, JobContext, Lane
 
 if TYPE_CHECKING:  # importing the segmenter loads torch: the GUI does that on a worker
@@ -74,6 +78,7 @@ class Prepared:
     record: SessionRecord | None = None  #: the saved edits found for it
     restored: np.ndarray | None = None  #: the mask after replaying ``record``'s strokes
     note: str = ""  #: why saved edits were not restored
+    confidence: float | None = None  #: of the automatic mask (core.confidence)
 
 
 @dataclass
@@ -84,6 +89,7 @@ class Surveyed:
     record: SessionRecord | None
     masked: bool  #: its automatic mask is in the cache
     thumb: QImage | None = None  #: made when the photo had to be decoded anyway
+    confidence: float | None = None  #: of its automatic mask (core.confidence)
 
 
 def automatic_mask(
@@ -115,16 +121,19 @@ def survey(
     record = store.load(key) if store is not None else None
     model = segmenter.card.name if segmenter is not None else ""
     masked = bool(model) and cache is not None and cache.path_for(key, model).is_file()
-    thumb = None
+    thumb, trust = None, None
     if (segmenter is not None and not masked) or need_thumb:
         ctx.check_cancelled()
         image = load_image(path)
         thumb = thumbnail(image.rgb) if need_thumb else None
         if segmenter is not None and not masked:
             ctx.check_cancelled()
-            automatic_mask(image, segmenter, key, cache)
+            trust = confidence(automatic_mask(image, segmenter, key, cache))
             masked = cache is not None
-    return Surveyed(key, record, masked, thumb)
+    if trust is None and masked and cache is not None:  # read back: the mask is a small PNG
+        mask = cv2.imread(str(cache.path_for(key, model)), cv2.IMREAD_GRAYSCALE)
+        trust = confidence(mask) if mask is not None else None
+    return Surveyed(key, record, masked, thumb, trust)
 
 
 def prepare(
@@ -155,7 +164,8 @@ def prepare(
     alpha = automatic_mask(image, segmenter, key, cache)
     ctx.check_cancelled()
     session = RefineSession(image.rgb, alpha)
-    prepared = Prepared(image, photo, thumb, alpha, session, key)
+    trust = confidence(alpha)
+    prepared = Prepared(image, photo, thumb, alpha, session, key, confidence=trust)
     record = store.load(key) if store is not None and key is not None else None
     if record is not None and not record.history.empty:
         if record.size != (image.width, image.height):
@@ -165,7 +175,7 @@ def prepare(
             record.history.replay(session)
         except ValueError as exc:  # a hand-edited record: start from the automatic mask
             prepared.note = f"saved edits could not be replayed ({exc})"
-            return Prepared(image, photo, thumb, alpha, RefineSession(image.rgb, alpha), key)
+            return Prepared(image, photo, thumb, alpha, RefineSession(image.rgb, alpha), key, confidence=trust)
         restored = np.array(session.refine(), dtype=np.float32)
         restored.setflags(write=False)
         prepared.restored = restored
@@ -384,6 +394,7 @@ class MaskScheduler(QObject):
         doc.surveyed = True
         doc.key = doc.key or result.key
         doc.thumbnail = doc.thumbnail or result.thumb
+        doc.confidence = result.confidence if result.confidence is not None else doc.confidence
         if doc.image is None and doc.status in (DocStatus.WAITING, DocStatus.MASKED):
             record = result.record
             if record is not None:
@@ -411,6 +422,7 @@ class MaskScheduler(QObject):
         doc.thumbnail = doc.thumbnail or result.thumb
         doc.key = doc.key or result.key
         if result.alpha is not None:
+            doc.confidence = result.confidence
             doc.auto_alpha = result.alpha
             doc.alpha = result.alpha
             doc.session = result.session
@@ -461,48 +473,3 @@ class MaskScheduler(QObject):
                 continue  # the user's work stays in memory
             doc.unload()
             del self._loaded[id(doc)]
-
-
-class ThumbnailLoader(QObject):
-    """Makes the filmstrip's thumbnails one photo at a time on its own lane."""
-
-    ready = Signal(object)  #: document whose thumbnail (or failure) is known
-
-    def __init__(self, lane: Lane, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._lane = lane
-        self._queue: list[Document] = []
-        self._busy = False
-
-    def add(self, docs: Sequence[Document]) -> None:
-        self._queue.extend(docs)
-        self._next()
-
-    def _next(self) -> None:
-        while self._queue and not self._busy:
-            doc = self._queue.pop(0)
-            if doc.thumbnail is not None or doc.status is DocStatus.FAILED:
-                continue
-            self._busy = True
-            self._start(doc)
-
-    def _start(self, doc: Document) -> None:
-        """Make ``doc``'s thumbnail on the lane (a method, so the callbacks close over ``doc``)."""
-        path = doc.path
-        self._lane.submit(
-            lambda ctx: thumbnail(load_image(path).rgb),
-            name=f"thumbnail {doc.name}",
-            on_done=lambda thumb: self._done(doc, thumb, None),
-            on_error=lambda exc: self._done(doc, None, exc),
-        )
-
-    def _done(self, doc: Document, thumb: QImage | None, exc: BaseException | None) -> None:
-        self._busy = False
-        if thumb is not None and doc.thumbnail is None:
-            doc.thumbnail = thumb
-        elif isinstance(exc, CutoutError) and doc.status is DocStatus.WAITING:
-            # The photo cannot be read: say so now rather than when it is opened.
-            doc.status = DocStatus.FAILED
-            doc.message = str(exc)
-        self.ready.emit(doc)
-        self._next()
