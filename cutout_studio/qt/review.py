@@ -39,8 +39,6 @@ if TYPE_CHECKING:
 REVIEW_SIDE = 150
 _CHECKER = 8  #: checkerboard square (px) behind the cutouts
 _ACCEPTED = QColor(120, 200, 120)
-#: statuses whose automatic mask is known (a photo can be accepted from them)
-_MASK_KNOWN = (DocStatus.MASKED, DocStatus.EDITED, DocStatus.EXPORTED, DocStatus.WARNING, DocStatus.FINISHED)
 
 
 def unreviewed(docs: Sequence[Document]) -> list[Document]:
@@ -205,7 +203,8 @@ class ReviewDialog(QDialog):
         doc = self.current_document()
         if doc is None:
             return False
-        if doc.status is DocStatus.FAILED or (doc.alpha is None and doc.status not in _MASK_KNOWN):
+        # its automatic mask is known once its confidence is (surveyed, or being loaded again)
+        if doc.status is DocStatus.FAILED or (doc.alpha is None and doc.confidence is None):
             reason = doc.message if doc.status is DocStatus.FAILED else "wait for its mask"
             self.status.setText(f"{doc.label} cannot be accepted: {reason}")
             return False
@@ -309,5 +308,6 @@ def open_review(window: MainWindow) -> ReviewDialog:
     dialog.refill()
     dialog.show()
     dialog.raise_()
+    dialog.activateWindow()  # its keys, not the editor's (A there accepts the photo on screen)
     dialog.grid.setFocus()
     return dialog
