@@ -7,6 +7,7 @@ the signals is fitted on the *train* parts only (``--fit`` prints the weights to
 core/confidence.py); the table reports the *val* parts only, which are never fitted on.
 
     python bench/bench_confidence.py --train-limit 150          # extract (cached), fit, report
+    python bench/bench_confidence.py --select                   # which inputs: 5-fold CV on train
     python bench/bench_confidence.py --fit                      # print the train fit's weights
 
 Per-photo signals are cached in bench/results/confidence_signals.json (keyed by set and name),
@@ -16,8 +17,10 @@ so a second run only refits and reports.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import common
@@ -48,6 +51,17 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
     rx -= rx.mean()
     ry -= ry.mean()
     return float((rx * ry).sum() / np.sqrt((rx * rx).sum() * (ry * ry).sum()))
+
+
+def bootstrap(x: np.ndarray, y: np.ndarray, rounds: int = 2000) -> tuple[float, float]:
+    """95 % percentile interval of Spearman(x, y) over photos drawn with replacement."""
+    rng = np.random.default_rng(0)
+    values = []
+    for _ in range(rounds):
+        pick = rng.integers(0, len(x), len(x))
+        if len(set(pick)) > 2:
+            values.append(spearman(x[pick], y[pick]))
+    return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
 
 
 def extract(data: Path, train_limit: int, device: str) -> list[dict]:
@@ -103,16 +117,56 @@ def signals_of(row: dict, with_flip: bool) -> conf.ConfidenceSignals:
     return conf.ConfidenceSignals(*row["signals"], flip=row["flip"] if with_flip else None)
 
 
-def fit(rows: list[dict], with_flip: bool, ridge: float = 1e-2) -> tuple[list[float], float, float]:
-    """Least squares of log10 MAE on the features (train rows only): weights, mid, scale."""
-    train = [r for r in rows if r["split"] == "train"]
-    x = np.array([[1.0, *conf.features(signals_of(r, with_flip))] for r in train])
-    y = np.log10(np.maximum([r["mae"] for r in train], _MAE_FLOOR))
+def _targets(rows: list[dict]) -> np.ndarray:
+    """log10 MAE minus its set's mean over ``rows``: the order within a set is what is fitted."""
+    y = np.log10(np.maximum([r["mae"] for r in rows], _MAE_FLOOR))
+    sets = np.array([r["set"] for r in rows])
+    for name in set(sets):
+        y[sets == name] -= y[sets == name].mean()
+    return y
+
+
+def fit(rows: list[dict], names: Sequence[str], ridge: float = 1e-2) -> tuple[dict[str, float], float, float]:
+    """Least squares of the centred log10 MAE on the inputs ``names`` (train rows only): the
+    weights by name, and the predictions' median and spread (MID, SCALE)."""
+    with_flip = "log flip" in names
+    x = np.array([[1.0, *(conf.features(signals_of(r, with_flip))[n] for n in names)] for r in rows])
     penalty = ridge * np.eye(x.shape[1])
     penalty[0, 0] = 0.0  # the intercept is not shrunk
-    weights = np.linalg.solve(x.T @ x + penalty, x.T @ y)
+    weights = np.linalg.solve(x.T @ x + penalty, x.T @ _targets(rows))
     predicted = x @ weights
-    return [float(w) for w in weights], float(np.median(predicted)), float(predicted.std() or 1.0)
+    named = {"intercept": float(weights[0]), **{n: float(w) for n, w in zip(names, weights[1:])}}
+    return named, float(np.median(predicted)), float(predicted.std() or 1.0)
+
+
+def cross_validated(rows: list[dict], names: Sequence[str], folds: int = 5) -> list[float]:
+    """Spearman per set of a ``folds``-fold cross-validated fit on the train rows (choosing inputs)."""
+    order = np.random.default_rng(0).permutation(len(rows))
+    predicted = np.zeros(len(rows))
+    for held in np.array_split(order, folds):
+        rest = [rows[i] for i in sorted(set(range(len(rows))) - set(held))]
+        weights, _, _ = fit(rest, names)
+        for i in held:
+            inputs = conf.features(signals_of(rows[i], "log flip" in names))
+            predicted[i] = weights["intercept"] + sum(w * inputs[n] for n, w in weights.items() if n != "intercept")
+    return [spearman(-predicted[[i for i, r in enumerate(rows) if r["set"] == s]],
+                     np.array([r["mae"] for r in rows if r["set"] == s])) for s in SETS]
+
+
+def select(rows: list[dict]) -> None:
+    """Every subset of the inputs, ranked by its worst set's cross-validated Spearman (train only)."""
+    train = [r for r in rows if r["split"] == "train"]
+    names = list(conf.features(signals_of(train[0], True)))
+    results = []
+    for k in range(1, len(names) + 1):
+        for subset in itertools.combinations(names, k):
+            rho = cross_validated(train, subset)
+            results.append((max(rho), subset, rho))
+    results.sort(key=lambda item: item[0])
+    for label, keep in (("with flip", lambda sub: True), ("mask only", lambda sub: "log flip" not in sub)):
+        print(f"best subsets, {label} (5-fold CV on the train parts, ρ per set):")
+        for worst, subset, rho in [r for r in results if keep(r[1])][:5]:
+            print(f"  {worst:+.3f}  {', '.join(subset)}  ({', '.join(f'{v:+.3f}' for v in rho)})")
 
 
 def table(rows: list[dict]) -> list[list[object]]:
@@ -128,7 +182,9 @@ def table(rows: list[dict]) -> list[list[object]]:
             with_flip = np.array([conf.score(signals_of(r, True)) for r in part])
             flip_alone = -np.array([r["flip"] for r in part])
             band_alone = -np.array([r["signals"][0] for r in part])
+            low, high = bootstrap(mask_only, mae)
             out.append([set_name, split, len(part), f"{mae.mean():.4f}", f"{spearman(mask_only, mae):+.3f}",
+                        f"{low:+.2f} … {high:+.2f}",
                         f"{spearman(with_flip, mae):+.3f}", f"{spearman(flip_alone, mae):+.3f}",
                         f"{spearman(band_alone, mae):+.3f}"])
     return out
@@ -140,16 +196,18 @@ def main() -> None:
     parser.add_argument("--train-limit", type=int, default=150, help="train photos per set (spread)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--fit", action="store_true", help="print the weights fitted on the train parts")
+    parser.add_argument("--select", action="store_true", help="rank subsets of the inputs by CV on the train parts")
     args = parser.parse_args()
     rows = extract(args.data, args.train_limit, args.device)
+    if args.select:
+        select(rows)
     if args.fit:
-        for with_flip in (False, True):
-            weights, mid, scale = fit(rows, with_flip)
-            names = ["intercept", *conf.FEATURE_NAMES[: len(weights) - 1]]
-            print(("with flip" if with_flip else "mask only") + ": " +
-                  ", ".join(f"{n} {w:+.4f}" for n, w in zip(names, weights)))
-            print(f"  weights = ({', '.join(f'{w:.4f}' for w in weights)})  mid {mid:.4f} scale {scale:.4f}")
-    header = ["set", "split", "photos", "mean MAE", "ρ confidence", "ρ confidence+flip", "ρ flip alone",
+        train = [r for r in rows if r["split"] == "train"]
+        for label, current in (("MASK", conf.WEIGHTS_MASK), ("FLIP", conf.WEIGHTS_FLIP)):
+            weights, mid, scale = fit(train, [n for n in current if n != "intercept"])
+            print(f"WEIGHTS_{label} = {{{', '.join(f'{n!r}: {w:.4f}' for n, w in weights.items())}}}")
+            print(f"MID_{label}, SCALE_{label} = {mid:.4f}, {scale:.4f}")
+    header = ["set", "split", "photos", "mean MAE", "ρ confidence", "95 % interval", "ρ confidence+flip", "ρ flip alone",
               "ρ band alone"]
     rows_out = table(rows)
     common.print_table(header, rows_out)
