@@ -361,7 +361,9 @@ class MaskScheduler(QObject):
             return
         segmenter, image, path, key, store = self.segmenter, doc.image, doc.path, doc.key, self._store
         cache = self._cache
-        if segmenter is not None:
+        if segmenter is not None and doc.status in (DocStatus.WAITING, DocStatus.MASKED):
+            # (a photo finished, exported or edited while unloaded keeps saying so while it is
+            # loaded again: its saved record may not hold that yet)
             doc.status = DocStatus.WORKING
         job = self._lane.submit(
             lambda ctx: prepare(path, image, segmenter, ctx, key, store, cache),

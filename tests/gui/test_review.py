@@ -110,7 +110,7 @@ def test_review_grid_accepts_opens_and_moves_with_real_keys(qtbot, make_window, 
     qtbot.waitUntil(lambda: QApplication.activeWindow() is window)  # the editor has the keys again
     window.canvas.setFocus()  # back to the review: what is left, worst first
     QTest.keyClick(window.canvas, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
-    assert dialog.isVisible() and dialog.docs == order[1:]
+    assert dialog.isVisible() and dialog.docs == order[1:], [(d.name, d.confidence, d.status) for d in order]
     qtbot.waitUntil(lambda: QApplication.activeWindow() is dialog)
     # accepting every photo left ends the review
     for _ in order[1:]:
