@@ -48,8 +48,9 @@ def unreviewed(docs: Sequence[Document]) -> list[Document]:
 
 
 def cutout_thumbnail(rgb: np.ndarray, alpha: np.ndarray | None, side: int = REVIEW_SIDE) -> QImage:
-    """The photo reduced to ``side`` px and cut out over a checkerboard (worker thread); without
-    ``alpha``, the photo itself."""
+    """The photo reduced to fit ``side`` px, cut out over a checkerboard, centred in a transparent
+    ``side``×``side`` square so that the grid lines up (worker thread); without ``alpha``, the
+    photo itself."""
     height, width = rgb.shape[:2]
     scale = min(1.0, side / max(height, width))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
@@ -59,9 +60,12 @@ def cutout_thumbnail(rgb: np.ndarray, alpha: np.ndarray | None, side: int = REVI
         ys, xs = np.indices((size[1], size[0]))
         board = np.where(((ys // _CHECKER + xs // _CHECKER) % 2 == 0)[:, :, None], 235.0, 200.0)
         small = small * a + board * (1.0 - a)
-    pixels = np.ascontiguousarray(np.clip(small + 0.5, 0, 255).astype(np.uint8))
-    # copy(): the QImage must own its pixels once ``pixels`` goes away
-    return QImage(pixels.data, size[0], size[1], pixels.strides[0], QImage.Format.Format_RGB888).copy()
+    square = np.zeros((side, side, 4), np.uint8)  # transparent around the photo
+    top, left = (side - size[1]) // 2, (side - size[0]) // 2
+    square[top : top + size[1], left : left + size[0], :3] = np.clip(small + 0.5, 0, 255).astype(np.uint8)
+    square[top : top + size[1], left : left + size[0], 3] = 255
+    # copy(): the QImage must own its pixels once ``square`` goes away
+    return QImage(square.data, side, side, square.strides[0], QImage.Format.Format_RGBA8888).copy()
 
 
 def _make_thumbnail(doc: Document, cache: MaskCache, model: str) -> Callable[[object], QImage]:
