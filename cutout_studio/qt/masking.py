@@ -116,7 +116,8 @@ def survey(
     cache: MaskCache | None,
     need_thumb: bool,
 ) -> Surveyed:
-    """Mask a photo of the shoot into the cache and read its saved record (worker thread)."""
+    """Mask a photo of the shoot into the cache, read its saved record and the confidence of its
+    automatic mask (worker thread)."""
     key = content_key(path)  # OSError: the job fails, the photo is marked failed with the reason
     record = store.load(key) if store is not None else None
     model = segmenter.card.name if segmenter is not None else ""

@@ -177,6 +177,8 @@ class ReviewDialog(QDialog):
         item = self._items[id(doc)]
         trust = "confidence …" if doc.confidence is None else f"confidence {doc.confidence:.2f}"
         mark = "✓ " if doc.finished else ""
+        if doc.status in (DocStatus.EDITED, DocStatus.EXPORTED, DocStatus.WARNING):
+            trust += f" · {doc.status.value}"  # (unloaded and edited: the automatic mask is shown)
         item.setText(f"{mark}{doc.label}\n{trust}")
         item.setToolTip(f"{doc.path}\nStatus: {doc.status_text()}")
         if doc.finished:
@@ -296,10 +298,12 @@ def open_review(window: MainWindow) -> ReviewDialog:
     """Show the window's review (made on first use), refilled with what is still to review."""
     dialog = window.findChild(ReviewDialog)
     if dialog is None:
-        segmenter = window.masks
-        dialog = ReviewDialog(lambda: window.docs, window.shoot, window.lanes.thumbs, window.mask_cache,
-                              lambda: segmenter.segmenter.card.name if segmenter.segmenter is not None else "",
-                              window)
+        masks = window.masks
+
+        def model() -> str:  # the cached masks are named by the model that made them
+            return masks.segmenter.card.name if masks.segmenter is not None else ""
+
+        dialog = ReviewDialog(lambda: window.docs, window.shoot, window.lanes.thumbs, window.mask_cache, model, window)
 
         def fix(doc: Document) -> None:
             window.show_document(doc)

@@ -71,11 +71,14 @@ def test_filmstrip_sorts_worst_first_and_the_shoot_keeps_its_order(qtbot, make_w
     panel.sort_combo.setCurrentText("Sort: folder order")
     assert _rows(window) == names
 
-    # reopened, each confidence is read back from the mask cache: the same numbers
+    # reopened worst first: each confidence is read back from the mask cache (the same numbers)
+    # and the rows take their places as the confidences arrive
     window.close()
     again = make_window()
+    again.filmstrip_panel.sort_combo.setCurrentText("Sort: worst first")
     _open_shoot(qtbot, again, tmp_path)
     assert {d.name: d.confidence for d in again.docs} == pytest.approx(confidences, abs=1e-6)
+    assert _rows(again) == worst_first and [d.name for d in again.docs] == names
 
 
 def test_review_grid_accepts_opens_and_moves_with_real_keys(qtbot, make_window, tmp_path):
