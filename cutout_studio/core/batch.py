@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from cutout_studio.core.confidence import confidence
 from cutout_studio.core.edges import EdgeOptions
 from cutout_studio.core.errors import CutoutError
 from cutout_studio.core.export import ExportOptions, export_cutout, remove_stale_temp_files
@@ -94,6 +95,7 @@ class FileResult:
     seconds: float
     message: str = ""
     compliance: str = ""  #: the marketplace check: "ok" or its reasons; "" without a preset
+    confidence: float | None = None  #: of the mask written (core.confidence); None: no mask made
 
 
 @dataclass(frozen=True)
@@ -464,7 +466,7 @@ def _write(job: BatchJob, started: float, image: LoadedImage, alpha: np.ndarray,
         warnings = [w for w in (quality_warning(alpha), check.label() if check and not check.ok else "") if w]
         message = "; ".join([f"{job.source.name}: {'; '.join(warnings)}", *image.notes] if warnings else image.notes)
         result = FileResult(job.source, out, "warning" if warnings else "done", time.perf_counter() - started,
-                            message, check.line() if check else "")
+                            message, compliance=check.line() if check else "", confidence=confidence(alpha))
     return recorder.record(job, result, fingerprint)
 
 

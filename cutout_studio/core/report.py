@@ -32,14 +32,17 @@ class _Row(Protocol):
     @property
     def message(self) -> str: ...
     @property
+    def confidence(self) -> float | None: ...
+    @property
     def output(self) -> Path | None: ...
     @property
     def compliance(self) -> str: ...
 
 
 class Report:
+    #: confidence: how much to trust the mask, 0..1 (core.confidence), empty where no mask was made;
     #: compliance: the marketplace check ("ok" or its reasons), empty without a preset
-    FIELDS = ("file", "status", "seconds", "message", "output", "compliance")
+    FIELDS = ("file", "status", "seconds", "message", "confidence", "output", "compliance")
 
     def __init__(self, path: Path | None, warn: Warn | None = None) -> None:
         self._log = AppendLog(path, what="report", warn=warn, truncate=True) if path is not None else None
@@ -54,13 +57,14 @@ class Report:
 
     def row(self, result: _Row) -> None:
         self._write([str(result.source), result.status, f"{result.seconds:.3f}", result.message,
-                     str(result.output or ""), result.compliance])
+                     "" if result.confidence is None else f"{result.confidence:.3f}", str(result.output or ""),
+                     result.compliance])
 
     def note(self, text: str) -> None:
-        self._write(["", "note", "", text, "", ""])
+        self._write(["", "note", "", text, *[""] * (len(self.FIELDS) - 4)])
 
     def cancelled(self, left: int) -> None:
-        self._write(["", "cancelled", "", f"cancelled, {left} not processed", "", ""])
+        self._write(["", "cancelled", "", f"cancelled, {left} not processed", *[""] * (len(self.FIELDS) - 4)])
 
     def close(self) -> None:
         if self._log is not None:

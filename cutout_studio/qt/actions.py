@@ -129,6 +129,12 @@ class Actions:
         self.previous_unfinished = make(
             "Shoot", "Previous unfinis&hed", ["Shift+N"], "Go to the previous unfinished photo"
         )
+        self.review = make(
+            "Shoot",
+            "&Review worst first…",
+            ["Ctrl+Shift+R"],
+            "The unreviewed photos as cutouts, least trusted masks first: A accepts, Enter opens one to fix",
+        )
 
         self.batch = make(
             "Batch", "Run on &folder…", ["Ctrl+B"], "Cut out every photo in a folder with the export settings"

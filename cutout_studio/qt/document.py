@@ -132,6 +132,8 @@ class Document:
     signals: DocumentSignals = field(default_factory=DocumentSignals, repr=False)
     #: its status is known (masked into the cache and its saved record read, or prepared)
     surveyed: bool = False
+    #: how much to trust its automatic mask, 0..1 (core.confidence; worst-first review), once known
+    confidence: float | None = None
     #: the name shown when it differs from ``name`` (a namesake from another folder is open)
     display_name: str = ""
 

@@ -1,5 +1,6 @@
 """The shoot's photos: a thumbnail, the name (with its folder where names repeat) and the status
-of each, a filter (all, unfinished, warnings, failed) and how many are finished."""
+of each, a filter (all, unfinished, warnings, failed), an order (the folder's, or worst first:
+the automatic masks least to be trusted first) and how many are finished."""
 
 from __future__ import annotations
 
@@ -43,6 +44,27 @@ FILTERS: dict[str, Callable[[Document], bool]] = {
 }
 
 
+#: the order's choices: label -> sort worst first
+SORTS = {"Sort: folder order": False, "Sort: worst first": True}
+
+
+def worst_first_key(doc: Document) -> float:
+    """Lowest confidence first; photos whose confidence is not known yet last."""
+    return doc.confidence if doc.confidence is not None else 2.0
+
+
+_SORT_ROLE = Qt.ItemDataRole.UserRole + 2
+#: rows in worst-first order: confidence (to 1e-4) first, then the folder's order
+_CONFIDENCE_STEP = 1e9
+
+
+class _Row(QListWidgetItem):
+    """A filmstrip row that sorts by the number its filmstrip gives it (``_SORT_ROLE``)."""
+
+    def __lt__(self, other: QListWidgetItem) -> bool:
+        return float(self.data(_SORT_ROLE)) < float(other.data(_SORT_ROLE))
+
+
 def label_namesakes(docs: Sequence[Document]) -> None:
     """Show photos that share a name with their folders (``day1/shoe.jpg``, ``day2/shoe.jpg``)."""
     by_name: dict[str, list[Document]] = {}
@@ -82,8 +104,10 @@ class Filmstrip(QListWidget):
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self._items: dict[int, QListWidgetItem] = {}
         self._docs: dict[int, Document] = {}
+        self._order: dict[int, int] = {}  #: the order rows were added in (the folder's)
         self._placeholder = self._blank_icon()
         self._filter = "All photos"
+        self._worst_first = False
         self.currentItemChanged.connect(self._on_current_changed)
 
     def set_filter(self, name: str) -> None:
@@ -99,9 +123,30 @@ class Filmstrip(QListWidget):
             keep = FILTERS[self._filter](doc) or item is self.currentItem()
             item.setHidden(not keep)
 
+    def set_sort(self, name: str) -> None:
+        """Order the rows as ``name`` (a key of SORTS) says; the documents' own order (what
+        next/previous unfinished follow) is not changed, nor the photo on screen."""
+        self._worst_first = SORTS[name]
+        for doc in self._docs.values():
+            self._sort_key(doc)
+        self.sortItems(Qt.SortOrder.AscendingOrder)
+
+    def _sort_key(self, doc: Document) -> bool:
+        """Give ``doc``'s row its sort key; True when it changed."""
+        item = self._items[id(doc)]
+        order = self._order[id(doc)]
+        key = float(order)
+        if self._worst_first:
+            key += round(worst_first_key(doc), 4) * _CONFIDENCE_STEP
+        if item.data(_SORT_ROLE) == key:
+            return False
+        item.setData(_SORT_ROLE, key)
+        return True
+
     def add(self, doc: Document) -> None:
-        item = QListWidgetItem(self._placeholder, "")
+        item = _Row(self._placeholder, "")
         item.setData(Qt.ItemDataRole.UserRole, id(doc))
+        self._order[id(doc)] = len(self._order)
         item.setSizeHint(QSize(200, THUMBNAIL_SIDE + 8))
         self.addItem(item)
         self._items[id(doc)] = item
@@ -133,11 +178,15 @@ class Filmstrip(QListWidget):
             tooltip += f"\nNote: {doc.message}"
         if doc.output_path is not None:
             tooltip += f"\nOutput: {doc.output_path}"
+        if doc.confidence is not None:
+            tooltip += f"\nConfidence: {doc.confidence:.2f} (of the automatic mask: low = look at it first)"
         item.setToolTip(tooltip)
         if doc.thumbnail is not None and not item.data(Qt.ItemDataRole.UserRole + 1):
             item.setIcon(QIcon(QPixmap.fromImage(doc.thumbnail)))
             item.setData(Qt.ItemDataRole.UserRole + 1, True)
         self._apply_filter(doc)
+        if self._sort_key(doc) and self._worst_first:
+            self.sortItems(Qt.SortOrder.AscendingOrder)
 
     def select(self, doc: Document) -> None:
         item = self._items.get(id(doc))
@@ -183,6 +232,11 @@ class FilmstripPanel(QWidget):
         self.filter_combo.setToolTip("Which photos the list shows")
         self.filter_combo.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # single-key shortcuts stay the canvas's
         self.filter_combo.currentTextChanged.connect(filmstrip.set_filter)
+        self.sort_combo = QComboBox()
+        self.sort_combo.addItems(list(SORTS))
+        self.sort_combo.setToolTip("Worst first: the photos whose automatic mask is least to be trusted first")
+        self.sort_combo.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.sort_combo.currentTextChanged.connect(filmstrip.set_sort)
         self.progress_label = QLabel("")
         self.progress_label.setToolTip("Photos accepted or exported (and not changed since)")
         self.masking_label = QLabel("")
@@ -190,6 +244,7 @@ class FilmstripPanel(QWidget):
         top = QHBoxLayout()
         top.addWidget(QLabel("Show"))
         top.addWidget(self.filter_combo, 1)
+        top.addWidget(self.sort_combo, 1)
         bottom = QHBoxLayout()
         bottom.addWidget(self.progress_label, 1)
         bottom.addWidget(self.masking_label)

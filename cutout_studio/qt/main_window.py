@@ -54,6 +54,7 @@ from cutout_studio.qt.persistence import SettingsKeeper, restore_geometry, save_
 from cutout_studio.qt.photo_view import PhotoView
 from cutout_studio.qt.recipe_files import RecipeFiles
 from cutout_studio.qt.render import warm_up
+from cutout_studio.qt.review import open_review
 from cutout_studio.qt.shoot import ShootFlow
 from cutout_studio.qt.state import EditorState
 from cutout_studio.qt.thumbnails import ThumbnailLoader
@@ -178,13 +179,7 @@ class MainWindow(QMainWindow):
         self.busy_bar.setToolTip("Working…")
         self.busy_bar.hide()
         self.zoom_label = QLabel("")
-        for widget in (
-            self.busy_bar,
-            self.exports.bar,
-            self.exports.cancel_button,
-            self.zoom_label,
-            self.model_label,
-        ):
+        for widget in (self.busy_bar, self.exports.bar, self.exports.cancel_button, self.zoom_label, self.model_label):
             status.addPermanentWidget(widget)
 
     def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> None:
@@ -220,6 +215,7 @@ class MainWindow(QMainWindow):
         a.accept_next.triggered.connect(self.shoot.accept_and_next)
         a.next_unfinished.triggered.connect(lambda: self.shoot.step_unfinished(1))
         a.previous_unfinished.triggered.connect(lambda: self.shoot.step_unfinished(-1))
+        a.review.triggered.connect(lambda: open_review(self))
         a.export_settings.triggered.connect(self.exports.edit_settings)
         a.save_recipe.triggered.connect(lambda: self.recipes.save())
         a.load_recipe.triggered.connect(lambda: self.recipes.load())

@@ -13,6 +13,9 @@ photo's status at once), keeping no pixels. Surveys wait while the user paints.
 
 The same job looks the photo up in the session store (by the hash of its bytes) and replays
 the strokes saved there, so a photo edited before a quit or a crash comes back edited.
+
+Each photo's confidence (:mod:`~cutout_studio.core.confidence`) is read from its automatic mask
+when the mask is computed or read back, for worst-first review. Thumbnails: :mod:`thumbnails`.
 """
 
 from __future__ import annotations
@@ -21,25 +24,28 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtGui import QImage
 
 from cutout_studio.core.batch import PreparedPhoto
-from cutout_studio.core.edge_brush import EdgeEdits
-from cutout_studio.core.edits import replay
 from cutout_studio.core.errors import CancelledError, CutoutError, ModelNotInstalledError
-from cutout_studio.core.image_io import LoadedImage, load_image
-from cutout_studio.core.mask_cache import MaskCache, quantise
-from cutout_studio.core.refine import RefineSession
-from cutout_studio.core.session_store import History, SessionRecord, SessionStore, content_key
+from cutout_studio.core.mask_cache import MaskCache
+from cutout_studio.core.session_store import History, SessionStore
 from cutout_studio.qt.document import DocStatus, Document
-from cutout_studio.qt.render import Layer, photo_layer, thumbnail
-from cutout_studio.qt.workers import Job, JobContext, Lane
+from cutout_studio.qt.preparing import (
+    Decoded,
+    Prepared,
+    Surveyed,
+    export_mask,
+    load_segmenter,
+    prepare,
+    restore,
+    saved_status,
+    survey,
+)
+from cutout_studio.qt.workers import Job, Lane
 
 if TYPE_CHECKING:  # importing the segmenter loads torch: the GUI does that on a worker
     from cutout_studio.core.segmenter import Segmenter
@@ -52,208 +58,6 @@ KEEP_LOADED = 4
 PREFETCH = 2
 #: Surveys of the rest of the shoot wait this long after the user last painted (strokes first).
 HOLD_AFTER_PAINT_S = 1.5
-
-
-@dataclass
-class Decoded:
-    """The photo, decoded, before its mask: shown at once (the marks wait for the mask)."""
-
-    image: LoadedImage
-    photo: Layer
-    thumb: QImage
-    key: str | None
-
-
-@dataclass
-class Prepared:
-    image: LoadedImage
-    photo: Layer
-    thumb: QImage
-    alpha: np.ndarray | None  #: None when no model is available yet
-    session: RefineSession | None
-    key: str | None = None  #: the photo's content key (None if its bytes could not be read)
-    record: SessionRecord | None = None  #: the saved edits found for it
-    restored: np.ndarray | None = None  #: the mask after replaying ``record``'s strokes
-    edge_edits: EdgeEdits | None = None  #: the refine-edge patches the replay made
-    note: str = ""  #: why saved edits were not restored
-
-
-@dataclass
-class Surveyed:
-    """What a survey learnt of a photo of the shoot (no pixels are kept)."""
-
-    key: str | None
-    record: SessionRecord | None
-    masked: bool  #: its automatic mask is in the cache
-    thumb: QImage | None = None  #: made when the photo had to be decoded anyway
-
-
-def automatic_mask(
-    image: LoadedImage, segmenter: Segmenter, key: str | None, cache: MaskCache | None
-) -> np.ndarray:
-    """The photo's automatic mask: from the cache, or from the model (then cached); 8-bit steps
-    either way, so that saved strokes replay onto the same mask (worker thread)."""
-    model = segmenter.card.name
-    if cache is not None and key is not None:
-        cached = cache.load(key, model, (image.width, image.height))
-        if cached is not None:
-            return cached
-    alpha = quantise(segmenter.predict(image.rgb))
-    if cache is not None and key is not None:
-        cache.save(key, model, alpha)
-    return alpha
-
-
-def survey(
-    path: Path,
-    segmenter: Segmenter | None,
-    ctx: JobContext,
-    store: SessionStore | None,
-    cache: MaskCache | None,
-    need_thumb: bool,
-) -> Surveyed:
-    """Mask a photo of the shoot into the cache and read its saved record (worker thread)."""
-    key = content_key(path)  # OSError: the job fails, the photo is marked failed with the reason
-    record = store.load(key) if store is not None else None
-    model = segmenter.card.name if segmenter is not None else ""
-    masked = bool(model) and cache is not None and cache.path_for(key, model).is_file()
-    thumb = None
-    if (segmenter is not None and not masked) or need_thumb:
-        ctx.check_cancelled()
-        image = load_image(path)
-        thumb = thumbnail(image.rgb) if need_thumb else None
-        if segmenter is not None and not masked:
-            ctx.check_cancelled()
-            automatic_mask(image, segmenter, key, cache)
-            masked = cache is not None
-    return Surveyed(key, record, masked, thumb)
-
-
-def prepare(
-    path: Path,
-    image: LoadedImage | None,
-    segmenter: Segmenter | None,
-    ctx: JobContext,
-    key: str | None = None,
-    store: SessionStore | None = None,
-    cache: MaskCache | None = None,
-) -> Prepared:
-    """Load the photo, get its automatic mask and replay its saved edits (worker thread)."""
-    if image is None:
-        image = load_image(path)
-    if key is None:
-        try:
-            key = content_key(path)
-        except OSError as exc:  # read a moment ago: gone or unreadable now; nothing to restore
-            _log.warning("cannot hash %s: %s", path, exc)
-    ctx.check_cancelled()
-    photo = photo_layer(image.rgb)
-    thumb = thumbnail(image.rgb)
-    if segmenter is not None:
-        # The photo goes on screen now; the user may paint while the model runs.
-        ctx.progress(Decoded(image, photo, thumb, key))
-    if segmenter is None:
-        return Prepared(image, photo, thumb, None, None, key)
-    alpha = automatic_mask(image, segmenter, key, cache)
-    ctx.check_cancelled()
-    session = RefineSession(image.rgb, alpha)
-    prepared = Prepared(image, photo, thumb, alpha, session, key)
-    record = store.load(key) if store is not None and key is not None else None
-    if record is not None and not record.history.empty:
-        if record.size != (image.width, image.height):
-            prepared.note = f"saved edits are for a {record.size[0]}×{record.size[1]} photo: not restored"
-            return prepared
-        try:
-            prepared.edge_edits, prepared.restored = replayed(record, image, session)
-        except ValueError as exc:  # a hand-edited record: start from the automatic mask
-            prepared.note = f"saved edits could not be replayed ({exc})"
-            return Prepared(image, photo, thumb, alpha, RefineSession(image.rgb, alpha), key)
-    prepared.record = record
-    return prepared
-
-
-def export_mask(
-    path: Path, segmenter: Segmenter | None, store: SessionStore | None, cache: MaskCache | None
-) -> PreparedPhoto | None:
-    """A photo not in memory as Export all must write it: its automatic mask (from the cache,
-    the model only if missing) with its saved strokes replayed (worker thread). None without a
-    model or when it cannot be read: the batch then loads it and reports why itself."""
-    if segmenter is None:
-        return None
-    try:
-        image = load_image(path)
-        key = content_key(path)
-    except (CutoutError, OSError):
-        return None
-    alpha = automatic_mask(image, segmenter, key, cache)
-    record = store.load(key) if store is not None else None
-    if record is None or record.history.empty or record.size != (image.width, image.height):
-        return PreparedPhoto(image, alpha, False)
-    try:
-        _edits, restored = replayed(record, image, RefineSession(image.rgb, alpha))
-    except ValueError:  # a hand-edited record: the editor shows the automatic mask too
-        return PreparedPhoto(image, alpha, False)
-    return PreparedPhoto(image, restored, True)
-
-
-def replayed(record: SessionRecord, image: LoadedImage, session: RefineSession) -> tuple[EdgeEdits, np.ndarray]:
-    """Replay ``record``'s edits into a fresh ``session``: the refine-edge patches and the mask
-    they give (read-only); ValueError for a record the session refuses (worker thread)."""
-    edits = replay(record.history, session, image.rgb)
-    restored = np.array(edits.apply(session.refine()), dtype=np.float32)
-    restored.setflags(write=False)
-    return edits, restored
-
-
-def load_segmenter(model: str, ctx: JobContext) -> Segmenter:
-    """The Segmenter, or a ModelNotInstalledError when its weights are not installed (worker thread).
-
-    Imported here, not at the top: loading torch takes seconds and must not delay the window.
-    """
-    from cutout_studio.core.models import get_card, installed
-    from cutout_studio.core.segmenter import Segmenter
-
-    card = get_card(model)
-    # Ask the registry first: a model already loaded in this process would otherwise be
-    # reused even though its weights are gone from the models folder.
-    if installed(card) is None:
-        raise ModelNotInstalledError(f"model '{card.name}' is not installed")
-    return Segmenter(model)
-
-
-def saved_status(record: SessionRecord, edited: bool) -> tuple[DocStatus, Path | None]:
-    """The status a photo had when ``record`` was saved, and its output if that still exists;
-    ``edited``: its strokes were replayed (or it has some)."""
-    output = Path(record.output) if record.output else None
-    if output is not None and not output.is_file():
-        output = None
-    word = record.status
-    if output is not None and word in (DocStatus.EXPORTED.value, DocStatus.WARNING.value):
-        return DocStatus(word), output
-    if word == DocStatus.FINISHED.value:
-        return DocStatus.FINISHED, output
-    # "edited" without strokes: its edge settings changed after an export, which is still stale
-    return (DocStatus.EDITED if edited or word == DocStatus.EDITED.value else DocStatus.MASKED), output
-
-
-def restore(doc: Document, result: Prepared) -> None:
-    """Put the saved edits, edge settings and status of ``result.record`` into ``doc`` (GUI thread)."""
-    record = result.record
-    assert record is not None
-    if result.restored is not None:
-        doc.alpha = result.restored
-        doc.history = record.history
-        doc.edge_edits = result.edge_edits or EdgeEdits()
-        session = result.session
-        assert session is not None  # edits are restored only into a session
-        doc.can_undo, doc.can_redo = session.can_undo, session.can_redo
-        doc.edited = True
-    replayed = result.restored is not None and bool(record.history.done)
-    if result.restored is None and not record.history.empty:
-        return  # the strokes could not be replayed (result.note says why): start afresh
-    doc.status, output = saved_status(record, replayed)
-    doc.output_path = output or doc.output_path
-    doc.edges = record.edges
 
 
 class MaskScheduler(QObject):
@@ -389,7 +193,9 @@ class MaskScheduler(QObject):
             return
         segmenter, image, path, key, store = self.segmenter, doc.image, doc.path, doc.key, self._store
         cache = self._cache
-        if segmenter is not None:
+        if segmenter is not None and doc.status in (DocStatus.WAITING, DocStatus.MASKED):
+            # (a photo finished, exported or edited while unloaded keeps saying so while it is
+            # loaded again: its saved record may not hold that yet)
             doc.status = DocStatus.WORKING
         job = self._lane.submit(
             lambda ctx: prepare(path, image, segmenter, ctx, key, store, cache),
@@ -422,6 +228,7 @@ class MaskScheduler(QObject):
         doc.surveyed = True
         doc.key = doc.key or result.key
         doc.thumbnail = doc.thumbnail or result.thumb
+        doc.confidence = result.confidence if result.confidence is not None else doc.confidence
         if doc.image is None and doc.status in (DocStatus.WAITING, DocStatus.MASKED):
             record = result.record
             if record is not None:
@@ -449,6 +256,7 @@ class MaskScheduler(QObject):
         doc.thumbnail = doc.thumbnail or result.thumb
         doc.key = doc.key or result.key
         if result.alpha is not None:
+            doc.confidence = result.confidence
             doc.auto_alpha = result.alpha
             doc.alpha = result.alpha
             doc.session = result.session

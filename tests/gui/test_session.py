@@ -197,7 +197,8 @@ def test_quitting_during_a_batch_ends_its_report_with_the_cancelled_line(qtbot, 
     rows = list(csv.reader((tmp_path / "out" / "cutout-report.csv").open(encoding="utf-8")))
     outputs = sorted((tmp_path / "out").glob("*.png"))
     assert 1 <= len(outputs) < len(photos)
-    assert sorted(Path(row[4]) for row in rows[1:-1] if row[1] in ("done", "warning")) == outputs  # every output has its row
+    output = rows[0].index("output")
+    assert sorted(Path(row[output]) for row in rows[1:-1] if row[1] in ("done", "warning")) == outputs  # every output has its row
     assert rows[-1][:2] == ["", "cancelled"]
     assert rows[-1][3] == f"cancelled, {len(photos) - len(outputs)} not processed"
 
