@@ -266,6 +266,8 @@ class PhotoView(QObject):
         a.export.setEnabled(ready)
         a.export_as.setEnabled(ready)
         a.accept_next.setEnabled(ready)
+        a.next_unfinished.setEnabled(bool(self.docs))
+        a.previous_unfinished.setEnabled(bool(self.docs))
         a.export_all.setEnabled(bool(self.docs))
         a.undo.setEnabled(ready and doc is not None and doc.can_undo)
         a.redo.setEnabled(ready and doc is not None and doc.can_redo)

@@ -104,6 +104,11 @@ class KeyboardReturner(QObject):
                     watched.setValue(watched.value())
                 self.released.emit()
                 return True
+        elif kind == QEvent.Type.FocusIn:
+            # A click into the field puts the caret where it lands, often after the " px"
+            # suffix, where typing is refused (found by hand): select the number instead, as
+            # Tab does, so that typing replaces it.
+            QTimer.singleShot(0, watched, watched.selectAll)
         elif kind in (QEvent.Type.MouseButtonRelease, QEvent.Type.Wheel):
             # Mouse events reach the spin box itself only over its arrows (the text field is
             # its child); the wheel reaches it from either. Hand back once the step is done.

@@ -184,3 +184,16 @@ def test_the_canvas_takes_the_focus_when_clicked(qtbot, make_window):
     assert window.state.edges.feather == 2.0  # leaving a field commits what was typed in it
     _press(Qt.Key.Key_4)
     assert window.state.view_mode == "mask"
+
+
+def test_a_click_into_a_field_selects_its_value_so_that_typing_replaces_it(qtbot, make_window):
+    """Found by hand: the click put the caret after " px", where every key was refused."""
+    window = _focused_window(qtbot, make_window)
+    spin = window.tools.shift_spin
+    field = spin.lineEdit()
+    QTest.mouseClick(field, Qt.MouseButton.LeftButton, pos=QPoint(field.width() - 3, field.height() // 2))
+    assert QApplication.focusWidget() is spin
+    qtbot.waitUntil(lambda: field.hasSelectedText())
+    _type("-2")
+    _press(Qt.Key.Key_Return)
+    assert window.state.edges.shift == -2.0 and window.canvas.hasFocus()
