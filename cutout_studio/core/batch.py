@@ -24,16 +24,25 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from cutout_studio.core.batch_results import (
+    EDITED,
+    BatchProgress,
+    BatchSummary,
+    CancelFlag,
+    FileResult,
+    OwnEdges,
+    Prepared,
+    PreparedPhoto,
+    quality_warning,
+)
 from cutout_studio.core.confidence import confidence
-from cutout_studio.core.edges import EdgeOptions
 from cutout_studio.core.errors import CutoutError
 from cutout_studio.core.export import ExportOptions, export_cutout, remove_stale_temp_files
 from cutout_studio.core.export.compliance import check_compliance
@@ -53,110 +62,6 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
-
-#: done: written; warning: written, but look at it (an empty result); skipped: its own output is
-#: up to date; stale: an output is there, made with other settings (kept: redo with overwrite)
-Status = Literal["done", "warning", "skipped", "stale", "failed"]
-CancelFlag = threading.Event | Callable[[], bool] | None
-
-
-@dataclass(frozen=True)
-class PreparedPhoto:
-    """A photo the editor has masked already: written from these pixels, without the model."""
-
-    image: LoadedImage
-    alpha: np.ndarray
-    edited: bool = False  #: edited by hand: its output is not what a batch would make
-
-
-#: the editor's masked photos, by resolved path
-Prepared = Mapping[Path, PreparedPhoto]
-#: photos with edge settings of their own (the editor's per-photo settings), by resolved path
-OwnEdges = Mapping[Path, EdgeOptions]
-
-#: the "model" of an output whose mask was edited by hand (in the manifest's fingerprint)
-EDITED = "edited in the editor"
-
-# An empty result is not "done" (issue 8, case 10). A cutout whose mask keeps under 1 % of the
-# photo is a speck, not a product: on the people set no subject covers under 15 % of the frame,
-# on DAVIS 2 of 173 frames fall under 1 %, and on COCO scenes (small objects in street photos,
-# not product shots) 16 %. The output is still written, with status "warning" and the reason.
-MIN_SUBJECT_SHARE = 0.01
-# The model sees a photo at 320x320: a side under 32 px is stretched 10x or more, and what
-# comes out says nothing about the photo (3x3 and 10000x10 photos came out fully transparent).
-MIN_SIDE = 32
-
-
-@dataclass(frozen=True)
-class FileResult:
-    source: Path
-    output: Path | None
-    status: Status
-    seconds: float
-    message: str = ""
-    compliance: str = ""  #: the marketplace check: "ok" or its reasons; "" without a preset
-    confidence: float | None = None  #: of the mask written (core.confidence); None: no mask made
-
-
-@dataclass(frozen=True)
-class BatchProgress:
-    """One finished file: ``done`` of ``total`` files are finished, this one included."""
-
-    done: int
-    total: int
-    result: FileResult
-
-
-@dataclass
-class BatchSummary:
-    total: int = 0
-    done: int = 0
-    warning: int = 0
-    skipped: int = 0
-    stale: int = 0
-    failed: int = 0
-    cancelled: bool = False
-    report: Path | None = None
-    notes: list[str] = field(default_factory=list)  #: the plan's: renamed outputs, duplicates, …
-
-    def add(self, result: FileResult) -> None:
-        setattr(self, result.status, getattr(self, result.status) + 1)
-
-    @property
-    def processed(self) -> int:
-        return self.done + self.warning + self.skipped + self.stale + self.failed
-
-    def lines(self) -> list[str]:
-        """What every front shows at the end: the counts, then what the user may want to do."""
-        counts = f"{self.done} done"
-        if self.warning:
-            counts += f", {self.warning} with warnings"
-        counts += f", {self.skipped} skipped (already done)"
-        if self.stale:
-            counts += f", {self.stale} stale"
-        counts += f", {self.failed} failed"
-        if self.report:
-            counts += f"; report: {self.report}"
-        lines = [counts]
-        if self.stale:
-            lines.append(f"{self.stale} output(s) were made with other settings (or from an earlier version of "
-                         "the photo) and were kept: pass --overwrite to redo them")
-        if self.cancelled:
-            lines.append(f"cancelled, {self.total - self.processed} not processed")
-        return lines
-
-
-def quality_warning(alpha: np.ndarray) -> str:
-    """Why this result should be looked at before use ("" when it looks like a cutout)."""
-    height, width = alpha.shape[:2]
-    if min(height, width) < MIN_SIDE:
-        return f"the photo is only {width}x{height} px: too small for the model to find a subject"
-    # every 4th pixel both ways: 1/16 of the work, plenty to tell 1 % apart
-    share = float(np.count_nonzero(alpha[::4, ::4] >= 0.5)) / alpha[::4, ::4].size
-    if share < MIN_SUBJECT_SHARE:
-        return f"the mask kept {share * 100:.1f} % of the photo: the cutout is (almost) empty"
-    return ""
-
 
 # --------------------------------------------------------------------------------------------
 # running
@@ -451,8 +356,12 @@ def _encode(job: BatchJob, started: float, image: LoadedImage, mask_lowres: np.n
 
 def _write(job: BatchJob, started: float, image: LoadedImage, alpha: np.ndarray, options: ExportOptions,
            recorder: _Recorder, fingerprint: str) -> FileResult:
-    """Export one photo and record it at once: the row exists as soon as the file does."""
+    """Export one photo and record it at once: the row exists as soon as the file does (its
+    contents are worked out first: nothing slow between the rename and the manifest line)."""
     try:
+        check = check_compliance(image, alpha, options)  # None without a marketplace preset
+        warnings = [w for w in (quality_warning(alpha), check.label() if check and not check.ok else "") if w]
+        trust = confidence(alpha)
         out = export_cutout(image, alpha, job.output, options)
     except CutoutError as exc:
         result = FileResult(job.source, None, "failed", time.perf_counter() - started, str(exc))
@@ -462,11 +371,9 @@ def _write(job: BatchJob, started: float, image: LoadedImage, alpha: np.ndarray,
     except Exception as exc:  # noqa: BLE001 - one photo's bug must not end the whole batch
         result = _internal_error(job, started, exc)
     else:
-        check = check_compliance(image, alpha, options)  # None without a marketplace preset
-        warnings = [w for w in (quality_warning(alpha), check.label() if check and not check.ok else "") if w]
         message = "; ".join([f"{job.source.name}: {'; '.join(warnings)}", *image.notes] if warnings else image.notes)
-        result = FileResult(job.source, out, "warning" if warnings else "done", time.perf_counter() - started,
-                            message, compliance=check.line() if check else "", confidence=confidence(alpha))
+        result = FileResult(job.source, out, "warning" if warnings else "done", time.perf_counter() - started, message,
+                            compliance=check.line() if check else "", confidence=trust)
     return recorder.record(job, result, fingerprint)
 
 

@@ -27,14 +27,8 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressBar, QToolButton, QWidget
 
-from cutout_studio.core.batch import (
-    FileResult,
-    PreparedPhoto,
-    Status,
-    plan_outputs,
-    quality_warning,
-    run_batch_to_end,
-)
+from cutout_studio.core.batch import plan_outputs, run_batch_to_end
+from cutout_studio.core.batch_results import FileResult, PreparedPhoto, Status, quality_warning
 from cutout_studio.core.edges import EdgeOptions
 from cutout_studio.core.errors import CancelledError, CutoutError
 from cutout_studio.core.export import ExportOptions, export_cutout, output_suffix

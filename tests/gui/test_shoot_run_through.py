@@ -69,14 +69,14 @@ def test_the_finished_count_settles_once_a_photo_being_prepared_is_loaded(qtbot,
     far = next(doc for doc in again.values() if doc.image is None)
     qtbot.waitUntil(lambda: second.masks._running is None, timeout=MASK_TIMEOUT_MS)
     second.filmstrip.select(far)
-    # while its mask is read back it shows "computing mask"; anything changing meanwhile (a
-    # stroke on another photo, an export) counts the shoot with it unfinished
-    assert far.status is DocStatus.WORKING
-    second.shoot.update_progress()
-    assert label.text() == "3 of 4 finished"
-    qtbot.waitUntil(lambda: far.ready, timeout=MASK_TIMEOUT_MS)
+    # while its mask is read back it keeps its status (it said "computing mask", and anything
+    # counting the shoot meanwhile, a stroke elsewhere or an export, found it unfinished; the
+    # count then stayed "3 of 4")
     assert far.status is DocStatus.EXPORTED
-    assert label.text() == "4 of 4 finished"  # (stayed "3 of 4" before)
+    second.shoot.update_progress()
+    assert label.text() == "4 of 4 finished"
+    qtbot.waitUntil(lambda: far.ready, timeout=MASK_TIMEOUT_MS)
+    assert far.status is DocStatus.EXPORTED and label.text() == "4 of 4 finished"
 
 
 def test_export_all_can_keep_the_one_file_that_is_not_ours(qtbot, make_window, tmp_path):
