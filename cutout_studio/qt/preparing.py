@@ -238,6 +238,9 @@ def restore(doc: Document, result: Prepared) -> None:
     replayed = result.restored is not None and bool(record.history.done)
     if result.restored is None and not record.history.empty:
         return  # the strokes could not be replayed (result.note says why): start afresh
-    doc.status, output = saved_status(record, replayed)
+    status, output = saved_status(record, replayed)
+    # What this session set is newer than the record (an acceptance in the review, edges given
+    # to every unfinished photo) when the photo is loaded before autosave has written it.
+    doc.status = DocStatus.FINISHED if doc.status is DocStatus.FINISHED else status
     doc.output_path = output or doc.output_path
-    doc.edges = record.edges
+    doc.edges = doc.edges if doc.edges is not None else record.edges

@@ -13,7 +13,7 @@ from PySide6.QtTest import QTest
 
 from cutout_studio.core.export import ExportOptions
 from cutout_studio.core.planner import plan_outputs
-from cutout_studio.core.session_store import SessionStore, content_key
+from cutout_studio.core.session_store import History, SessionRecord, SessionStore, Step, content_key
 from cutout_studio.qt.document import DocStatus
 from tests.gui.conftest import MASK_TIMEOUT_MS, PERSON, TEDDY
 
@@ -236,3 +236,22 @@ def test_reopening_the_shoot_brings_back_every_photo_with_its_state(qtbot, make_
     # photo 1 (on screen first) came back with its strokes replayed and its edges on the panel
     assert second.current is one and one.ready
     assert len(one.history.done) == 1 and one.status is DocStatus.FINISHED and second.state.edges.feather == 1.5
+
+
+def test_a_photo_accepted_before_autosave_wrote_it_stays_finished_when_it_loads(qtbot, make_window, tmp_path):
+    """The review accepts photos not in memory; loading one at once (before the half-second
+    autosave) restored its older record's "edited" over the acceptance."""
+    shoot = _shoot(tmp_path)
+    far_path = sorted(shoot.rglob("*.jpg"))[-1]
+    size = Image.open(far_path).size
+    stroke = Step("bg", ((5.0, 5.0), (20.0, 6.0)), 4.0)
+    SessionStore().save(SessionRecord(content_key(far_path), str(far_path), size, History((stroke,)), None, "edited"))
+    window = make_window()
+    docs = _open_shoot(qtbot, window, shoot)
+    far = next(doc for doc in docs if doc.path == far_path)
+    assert far.status is DocStatus.EDITED and far.image is None
+    far.status = DocStatus.FINISHED  # what the review's A does
+    far.notify_changed()
+    window.filmstrip.select(far)
+    qtbot.waitUntil(lambda: far.ready, timeout=MASK_TIMEOUT_MS)
+    assert far.status is DocStatus.FINISHED and len(far.history.done) == 1
