@@ -47,6 +47,12 @@ def add_export_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--square", action=argparse.BooleanOptionalAction, help="place the result on a square canvas")
     g.add_argument("--output", choices=("cutout", "mask"), dest="output_kind",
                    help="cutout image (default), or the 8-bit mask as PNG")
+    g.add_argument("--clip-path", action=argparse.BooleanOptionalAction,
+                   help="a vector clipping path fitted to the outline: NAME.svg beside each output, and "
+                        "Photoshop's clipping path inside JPEG, TIFF and PSD outputs")
+    g.add_argument("--clip-path-tolerance", type=float, metavar="PX",
+                   help=f"how far the path's curves may stray from the outline, "
+                        f"{range_help(ExportOptions, 'clip_path_tolerance')} (default: 1)")
     g.add_argument("--naming", metavar="PATTERN",
                    help="output file name without extension; {stem} is the photo's name "
                         "(e.g. {stem}_white; default: {stem})")
@@ -90,6 +96,7 @@ def export_options_from_args(args: argparse.Namespace) -> ExportOptions:
         ("preset", args.preset), ("format", args.format), ("quality", args.quality),
         ("background", args.background), ("crop", args.crop), ("square", args.square),
         ("output", args.output_kind), ("naming", args.naming), ("overwrite", args.overwrite),
+        ("clip_path", args.clip_path), ("clip_path_tolerance", args.clip_path_tolerance),
     ) if value is not None}
     if args.padding is not None:
         padding_text = str(args.padding).strip()
