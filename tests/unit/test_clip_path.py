@@ -228,6 +228,12 @@ def test_no_clip_path_no_svg(source: tuple[LoadedImage, np.ndarray], tmp_path: P
     image, alpha = source
     path = export_cutout(image, alpha, tmp_path / "cut.jpg", ExportOptions(format="jpeg", background="white"))
     assert not path.with_suffix(".svg").exists() and b"Photoshop 3.0" not in path.read_bytes()
+    # a mask output is the outline's raster already: no path beside it (nor fitted for the
+    # marketplace check, which renders the mask of the same options)
+    options = ExportOptions(output="mask", clip_path=True)
+    assert render_cutout(image, alpha, options).clip_path is None
+    mask = export_cutout(image, alpha, tmp_path / "mask.png", options)
+    assert not mask.with_suffix(".svg").exists()
 
 
 def test_an_existing_svg_needs_overwrite(source: tuple[LoadedImage, np.ndarray], tmp_path: Path) -> None:

@@ -104,6 +104,11 @@ class ExportOptions(Options):
         return self.background is None
 
     @property
+    def writes_clip_path(self) -> bool:
+        """A clipping path goes with a cutout (a mask output is the outline's raster already)."""
+        return self.clip_path and self.output == "cutout"
+
+    @property
     def file_format(self) -> OutputFormat:
         """The table entry of what is written (PNG for a mask, whatever ``format`` says)."""
         return MASK_FORMAT if self.output == "mask" else _entry(self.format)

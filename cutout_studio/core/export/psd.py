@@ -27,6 +27,7 @@ _RAW = 0
 _RESOLUTION_INFO, _ICC_PROFILE = 1005, 1039
 _HIDDEN = 0x02  # layer flags: bit 1 set = not visible
 _TRANSPARENCY, _USER_MASK = -1, -2
+_LIMIT = 2**32 - 1  # section lengths are 32-bit
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,7 @@ def write_psd(stream: BinaryIO, layers: list[PsdLayer], composite: np.ndarray, r
     stream.write(b"8BPS" + struct.pack(">H6xHIIHH", 1, channels, height, width, 8, 3))  # RGB, 8 bits
     stream.write(struct.pack(">I", 0))  # colour mode data: none for RGB
     stream.write(struct.pack(">I", len(resources)) + resources)
-    layer_info = _layer_info(layers, width, height, transparent_merge=channels == 4)
-    stream.write(struct.pack(">I", len(layer_info) + 4) + layer_info + struct.pack(">I", 0))  # + global mask: none
+    _write_layer_info(stream, layers, width, height, transparent_merge=channels == 4)
     stream.write(struct.pack(">H", _RAW))
     for c in range(channels):
         stream.write(_over_white(composite, c).tobytes())
@@ -67,19 +67,31 @@ def _over_white(composite: np.ndarray, c: int) -> np.ndarray:
     return matted.astype(np.uint8)
 
 
-def _layer_info(layers: list[PsdLayer], width: int, height: int, *, transparent_merge: bool) -> bytes:
-    """The layer info: the count (negative: the merged image's first extra channel is its
-    transparency), the records, then each layer's channel data in the records' order."""
-    records, data = b"", b""
-    for layer in layers:
-        planes = [(c, layer.rgba[..., c]) for c in range(3)] + [(_TRANSPARENCY, layer.rgba[..., 3])]
-        if layer.mask is not None:
-            planes.append((_USER_MASK, layer.mask))
-        records += _record(layer, [(ident, 2 + plane.size) for ident, plane in planes], width, height)
-        data += b"".join(struct.pack(">H", _RAW) + np.ascontiguousarray(plane).tobytes() for _, plane in planes)
-    count = -len(layers) if transparent_merge else len(layers)
-    info = struct.pack(">h", count) + records + data
-    return struct.pack(">I", len(info) + len(info) % 2) + info + b"\0" * (len(info) % 2)
+def _write_layer_info(stream: BinaryIO, layers: list[PsdLayer], width: int, height: int, *,
+                      transparent_merge: bool) -> None:
+    """The layer and mask information: the layer count (negative: the merged image's first
+    extra channel is its transparency), the records, then each layer's channels in the records'
+    order (streamed: no copy of the pixels is built), then an empty global layer mask."""
+    planes = [_planes(layer) for layer in layers]
+    records = b"".join(_record(layer, [(ident, 2 + plane.size) for ident, plane in own], width, height)
+                       for layer, own in zip(layers, planes))
+    size = 2 + len(records) + sum(2 + plane.size for own in planes for _, plane in own)
+    padding = size % 2  # the layer info's length is rounded up to even
+    if size + padding + 8 > _LIMIT:
+        raise ExportError(f"the PSD's layers would be over 4 GB ({width}×{height} pixels): export TIFF")
+    stream.write(struct.pack(">II", 4 + size + padding + 4, size + padding))
+    stream.write(struct.pack(">h", -len(layers) if transparent_merge else len(layers)) + records)
+    for own in planes:
+        for _, plane in own:
+            stream.write(struct.pack(">H", _RAW))
+            stream.write(np.ascontiguousarray(plane).tobytes())
+    stream.write(b"\0" * padding + struct.pack(">I", 0))  # global layer mask info: none
+
+
+def _planes(layer: PsdLayer) -> list[tuple[int, np.ndarray]]:
+    """The layer's channels by their PSD ids: red, green, blue, transparency, user mask."""
+    planes = [(c, layer.rgba[..., c]) for c in range(3)] + [(_TRANSPARENCY, layer.rgba[..., 3])]
+    return planes + ([(_USER_MASK, layer.mask)] if layer.mask is not None else [])
 
 
 def _record(layer: PsdLayer, channels: Iterable[tuple[int, int]], width: int, height: int) -> bytes:

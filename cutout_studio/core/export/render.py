@@ -81,16 +81,15 @@ def render_cutout(image: LoadedImage, alpha: np.ndarray, options: ExportOptions)
     view = (slice(py0, py1), slice(px0, px1))
     at = (slice(py0 - y0, py1 - y0), slice(px0 - x0, px1 - x0))
 
-    outline = None
-    if options.clip_path:  # fitted to the output's own alpha: after crop, padding and square
-        opacity = np.zeros((canvas_h, canvas_w), np.uint8)
-        _quantize_into(alpha[view], opacity[at], 255)
-        outline = fit_clip_path(opacity, options.clip_path_tolerance)
     if options.output == "mask":
         pixels = np.zeros((canvas_h, canvas_w), np.uint8)
         _quantize_into(alpha[view], pixels[at], 255)
-        return RenderedCutout(pixels=pixels, mode="L", box=box, dpi=image.dpi,  # an RGB ICC profile is invalid on grey
-                              clip_path=outline)
+        return RenderedCutout(pixels=pixels, mode="L", box=box, dpi=image.dpi)  # an RGB ICC profile is invalid on grey
+    outline = None
+    if options.writes_clip_path:  # fitted to the output's own alpha: after crop, padding and square
+        opacity = np.zeros((canvas_h, canvas_w), np.uint8)
+        _quantize_into(alpha[view], opacity[at], 255)
+        outline = fit_clip_path(opacity, options.clip_path_tolerance)
 
     rgb16 = image.rgb16 if options.file_format.deep else None
     deep = rgb16 is not None

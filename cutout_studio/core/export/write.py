@@ -39,7 +39,7 @@ def export_cutout(
     _refuse_source(target, image)
     if target.is_dir():
         raise ExportError(f"{target.name}: is a folder, not a file name")
-    svg = target.with_suffix(".svg") if options.clip_path else None  # the clipping path beside it
+    svg = target.with_suffix(".svg") if options.writes_clip_path else None  # the clipping path beside it
     for path in (target, svg):
         if path is not None and not options.overwrite and path.exists():
             raise ExportError(f"{path.name}: already exists (use overwrite)")
