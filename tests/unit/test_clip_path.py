@@ -264,3 +264,24 @@ def test_options_flags_and_recipes_carry_the_clip_path(tmp_path: Path) -> None:
     # a flag given beside the recipe wins
     args = build_parser().parse_args(["cut", "x.jpg", "--recipe", str(recipe), "--no-clip-path"])
     assert export_options_from_args(args).clip_path is False
+
+
+def test_a_path_over_64_kb_continues_in_further_app13_segments(tmp_path: Path) -> None:
+    """A speckled mask (the texture of a real photo, thresholded) makes thousands of knots: more
+    than one JPEG segment holds. Readers concatenate the segments' resources."""
+    photo, _ = photo_with_metadata(tmp_path, "objects-coco__tv02_000000063740")
+    image = LoadedImage(rgb=np.ascontiguousarray(photo.rgb[:320]))  # enough, and quick
+    grey = cv2.cvtColor(image.rgb, cv2.COLOR_RGB2GRAY)
+    alpha = (grey > np.median(grey)).astype(np.float32)
+    options = ExportOptions(format="jpeg", background="white", clip_path=True, clip_path_tolerance=0.5)
+    path = export_cutout(image, alpha, tmp_path / "speckled.jpg", options)
+    data = path.read_bytes()
+    segments = re.findall(rb"\xff\xed..Photoshop 3\.0\x00", data, re.DOTALL)
+    assert len(segments) == data.count(b"Photoshop 3.0\0") >= 2
+    subpaths = photoshop_subpaths(jpeg_app13(data), image.width, image.height)
+    outlines = cv2.findContours(alpha.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)[0]
+    assert len(subpaths) == sum(len(c) >= 3 for c in outlines)  # every outline but single pixels
+    assert sum(len(s) for s in subpaths) * 26 > 65536
+    with Image.open(path) as im:  # still an ordinary JPEG
+        im.load()
+        assert im.size == (image.width, image.height)

@@ -204,8 +204,14 @@ def _fit_piece(points: np.ndarray, left: np.ndarray, right: np.ndarray, toleranc
 
 
 def _bernstein(u: np.ndarray) -> np.ndarray:
+    """The cubic Bernstein polynomials at ``u``: N×4."""
     v = 1 - u
-    return np.stack([v**3, 3 * u * v**2, 3 * u**2 * v, u**3], axis=1)
+    basis = np.empty((len(u), 4))
+    basis[:, 0] = v * v * v
+    basis[:, 1] = 3 * u * v * v
+    basis[:, 2] = 3 * u * u * v
+    basis[:, 3] = u * u * u
+    return basis
 
 
 def _least_squares(points: np.ndarray, u: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -214,7 +220,7 @@ def _least_squares(points: np.ndarray, u: np.ndarray, left: np.ndarray, right: n
     first, last = points[0], points[-1]
     basis = _bernstein(u)
     a1, a2 = basis[:, 1:2] * left, basis[:, 2:3] * right
-    rest = points - np.outer(basis[:, 0] + basis[:, 1], first) - np.outer(basis[:, 2] + basis[:, 3], last)
+    rest = points - (basis[:, 0:1] + basis[:, 1:2]) * first - (basis[:, 2:3] + basis[:, 3:4]) * last
     c00, c01, c11 = (a1 * a1).sum(), (a1 * a2).sum(), (a2 * a2).sum()
     x0, x1 = (a1 * rest).sum(), (a2 * rest).sum()
     det = c00 * c11 - c01 * c01
@@ -241,10 +247,10 @@ def _newton(points: np.ndarray, bezier: np.ndarray, u: np.ndarray) -> np.ndarray
     """One Newton-Raphson step per parameter towards the curve's point nearest its data point."""
     d1 = 3 * np.diff(bezier, axis=0)  # the derivative's control points (quadratic)
     d2 = 2 * np.diff(d1, axis=0)  # the second derivative's (linear)
-    v = 1 - u
+    uc, vc = u[:, None], 1 - u[:, None]
     q = _evaluate(bezier, u) - points
-    q1 = np.outer(v**2, d1[0]) + np.outer(2 * u * v, d1[1]) + np.outer(u**2, d1[2])
-    q2 = np.outer(v, d2[0]) + np.outer(u, d2[1])
+    q1 = vc * vc * d1[0] + 2 * uc * vc * d1[1] + uc * uc * d1[2]
+    q2 = vc * d2[0] + uc * d2[1]
     numerator = (q * q1).sum(1)
     denominator = (q1 * q1).sum(1) + (q * q2).sum(1)
     step = np.divide(numerator, denominator, out=np.zeros_like(u), where=np.abs(denominator) > 1e-12)
