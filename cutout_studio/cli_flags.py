@@ -37,7 +37,8 @@ def add_export_options(p: argparse.ArgumentParser) -> None:
                         "(resolution, fill, framing, background, format, sRGB) and the reasons it fails are "
                         "reported (the report's compliance column)")
     g = p.add_argument_group("export")
-    g.add_argument("--format", choices=tuple(FORMATS), type=str.lower, help="default: png")
+    g.add_argument("--format", choices=tuple(FORMATS), type=_format_name,
+                   help="default: png (jpg and tif are accepted for jpeg and tiff)")
     quality = "; ".join(f"{f.name.upper()} {f.quality}" for f in FORMATS.values() if f.quality)
     g.add_argument("--quality", type=int, help=quality)
     g.add_argument("--background", help="fill colour (#rrggbb, name, r,g,b) or an image file; default transparent")
@@ -66,6 +67,15 @@ def add_export_options(p: argparse.ArgumentParser) -> None:
     e.add_argument("--min-island", type=whole_number("min_island", spec(EdgeOptions, "min_island")),
                    metavar="PX", help=f"drop islands and fill holes smaller than this, "
                                       f"{range_help(EdgeOptions, 'min_island')} (the main subject stays)")
+
+
+def _format_name(text: str) -> str:
+    """The table's name for ``text`` or one of its aliases ("tif" -> "tiff"); else as typed, for
+    argparse's list of choices."""
+    from cutout_studio.core.export import find_format
+
+    fmt = find_format(text)
+    return fmt.name if fmt is not None else text.lower()
 
 
 def range_help(cls: type, name: str) -> str:

@@ -27,7 +27,7 @@ from cutout_studio.core.export.clip_path import fit_clip_path
 from cutout_studio.core.image_io import LoadedImage
 from cutout_studio.core.options import OptionsError
 from cutout_studio.core.recipes import load_recipe, options_from_layers, save_recipe
-from tests.unit.format_files import WITH_HOLES, photo_with_metadata
+from tests.unit.format_files import DATA, WITH_HOLES, photo_with_metadata
 
 Bezier = np.ndarray  # 4×2: start, two control points, end (x, y in output pixels)
 
@@ -249,7 +249,7 @@ def test_an_existing_svg_needs_overwrite(source: tuple[LoadedImage, np.ndarray],
 def test_options_flags_and_recipes_carry_the_clip_path(tmp_path: Path) -> None:
     with pytest.raises(OptionsError, match="clip path tolerance must be 0.1 to 20 px, got 0"):
         ExportOptions(clip_path=True, clip_path_tolerance=0)
-    args = build_parser().parse_args(["cut", "x.jpg", "--format", "tiff", "--clip-path",
+    args = build_parser().parse_args(["cut", "x.jpg", "--format", "TIF", "--clip-path",
                                       "--clip-path-tolerance", "2.5"])
     from_flags = export_options_from_args(args)
     assert (from_flags.format, from_flags.clip_path, from_flags.clip_path_tolerance) == ("tiff", True, 2.5)
@@ -285,3 +285,23 @@ def test_a_path_over_64_kb_continues_in_further_app13_segments(tmp_path: Path) -
     with Image.open(path) as im:  # still an ordinary JPEG
         im.load()
         assert im.size == (image.width, image.height)
+
+
+def test_batch_writes_tiff_psd_and_their_paths_end_to_end(model_home: Path, tmp_path: Path) -> None:
+    """The command line, the model and the batch: a TIFF and a PSD run, each with its SVG and
+    the same path inside."""
+    from cutout_studio.cli import main
+
+    photos = tmp_path / "shoot"
+    photos.mkdir()
+    (photos / "hydrant.jpg").write_bytes((DATA / "objects-coco__fire_hydrant02_000000020107.jpg").read_bytes())
+    for kind in ("tif", "psd"):
+        out = tmp_path / kind
+        assert main(["batch", str(photos), "-o", str(out), "--format", kind, "--clip-path", "--crop"]) == 0
+        written = out / f"hydrant.{kind}"
+        with Image.open(written) as im:
+            size = im.size
+            resources = psd_resources(written.read_bytes()) if kind == "psd" else im.tag_v2[34377]
+        (width, height), subpaths = svg_subpaths((out / "hydrant.svg").read_text(encoding="utf-8"))
+        assert (width, height) == size and len(subpaths) >= 1
+        assert len(photoshop_subpaths(resources, width, height)) == len(subpaths)
