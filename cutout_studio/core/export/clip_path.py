@@ -145,8 +145,8 @@ def _fit_closed(points: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.nd
 
 
 def _corners(points: np.ndarray) -> set[int]:
-    """Indices where the outline turns by more than _CORNER_TURN within ±_CORNER_SPAN points
-    (the sharpest of neighbouring candidates)."""
+    """Indices where the outline turns by more than _CORNER_TURN within ±_CORNER_SPAN points;
+    of corners closer than that, only the sharpest (pixel steps next to a corner turn too)."""
     n, k = len(points), _CORNER_SPAN
     if n < 4 * k:
         return set()
@@ -154,8 +154,15 @@ def _corners(points: np.ndarray) -> set[int]:
     after = np.roll(points, -k, axis=0) - points
     cos = (before * after).sum(1) / np.maximum(np.linalg.norm(before, axis=1) * np.linalg.norm(after, axis=1), 1e-12)
     turn = np.arccos(np.clip(cos, -1, 1))
-    window = np.max([np.roll(turn, s) for s in range(-k, k + 1)], axis=0)
-    return {int(i) for i in np.flatnonzero((turn > _CORNER_TURN) & (turn >= window))}
+    candidates = np.flatnonzero(turn > _CORNER_TURN)
+    kept: set[int] = set()
+    blocked = np.zeros(n, bool)
+    span = np.arange(-k, k + 1)
+    for i in candidates[np.argsort(-turn[candidates], kind="stable")]:
+        if not blocked[i]:
+            kept.add(int(i))
+            blocked[(i + span) % n] = True
+    return kept
 
 
 def _end_tangent(points: np.ndarray, i: int, direction: int, *, sharp: bool) -> np.ndarray:

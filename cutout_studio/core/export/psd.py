@@ -28,6 +28,9 @@ _RESOLUTION_INFO, _ICC_PROFILE = 1005, 1039
 _HIDDEN = 0x02  # layer flags: bit 1 set = not visible
 _TRANSPARENCY, _USER_MASK = -1, -2
 _LIMIT = 2**32 - 1  # section lengths are 32-bit
+#: blending ranges that blend everything (source and destination 0..255), for the composite
+#: grey and each channel, as Photoshop writes them
+_BLEND_ALL = b"\x00\x00\xff\xff" * 2 * 5
 
 
 @dataclass(frozen=True)
@@ -89,8 +92,9 @@ def _write_layer_info(stream: BinaryIO, layers: list[PsdLayer], width: int, heig
 
 
 def _planes(layer: PsdLayer) -> list[tuple[int, np.ndarray]]:
-    """The layer's channels by their PSD ids: red, green, blue, transparency, user mask."""
-    planes = [(c, layer.rgba[..., c]) for c in range(3)] + [(_TRANSPARENCY, layer.rgba[..., 3])]
+    """The layer's channels by their PSD ids, in Photoshop's own order: transparency, red,
+    green, blue, user mask."""
+    planes = [(_TRANSPARENCY, layer.rgba[..., 3])] + [(c, layer.rgba[..., c]) for c in range(3)]
     return planes + ([(_USER_MASK, layer.mask)] if layer.mask is not None else [])
 
 
@@ -104,7 +108,7 @@ def _record(layer: PsdLayer, channels: Iterable[tuple[int, int]], width: int, he
         mask = struct.pack(">I", 20) + struct.pack(">iiiiBBxx", 0, 0, height, width, 0, 0)
     else:
         mask = struct.pack(">I", 0)
-    blending = struct.pack(">I", 0)  # blending ranges: none (Photoshop's defaults)
+    blending = struct.pack(">I", len(_BLEND_ALL)) + _BLEND_ALL
     name = layer.name.encode("latin-1", "replace")[:255]
     pascal = bytes([len(name)]) + name
     pascal += b"\0" * (-len(pascal) % 4)  # padded to a multiple of 4 bytes
