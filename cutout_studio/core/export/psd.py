@@ -5,8 +5,9 @@ Only the sections a layered cutout needs are written: the file header (RGB, 8 bi
 channel), an empty colour mode data section, the image resources (resolution, ICC profile,
 a clipping path), the layer and mask information (each layer with its own transparency, and
 optionally a user mask that a retoucher paints in Photoshop) and the merged image, which
-viewers without layer support show. Channel data is uncompressed: PackBits would cost a
-Python loop per row, and a PSD is a working file rather than a deliverable.
+viewers without layer support show. Channel data is PackBits-compressed per row (RLE, what
+Photoshop itself writes), vectorised over strips of rows: masks, transparency and the white
+around a cutout shrink to almost nothing, photo colours stay about their size.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import BinaryIO
 
+import cv2
 import numpy as np
 
 from cutout_studio.core.errors import ExportError
@@ -23,7 +25,8 @@ from cutout_studio.core.errors import ExportError
 __all__ = ["MAX_SIDE", "PsdLayer", "resolution_resource", "icc_resource", "write_psd"]
 
 MAX_SIDE = 30000  #: PSD's own limit (larger images need the PSB variant)
-_RAW = 0
+_RLE = 1
+_STRIP_PIXELS = 1 << 20  # PackBits works on strips of about a megapixel: bounded scratch memory
 _RESOLUTION_INFO, _ICC_PROFILE = 1005, 1039
 _HIDDEN = 0x02  # layer flags: bit 1 set = not visible
 _TRANSPARENCY, _USER_MASK = -1, -2
@@ -54,9 +57,10 @@ def write_psd(stream: BinaryIO, layers: list[PsdLayer], composite: np.ndarray, r
     stream.write(struct.pack(">I", 0))  # colour mode data: none for RGB
     stream.write(struct.pack(">I", len(resources)) + resources)
     _write_layer_info(stream, layers, width, height, transparent_merge=channels == 4)
-    stream.write(struct.pack(">H", _RAW))
-    for c in range(channels):
-        stream.write(_over_white(composite, c).tobytes())
+    packed = [_packbits(_over_white(composite, c)) for c in range(channels)]
+    stream.write(struct.pack(">H", _RLE) + b"".join(counts for counts, _ in packed))  # all row counts first
+    for _, data in packed:
+        stream.write(data)
 
 
 def _over_white(composite: np.ndarray, c: int) -> np.ndarray:
@@ -65,9 +69,11 @@ def _over_white(composite: np.ndarray, c: int) -> np.ndarray:
     plane = composite[..., c]
     if composite.shape[2] < 4 or c == 3:
         return np.ascontiguousarray(plane)
-    alpha = composite[..., 3].astype(np.uint32)
-    matted = (plane * alpha + 255 * (255 - alpha) + 127) // 255
-    return matted.astype(np.uint8)
+    alpha = np.ascontiguousarray(composite[..., 3])
+    # round(c·a/255) + (255 − a), which stays within 0..255; OpenCV rounds as it multiplies
+    matted: np.ndarray = cv2.add(cv2.multiply(np.ascontiguousarray(plane), alpha, scale=1 / 255),
+                                 cv2.bitwise_not(alpha))
+    return matted
 
 
 def _write_layer_info(stream: BinaryIO, layers: list[PsdLayer], width: int, height: int, *,
@@ -75,19 +81,19 @@ def _write_layer_info(stream: BinaryIO, layers: list[PsdLayer], width: int, heig
     """The layer and mask information: the layer count (negative: the merged image's first
     extra channel is its transparency), the records, then each layer's channels in the records'
     order (streamed: no copy of the pixels is built), then an empty global layer mask."""
-    planes = [_planes(layer) for layer in layers]
-    records = b"".join(_record(layer, [(ident, 2 + plane.size) for ident, plane in own], width, height)
-                       for layer, own in zip(layers, planes))
-    size = 2 + len(records) + sum(2 + plane.size for own in planes for _, plane in own)
+    channels = [[(ident, _packbits(plane)) for ident, plane in _planes(layer)] for layer in layers]
+    records = b"".join(
+        _record(layer, [(ident, 2 + len(counts) + len(data)) for ident, (counts, data) in own], width, height)
+        for layer, own in zip(layers, channels))
+    size = 2 + len(records) + sum(2 + len(counts) + len(data) for own in channels for _, (counts, data) in own)
     padding = size % 2  # the layer info's length is rounded up to even
     if size + padding + 8 > _LIMIT:
         raise ExportError(f"the PSD's layers would be over 4 GB ({width}×{height} pixels): export TIFF")
     stream.write(struct.pack(">II", 4 + size + padding + 4, size + padding))
     stream.write(struct.pack(">h", -len(layers) if transparent_merge else len(layers)) + records)
-    for own in planes:
-        for _, plane in own:
-            stream.write(struct.pack(">H", _RAW))
-            stream.write(np.ascontiguousarray(plane).tobytes())
+    for own in channels:
+        for _, (counts, data) in own:
+            stream.write(struct.pack(">H", _RLE) + counts + data)
     stream.write(b"\0" * padding + struct.pack(">I", 0))  # global layer mask info: none
 
 
@@ -96,6 +102,56 @@ def _planes(layer: PsdLayer) -> list[tuple[int, np.ndarray]]:
     green, blue, user mask."""
     planes = [(_TRANSPARENCY, layer.rgba[..., 3])] + [(c, layer.rgba[..., c]) for c in range(3)]
     return planes + ([(_USER_MASK, layer.mask)] if layer.mask is not None else [])
+
+
+def _packbits(plane: np.ndarray) -> tuple[bytes, bytes]:
+    """Each row of an H×W uint8 plane PackBits-encoded: (the rows' byte counts, 16-bit big-endian;
+    the packed rows)."""
+    height, width = plane.shape
+    rows = max(1, _STRIP_PIXELS // width)
+    counts, data = [], []
+    for y in range(0, height, rows):
+        strip_counts, strip_data = _packbits_strip(np.ascontiguousarray(plane[y : y + rows]))
+        counts.append(strip_counts)
+        data.append(strip_data)
+    return np.concatenate(counts).astype(">u2").tobytes(), b"".join(data)
+
+
+def _packbits_strip(strip: np.ndarray) -> tuple[np.ndarray, bytes]:
+    """PackBits of a strip's rows at once. A packet is a header byte n, then either n + 1 literal
+    bytes (n 0..127) or one byte repeated 1 − n times (n −1..−127). Runs of three or more equal
+    bytes become repeat packets; the bytes between them, within a row, literal packets; both
+    are cut into packets of at most 128 bytes."""
+    height, width = strip.shape
+    flat = strip.ravel()
+    begins = np.ones(flat.size, bool)  # a run begins where the byte changes, and at every row
+    begins[1:] = flat[1:] != flat[:-1]
+    begins[::width] = True
+    starts = np.flatnonzero(begins)
+    repeat = np.diff(np.r_[starts, flat.size]) >= 3
+    # a packet sequence (a segment) begins at each repeat run, at each row, and after a repeat
+    # run; short runs in between join the literal segment before them
+    segment = repeat | (starts % width == 0) | np.r_[True, repeat[:-1]]
+    seg_start = starts[segment]
+    seg_len = np.diff(np.r_[seg_start, flat.size])
+    seg_repeat = repeat[segment]
+    pieces = (seg_len + 127) // 128
+    owner = np.repeat(np.arange(len(seg_start)), pieces)
+    index = np.arange(int(pieces.sum())) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+    start = seg_start[owner] + 128 * index
+    length = np.minimum(128, seg_len[owner] - 128 * index)
+    runs = seg_repeat[owner] & (length >= 2)  # a repeat's last byte alone is a 1-byte literal
+    header = np.where(runs, 1 - length, length - 1).astype(np.int8).view(np.uint8)
+    payload = np.where(runs, 1, length)
+    size = payload + 1
+    at = np.cumsum(size) - size
+    out = np.empty(int(size.sum()), np.uint8)
+    out[at] = header
+    packet = np.repeat(np.arange(len(payload)), payload)
+    offset = np.arange(int(payload.sum())) - np.repeat(np.cumsum(payload) - payload, payload)
+    out[at[packet] + 1 + offset] = flat[start[packet] + offset]
+    row_bytes = np.bincount(start // width, weights=size, minlength=height).astype(np.int64)
+    return row_bytes, out.tobytes()
 
 
 def _record(layer: PsdLayer, channels: Iterable[tuple[int, int]], width: int, height: int) -> bytes:

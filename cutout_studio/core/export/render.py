@@ -121,8 +121,7 @@ def _layers(image: LoadedImage, alpha: np.ndarray, where: tuple[tuple[slice, sli
     cutout = np.zeros_like(photo)
     _fill_transparent(cutout[at], image.rgb[view], alpha[view], patches, 255)
     mask = cutout[..., 3].copy()
-    hidden = mask == 0
-    cutout[hidden] = photo[hidden]
+    np.copyto(cutout, photo, where=(mask == 0)[..., None])
     cutout[..., 3] = photo[..., 3]  # the layer itself covers the photo; the padding stays empty
     layers = [PsdLayer("Photo", photo, visible=False), PsdLayer("Cutout", cutout, mask=mask)]
     if options.background is not None:
