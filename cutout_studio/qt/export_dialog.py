@@ -186,6 +186,7 @@ class ExportSettingsDialog(QDialog):
         layout.addWidget(self.error_label)
         layout.addWidget(buttons)
         self.format_combo.currentIndexChanged.connect(self._format_chosen)
+        self.quality_spin.setEnabled(bool(FORMATS[self.format_combo.currentData()].quality))
         self.marketplace_combo.activated.connect(self._marketplace_chosen)  # the user's choice only
 
     def _padding_range(self) -> None:
@@ -196,6 +197,7 @@ class ExportSettingsDialog(QDialog):
     def _format_chosen(self) -> None:
         """A format without transparency over a transparent background: switch to white, and say so."""
         fmt = FORMATS[self.format_combo.currentData()]
+        self.quality_spin.setEnabled(bool(fmt.quality))  # PNG, TIFF and PSD have no quality
         if not fmt.alpha and self.transparent_radio.isChecked():
             self.color_button.set_color(QColor(_DEFAULT_FILL))
             self.color_radio.setChecked(True)

@@ -17,7 +17,12 @@ def test_new_formats_and_the_clipping_path_in_the_dialog(qtbot):
     tolerance = spec(ExportOptions, "clip_path_tolerance")
     assert (dialog.clip_tolerance_spin.minimum(), dialog.clip_tolerance_spin.maximum()) == (tolerance.lo, tolerance.hi)
 
+    assert not dialog.quality_spin.isEnabled()  # PNG has no quality
+    combo.setCurrentIndex(combo.findData("jpeg"))
+    assert dialog.quality_spin.isEnabled()
     combo.setCurrentIndex(combo.findData("psd"))
+    assert not dialog.quality_spin.isEnabled()
+    dialog.transparent_radio.setChecked(True)  # JPEG had switched it to white
     dialog.clip_check.setChecked(True)
     dialog.clip_tolerance_spin.setValue(2.5)
     options = dialog.preset()
