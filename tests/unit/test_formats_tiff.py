@@ -88,6 +88,8 @@ def test_avif_keeps_alpha_and_quality_sets_the_size(source: tuple[LoadedImage, n
     with Image.open(default) as im:
         assert im.format == "AVIF" and im.mode == "RGBA"
         assert im.info.get("icc_profile") == SRGB
+        exif = im.getexif()  # no density field: the DPI is in the EXIF, as for WebP
+        assert (exif[0x011A], exif[0x011B], exif[0x0128]) == (300, 150, 2)
         rgba = np.asarray(im)
     error = np.abs(rgba[..., 3].astype(int) - alpha8(alpha))
     assert error.mean() < 0.5 and error.max() <= 24  # lossy alpha too, worst at the soft edge

@@ -128,9 +128,13 @@ def encode_psd(stream: BinaryIO, rendered: RenderedCutout, quality: int | None) 
 
 
 def encode_avif(stream: BinaryIO, rendered: RenderedCutout, quality: int | None) -> None:
-    """AVIF with alpha (where Pillow has libavif): quality 1–100, unset DEFAULT_AVIF_QUALITY."""
+    """AVIF with alpha (where Pillow has libavif): quality 1–100, unset DEFAULT_AVIF_QUALITY; the
+    DPI goes into the EXIF, as for WebP (neither has a density field)."""
+    params = _metadata(rendered)
+    if rendered.dpi:
+        params["exif"] = _exif_with_dpi(rendered.exif, rendered.dpi)
     picture = Image.fromarray(rendered.pixels)
-    picture.save(stream, "AVIF", quality=quality or DEFAULT_AVIF_QUALITY, speed=_AVIF_SPEED, **_metadata(rendered))
+    picture.save(stream, "AVIF", quality=quality or DEFAULT_AVIF_QUALITY, speed=_AVIF_SPEED, **params)
 
 
 def _with_app13(jpeg: bytes, resources: bytes) -> bytes:
