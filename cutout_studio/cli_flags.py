@@ -37,7 +37,8 @@ def add_export_options(p: argparse.ArgumentParser) -> None:
                         "(resolution, fill, framing, background, format, sRGB) and the reasons it fails are "
                         "reported (the report's compliance column)")
     g = p.add_argument_group("export")
-    g.add_argument("--format", choices=tuple(FORMATS), type=str.lower, help="default: png")
+    g.add_argument("--format", choices=tuple(FORMATS), type=_format_name,
+                   help="default: png (jpg and tif are accepted for jpeg and tiff)")
     quality = "; ".join(f"{f.name.upper()} {f.quality}" for f in FORMATS.values() if f.quality)
     g.add_argument("--quality", type=int, help=quality)
     g.add_argument("--background", help="fill colour (#rrggbb, name, r,g,b) or an image file; default transparent")
@@ -47,6 +48,12 @@ def add_export_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--square", action=argparse.BooleanOptionalAction, help="place the result on a square canvas")
     g.add_argument("--output", choices=("cutout", "mask"), dest="output_kind",
                    help="cutout image (default), or the 8-bit mask as PNG")
+    g.add_argument("--clip-path", action=argparse.BooleanOptionalAction,
+                   help="a vector clipping path fitted to the outline: NAME.svg beside each output, and "
+                        "Photoshop's clipping path inside JPEG, TIFF and PSD outputs")
+    g.add_argument("--clip-path-tolerance", type=float, metavar="PX",
+                   help=f"how far the path's curves may stray from the outline, "
+                        f"{range_help(ExportOptions, 'clip_path_tolerance')} (default: 1)")
     g.add_argument("--naming", metavar="PATTERN",
                    help="output file name without extension; {stem} is the photo's name "
                         "(e.g. {stem}_white; default: {stem})")
@@ -60,6 +67,15 @@ def add_export_options(p: argparse.ArgumentParser) -> None:
     e.add_argument("--min-island", type=whole_number("min_island", spec(EdgeOptions, "min_island")),
                    metavar="PX", help=f"drop islands and fill holes smaller than this, "
                                       f"{range_help(EdgeOptions, 'min_island')} (the main subject stays)")
+
+
+def _format_name(text: str) -> str:
+    """The table's name for ``text`` or one of its aliases ("tif" -> "tiff"); else as typed, for
+    argparse's list of choices."""
+    from cutout_studio.core.export import find_format
+
+    fmt = find_format(text)
+    return fmt.name if fmt is not None else text.lower()
 
 
 def range_help(cls: type, name: str) -> str:
@@ -90,6 +106,7 @@ def export_options_from_args(args: argparse.Namespace) -> ExportOptions:
         ("preset", args.preset), ("format", args.format), ("quality", args.quality),
         ("background", args.background), ("crop", args.crop), ("square", args.square),
         ("output", args.output_kind), ("naming", args.naming), ("overwrite", args.overwrite),
+        ("clip_path", args.clip_path), ("clip_path_tolerance", args.clip_path_tolerance),
     ) if value is not None}
     if args.padding is not None:
         padding_text = str(args.padding).strip()

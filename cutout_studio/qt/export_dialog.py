@@ -1,5 +1,5 @@
 """The export settings dialog: marketplace preset, format and quality, background, crop and
-padding, output kind.
+padding, output kind, clipping path.
 
 It only edits :class:`ExportOptions` (the preset stored in the settings file): the formats come
 from the format table, the spin boxes' ranges from the options' schema, and accepting builds
@@ -61,6 +61,8 @@ def describe(preset: ExportOptions) -> str:
         parts.append(f"crop +{preset.padding:g} {unit}")
     if preset.square:
         parts.append("square")
+    if preset.clip_path:
+        parts.append("clipping path")
     return " · ".join(parts)
 
 
@@ -124,6 +126,19 @@ class ExportSettingsDialog(QDialog):
         self.padding_spin.setValue(preset.padding)
         self.square_check = QCheckBox("Square canvas")
         self.square_check.setChecked(preset.square)
+        self.clip_check = QCheckBox("Clipping path")
+        self.clip_check.setChecked(preset.clip_path)
+        self.clip_check.setToolTip(
+            "A vector path fitted to the outline: NAME.svg beside each output, and Photoshop's clipping "
+            "path inside JPEG, TIFF and PSD files (Photoshop and InDesign use it to clip the image)"
+        )
+        self.clip_tolerance_spin = QDoubleSpinBox()
+        tolerance = spec(ExportOptions, "clip_path_tolerance")
+        self.clip_tolerance_spin.setRange(tolerance.lo, tolerance.hi)
+        self.clip_tolerance_spin.setSingleStep(0.5)
+        self.clip_tolerance_spin.setSuffix(" px")
+        self.clip_tolerance_spin.setValue(preset.clip_path_tolerance)
+        self.clip_tolerance_spin.setToolTip("How far the path's curves may stray from the outline")
         self.mask_check = QCheckBox("Export the mask (greyscale PNG) instead of the cutout")
         self.mask_check.setChecked(preset.output == "mask")
         self.naming_edit = QLineEdit(preset.naming)
@@ -154,6 +169,12 @@ class ExportSettingsDialog(QDialog):
         pad_row.addWidget(self.padding_unit)
         form.addRow("Crop", pad_row)
         form.addRow("", self.square_check)
+        clip_row = QHBoxLayout()
+        clip_row.addWidget(self.clip_check)
+        clip_row.addWidget(QLabel("within"))
+        clip_row.addWidget(self.clip_tolerance_spin)
+        clip_row.addStretch(1)
+        form.addRow("Vector", clip_row)
         form.addRow("", self.mask_check)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
@@ -165,6 +186,7 @@ class ExportSettingsDialog(QDialog):
         layout.addWidget(self.error_label)
         layout.addWidget(buttons)
         self.format_combo.currentIndexChanged.connect(self._format_chosen)
+        self.quality_spin.setEnabled(bool(FORMATS[self.format_combo.currentData()].quality))
         self.marketplace_combo.activated.connect(self._marketplace_chosen)  # the user's choice only
 
     def _padding_range(self) -> None:
@@ -175,6 +197,7 @@ class ExportSettingsDialog(QDialog):
     def _format_chosen(self) -> None:
         """A format without transparency over a transparent background: switch to white, and say so."""
         fmt = FORMATS[self.format_combo.currentData()]
+        self.quality_spin.setEnabled(bool(fmt.quality))  # PNG, TIFF and PSD have no quality
         if not fmt.alpha and self.transparent_radio.isChecked():
             self.color_button.set_color(QColor(_DEFAULT_FILL))
             self.color_radio.setChecked(True)
@@ -228,6 +251,8 @@ class ExportSettingsDialog(QDialog):
             output="mask" if self.mask_check.isChecked() else "cutout",
             preset=self.marketplace_combo.currentData(),
             naming=self.naming_edit.text().strip(),
+            clip_path=self.clip_check.isChecked(),
+            clip_path_tolerance=self.clip_tolerance_spin.value(),
         )
 
     def accept(self) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, features
 
 from cutout_studio.core import export
 from cutout_studio.core.edges import EdgeOptions
@@ -198,7 +198,8 @@ def test_a_broken_background_image_is_refused_when_the_options_are_built(tmp_pat
 def test_the_format_table_drives_suffixes_quality_and_encoding(
     image: LoadedImage, alpha: np.ndarray, tmp_path: Path
 ) -> None:
-    assert set(FORMATS) == {"png", "webp", "jpeg"}
+    avif = {"avif"} if features.check("avif") else set()  # registered only where Pillow has it
+    assert set(FORMATS) == {"png", "webp", "jpeg", "tiff", "psd"} | avif
     assert find_format("JPG") is FORMATS["jpeg"] and find_format("gif") is None
     assert [f.name for f in FORMATS.values() if not f.alpha] == ["jpeg"]
     # a new format is one entry plus its encoder: here a second name for PNG's encoder

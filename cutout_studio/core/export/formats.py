@@ -12,7 +12,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
-from cutout_studio.core.export.encode import encode_jpeg, encode_png, encode_webp
+from PIL import features
+
+from cutout_studio.core.export.encode import (
+    encode_avif,
+    encode_jpeg,
+    encode_png,
+    encode_psd,
+    encode_tiff,
+    encode_webp,
+)
+from cutout_studio.core.export.psd import MAX_SIDE as PSD_MAX_SIDE
 
 if TYPE_CHECKING:
     from cutout_studio.core.export.render import RenderedCutout
@@ -31,7 +41,7 @@ class OutputFormat:
     suffixes: tuple[str, ...]  #: accepted file name suffixes; the first is what we write
     alpha: bool  #: can hold transparency (otherwise the options require a background)
     deep: bool  #: writes 16 bits per channel when the photo has them
-    layers: bool  #: can hold several layers (none of ours yet)
+    layers: bool  #: holds layers: the render adds the cutout masked over the hidden photo
     quality: str | None  #: what ``quality`` 1..100 means here; None: not used
     max_side: int  #: the largest width or height the format can hold
     encode: Encoder
@@ -71,6 +81,21 @@ register_format(OutputFormat(
     deep=False, layers=False, quality="1–100 (unset: 92)", max_side=65535, encode=encode_jpeg,
     aliases=("jpg",),
 ))
+register_format(OutputFormat(
+    name="tiff", label="TIFF (lossless, transparent, 16-bit, for print)", suffixes=(".tif", ".tiff"), alpha=True,
+    deep=True, layers=False, quality=None, max_side=65535, encode=encode_tiff, aliases=("tif",),
+))
+register_format(OutputFormat(
+    name="psd", label="PSD (layers: the cutout masked over the photo)", suffixes=(".psd",), alpha=True,
+    deep=False, layers=True, quality=None, max_side=PSD_MAX_SIDE, encode=encode_psd,
+))
+if "avif" in features.get_supported_modules():  # Pillow 11.2+ built with libavif
+    register_format(OutputFormat(
+        name="avif", label="AVIF (small, transparent)", suffixes=(".avif",), alpha=True, deep=False,
+        layers=False, quality="1–100 (unset: 85)",
+        max_side=65535,  # AV1's frame limit
+        encode=encode_avif,
+    ))
 
 #: Mask output is always an 8-bit greyscale PNG, whatever the format option says.
 MASK_FORMAT = FORMATS["png"]

@@ -59,6 +59,11 @@ class ExportOptions(Options):
     padding_unit: str = choice("px", ("px", "%"))  #: ... in px, or % of the subject box (per axis)
     square: bool = False  #: widen the shorter side to a square canvas, content centred
     output: str = choice("cutout", ("cutout", "mask"))  #: "mask": the alpha as 8-bit greyscale PNG
+    #: a vector clipping path fitted to the output's outline (alpha 0.5): NAME.svg beside the
+    #: output, and embedded as Photoshop's clipping path in JPEG, TIFF and PSD outputs ...
+    clip_path: bool = False
+    #: ... its Bézier curves within this distance of the outline
+    clip_path_tolerance: float = number(1.0, 0.1, 20, unit="px")
     #: the output's file name without its extension: ``{stem}`` is the photo's name without
     #: its extension ("{stem}_cutout" makes shoe_cutout.png); the planner, Export all, quick
     #: export and the batch all name files through it
@@ -97,6 +102,11 @@ class ExportOptions(Options):
     @property
     def transparent(self) -> bool:
         return self.background is None
+
+    @property
+    def writes_clip_path(self) -> bool:
+        """A clipping path goes with a cutout (a mask output is the outline's raster already)."""
+        return self.clip_path and self.output == "cutout"
 
     @property
     def file_format(self) -> OutputFormat:
@@ -210,7 +220,7 @@ def parse_color(text: str) -> tuple[int, int, int]:
 
 
 def output_suffix(options: ExportOptions) -> str:
-    """The file name suffix of what ``options`` writes: ".png", ".webp" or ".jpg"."""
+    """The file name suffix of what ``options`` writes (the format's first: ".png", ".jpg", ".tif", ...)."""
     return options.file_format.suffix
 
 

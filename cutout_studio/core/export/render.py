@@ -16,7 +16,9 @@ import numpy as np
 
 from cutout_studio.core.edges import ForegroundPatch, apply_edges, foreground_patches
 from cutout_studio.core.errors import ExportError, ImageLoadError
+from cutout_studio.core.export.clip_path import ClipPath, fit_clip_path
 from cutout_studio.core.export.options import ExportOptions
+from cutout_studio.core.export.psd import PsdLayer
 from cutout_studio.core.image_io import DEFAULT_MAX_PIXELS, LoadedImage, load_image
 
 __all__ = ["MAX_CANVAS_SIDE", "SUBJECT_THRESHOLD", "RenderedCutout", "render_cutout"]
@@ -42,6 +44,8 @@ class RenderedCutout:
     exif: bytes | None = None
     dpi: tuple[float, float] | None = None
     notes: list[str] = field(default_factory=list)
+    clip_path: ClipPath | None = None  #: the outline, when ``options.clip_path`` asks for it
+    layers: list[PsdLayer] | None = None  #: bottom first, for formats with layers (PSD)
 
     @property
     def width(self) -> int:
@@ -81,6 +85,11 @@ def render_cutout(image: LoadedImage, alpha: np.ndarray, options: ExportOptions)
         pixels = np.zeros((canvas_h, canvas_w), np.uint8)
         _quantize_into(alpha[view], pixels[at], 255)
         return RenderedCutout(pixels=pixels, mode="L", box=box, dpi=image.dpi)  # an RGB ICC profile is invalid on grey
+    outline = None
+    if options.writes_clip_path:  # fitted to the output's own alpha: after crop, padding and square
+        opacity = np.zeros((canvas_h, canvas_w), np.uint8)
+        _quantize_into(alpha[view], opacity[at], 255)
+        outline = fit_clip_path(opacity, options.clip_path_tolerance)
 
     rgb16 = image.rgb16 if options.file_format.deep else None
     deep = rgb16 is not None
@@ -95,8 +104,30 @@ def render_cutout(image: LoadedImage, alpha: np.ndarray, options: ExportOptions)
         pixels = _background_canvas(options.background, canvas_w, canvas_h, deep)
         _composite(pixels[at], source[view], alpha[view], patches, top)
         mode = "RGB"
+    layers = _layers(image, alpha, (view, at), patches, options, pixels) if options.file_format.layers else None
     return RenderedCutout(pixels=pixels, mode=mode, box=box, icc_profile=image.icc_profile, exif=image.exif,
-                          dpi=image.dpi)
+                          dpi=image.dpi, clip_path=outline, layers=layers)
+
+
+def _layers(image: LoadedImage, alpha: np.ndarray, where: tuple[tuple[slice, slice], tuple[slice, slice]],
+            patches: list[ForegroundPatch], options: ExportOptions, canvas: np.ndarray) -> list[PsdLayer]:
+    """8-bit layers, bottom first: the background (when there is one), the photo (hidden) and
+    the cutout, whose user mask is the alpha. The cutout layer holds the photo's colours where
+    the mask hides it, so that painting the mask back reveals the photo, not black."""
+    view, at = where
+    height, width = canvas.shape[:2]
+    photo = np.zeros((height, width, 4), np.uint8)
+    photo[at] = cv2.cvtColor(image.rgb[view], cv2.COLOR_RGB2RGBA)
+    cutout = np.zeros_like(photo)
+    _fill_transparent(cutout[at], image.rgb[view], alpha[view], patches, 255)
+    mask = cutout[..., 3].copy()
+    np.copyto(cutout, photo, where=(mask == 0)[..., None])
+    cutout[..., 3] = photo[..., 3]  # the layer itself covers the photo; the padding stays empty
+    layers = [PsdLayer("Photo", photo, visible=False), PsdLayer("Cutout", cutout, mask=mask)]
+    if options.background is not None:
+        fill = _background_canvas(options.background, width, height, False)
+        layers.insert(0, PsdLayer("Background", cv2.cvtColor(fill, cv2.COLOR_RGB2RGBA)))
+    return layers
 
 
 def _as_alpha(alpha: np.ndarray, image: LoadedImage) -> np.ndarray:

@@ -28,7 +28,8 @@ __all__ = ["encode_to_bytes", "export_cutout"]
 def export_cutout(
     image: LoadedImage, alpha: np.ndarray, dest: str | os.PathLike[str], options: ExportOptions
 ) -> Path:
-    """Render and write the cutout to ``dest``; returns the path written.
+    """Render and write the cutout to ``dest``; returns the path written (with a clipping
+    path, its SVG is written beside it: the same name ending in .svg).
 
     A ``dest`` without suffix gets :func:`output_suffix`; a suffix that does not match the
     format is refused. Raises :class:`ExportError` (one line, naming the file) when the
@@ -38,12 +39,17 @@ def export_cutout(
     _refuse_source(target, image)
     if target.is_dir():
         raise ExportError(f"{target.name}: is a folder, not a file name")
-    if not options.overwrite and target.exists():
-        raise ExportError(f"{target.name}: already exists (use overwrite)")
+    svg = target.with_suffix(".svg") if options.writes_clip_path else None  # the clipping path beside it
+    for path in (target, svg):
+        if path is not None and not options.overwrite and path.exists():
+            raise ExportError(f"{path.name}: already exists (use overwrite)")
     rendered = render_cutout(image, alpha, options)
     write = _encoder(rendered, options)
     try:
         atomic_write(target, write, overwrite=options.overwrite)
+        if svg is not None and rendered.clip_path is not None:
+            svg_text = rendered.clip_path.svg().encode("utf-8")
+            atomic_write(svg, lambda stream: stream.write(svg_text), overwrite=options.overwrite)
     except ExportError:
         raise
     except FileExistsError:  # taken meanwhile (another batch worker, another process)
