@@ -247,6 +247,8 @@ class MainWindow(QMainWindow):
         self.view.document_shown.connect(self.document_shown)
 
         self.view.before_show.append(self.shoot.showing)
+        for signal in (self.state.tool_changed, self.state.edges_changed):
+            signal.connect(lambda _value: self._warm_up_matting())
         self.shoot.message.connect(self.statusBar().showMessage)
         self.shoot.progress_changed.connect(self.filmstrip_panel.set_progress)
         self.masks.backlog_changed.connect(self.filmstrip_panel.set_backlog)
@@ -339,9 +341,13 @@ class MainWindow(QMainWindow):
         _log.info("model %s ready (%s, %s)", segmenter.card.name, segmenter.device_label, segmenter.precision)
         self.view.want_masks()
         self.view.update_busy()
-        if not self._warmed_up and self.state.edges.matting:
-            # only matting needs pymatting's numba kernels (compiled once per installation):
-            # load them while the user looks at the photos, not on the first preview
+        self._warm_up_matting()
+
+    def _warm_up_matting(self) -> None:
+        """Only matting and the refine-edge brush need pymatting's numba kernels (compiled once
+        per installation, tens of seconds): load them when either is chosen, while the user
+        looks at the photo, not on the first preview or stroke."""
+        if not self._warmed_up and (self.state.edges.matting or self.state.tool == "refine"):
             self._warmed_up = True
             self.lanes.thumbs.submit(lambda _ctx: warm_up(), name="warm up matting")
 

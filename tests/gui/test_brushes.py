@@ -162,6 +162,10 @@ def test_refine_edge_brush_mattes_only_where_painted_and_undoes(qtbot, make_wind
     before = np.array(doc.alpha)
     window.actions_.tools["refine"].trigger()
     assert window.state.tool == "refine"
+    # choosing the brush loads the matting kernels in the background (compiled the first time
+    # ever: tens of seconds on a fresh installation), so that the first stroke does not wait
+    assert window._warmed_up
+    qtbot.waitUntil(lambda: not window.lanes.thumbs.busy, timeout=4 * MASK_TIMEOUT_MS)
     window.set_brush_size(24)
     window.tools.hardness_slider.setValue(100)  # the tools panel's slider is bound to the state
     assert window.state.brush_hardness == 1.0 and window.canvas.brush_hardness == 1.0
