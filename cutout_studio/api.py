@@ -25,6 +25,7 @@ from cutout_studio.core.edges import EdgeOptions
 from cutout_studio.core.export import ExportOptions, export_cutout, render_cutout
 from cutout_studio.core.image_io import LoadedImage, load_image
 from cutout_studio.core.options import OptionsError
+from cutout_studio.core.recipes import options_from_layers
 from cutout_studio.core.refine import RefineSession
 from cutout_studio.core.segmenter import Segmenter
 
@@ -48,8 +49,10 @@ def cutout(
     """Cut the subject out of a photo (a path, an H×W×3 uint8 RGB array or a LoadedImage).
 
     ``options`` are :class:`ExportOptions` fields (``format``, ``quality``, ``background``,
-    ``crop``, ``padding``, ``padding_unit``, ``square``, ``output``, ``overwrite``) and
-    :class:`EdgeOptions` fields (``feather``, ``shift``, ``matting``, ``decontaminate``).
+    ``crop``, ``padding``, ``padding_unit``, ``square``, ``output``, ``overwrite``, ``preset``,
+    ``naming``, ``clip_path``…) and :class:`EdgeOptions` fields (``feather``, ``shift``,
+    ``matting``, ``decontaminate``). A marketplace ``preset`` sets its values beneath the
+    options given, as ``--preset`` does.
     With ``dest`` the result is written there and its path returned; without, the rendered
     pixels come back (H×W×4 RGBA uint8, or H×W×3 with a background fill). Pass ``alpha`` to
     export a mask you already have (from a RefineSession, say) instead of predicting one.
@@ -60,8 +63,12 @@ def cutout(
     unknown = set(options) - _EXPORT_FIELDS - _EDGE_FIELDS
     if unknown:
         raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
-    edges = EdgeOptions(**{k: v for k, v in options.items() if k in _EDGE_FIELDS})
-    export = ExportOptions(edges=edges, **{k: v for k, v in options.items() if k in _EXPORT_FIELDS})
+    # the same layers as the command line: defaults < the marketplace preset's values < these
+    export = options_from_layers(
+        None,
+        {k: v for k, v in options.items() if k in _EXPORT_FIELDS},
+        {k: v for k, v in options.items() if k in _EDGE_FIELDS},
+    )
 
     if isinstance(source, LoadedImage):
         image = source

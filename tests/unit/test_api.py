@@ -38,3 +38,16 @@ def test_cutout_accepts_arrays_and_a_refined_mask(model_home):
 def test_cutout_rejects_unknown_options():
     with pytest.raises(TypeError, match="unknown option"):
         cutout(np.zeros((8, 8, 3), np.uint8), colour="red")
+
+
+def test_a_marketplace_preset_sets_its_values_beneath_the_options_given():
+    """As `--preset` does: the API used to take the preset as a bare name and apply nothing."""
+    photo = DATA / "people-ccp__ccp0041.jpg"
+    rgb = np.asarray(Image.open(photo).convert("RGB"))
+    alpha = np.asarray(Image.open(photo.with_suffix(".png")).convert("L"), np.float32) / 255.0
+    pixels = cutout(rgb, alpha=alpha, preset="amazon")
+    assert pixels.ndim == 3 and pixels.shape[2] == 3  # on its white background, not transparent
+    assert pixels.shape[0] == pixels.shape[1]  # its square canvas
+    assert (pixels[0, 0] == 255).all() and (pixels[-1, -1] == 255).all()
+    given = cutout(rgb, alpha=alpha, preset="amazon", background="#000000")  # a given value wins
+    assert (given[0, 0] == 0).all()
