@@ -102,6 +102,7 @@ def compute_shadow(rgb: np.ndarray, alpha: np.ndarray, options: ShadowOptions) -
     cols = np.flatnonzero(subject.any(axis=0))
     bbox = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
     tall = bbox[3] - bbox[1]  # the subject's height in working pixels: the unit of the options
+    found: tuple[np.ndarray, int, int] | None
     if options.kind == "contact":
         found = _contact(subject, bbox, tall, options)
     elif options.kind == "drop":
@@ -153,7 +154,7 @@ def _contact(subject: np.ndarray, bbox: tuple[int, int, int, int], tall: int,
     spread below it by ``distance`` and sideways by ``softness``: a squashed soft ellipse."""
     x0, _y0, x1, y1 = bbox
     band = max(2, round(0.05 * tall))
-    footprint = subject[y1 - band : y1, x0:x1].any(axis=0).astype(np.float32)[None, :]
+    footprint = np.asarray(subject[y1 - band : y1, x0:x1].any(axis=0), np.float32)[None, :]
     sigma_x = max(1.0, _sigma(options.softness, tall))
     sigma_y = max(1.0, _sigma(options.distance, tall))
     blob, pad_x, pad_y = _blur(footprint, sigma_x, sigma_y)
@@ -221,7 +222,7 @@ def _kept(rgb: np.ndarray, alpha: np.ndarray, bbox: tuple[int, int, int, int],
     shade = np.clip((darkening - floor) / (1 - floor), 0, 1) * same_hue * smooth
     shade = np.where(band, shade, np.float32(0)).astype(np.float32)
     shade = cv2.medianBlur(shade, 5)
-    shade *= _touching(shade > 0.1, near > 0)
+    shade = shade * _touching(shade > 0.1, near > 0)
     # run the shadow on under the subject's edge (hidden where the subject is opaque)
     under = cv2.dilate(shade, np.ones((9, 9), np.uint8))
     shade = np.where(outside, shade, under).astype(np.float32)
@@ -252,4 +253,5 @@ def _local_mean(colour: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndar
     w = cv2.GaussianBlur(w, (0, 0), sigmaX=sigma / 4)
     c = cv2.GaussianBlur(c, (0, 0), sigmaX=sigma / 4)
     mean = c / np.maximum(w, 1e-4)[..., None]
-    return cv2.resize(mean, (width, height), interpolation=cv2.INTER_LINEAR)
+    resized: np.ndarray = cv2.resize(mean, (width, height), interpolation=cv2.INTER_LINEAR)
+    return resized
