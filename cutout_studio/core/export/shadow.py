@@ -37,7 +37,7 @@ DEFAULT_OPACITY = {"none": 0.0, "contact": 0.6, "drop": 0.5, "keep": 1.0}
 #: shadows are computed on a copy of at most this many pixels on the long side
 WORK_SIDE = 1024
 _SUBJECT = 0.5  # the silhouette: alpha above this
-_VISIBLE = 0.5 / 255  # shadow opacity that rounds to nothing in 8 bits: outside the shadow's box
+_VISIBLE = 1.5 / 255  # shadow opacity of at most one 8-bit level (unseen): outside the shadow's box
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,7 @@ def _contact(subject: np.ndarray, bbox: tuple[int, int, int, int], tall: int,
     band = max(2, round(0.05 * tall))
     footprint = np.asarray(subject[y1 - band : y1, x0:x1].any(axis=0), np.float32)[None, :]
     sigma_x = max(1.0, _sigma(options.softness, tall))
-    sigma_y = max(1.0, _sigma(options.distance, tall))
+    sigma_y = max(1.0, _sigma(options.distance, tall) / 2)  # seen to about ``distance`` below
     blob, pad_x, pad_y = _blur(footprint, sigma_x, sigma_y)
     peak = float(blob.max())
     if peak > 0:
