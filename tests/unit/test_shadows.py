@@ -128,6 +128,20 @@ def test_keep_finds_the_photos_own_shadow() -> None:
     assert kept[..., 3][true_region & (truth > 0.3)].mean() > 0.2 * 255
 
 
+def test_keep_finds_the_teddys_shadow_on_the_box() -> None:
+    """The teddy sits on a box in side light: its real shadow lies on the box right under it."""
+    image, alpha = photo(TEDDY)
+    shadow = compute_shadow(image.rgb, alpha, ShadowOptions("keep"))
+    assert shadow is not None
+    found = np.zeros(alpha.shape, np.float32)
+    src, dst = shadow.window((0, 0, image.width, image.height))  # type: ignore[misc]
+    found[dst] = shadow.opacity[src]
+    x0, y0, x1, y1 = subject_box(alpha)
+    under = found[y1 : y1 + 4, (x0 + x1) // 2 : x1][alpha[y1 : y1 + 4, (x0 + x1) // 2 : x1] < 0.02]
+    assert under.mean() > 0.2
+    assert found[: y0 + (y1 - y0) // 2].max() == 0  # nothing beside its head: the wall is not its shadow
+
+
 def test_psd_has_the_shadow_layer_between_the_background_and_the_cutout(tmp_path: Path) -> None:
     image, alpha = photo(TEDDY)
     options = ExportOptions(format="psd", background="white", shadow="contact")

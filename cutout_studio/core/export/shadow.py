@@ -188,7 +188,7 @@ def _kept(rgb: np.ndarray, alpha: np.ndarray, bbox: tuple[int, int, int, int],
     where it is darker than the backdrop and has the backdrop's chromaticity (a shadow darkens,
     it does not change hue); a small noise floor is taken off, specks are removed, and the
     result is smoothed and carried under the subject's edge (it stays out of the mask). Only
-    shadow that touches the subject is kept: a darker patch of backdrop away from the subject
+    shadow that touches the subject's base (its lowest tenth) is kept: a darker patch of backdrop away from the subject
     (a wall, a fold) is not its shadow.
     """
     tall = bbox[3] - bbox[1]
@@ -216,13 +216,17 @@ def _kept(rgb: np.ndarray, alpha: np.ndarray, bbox: tuple[int, int, int, int],
     floor = np.float32(0.06)  # sensor noise and paper texture are not a shadow
     # a shadow is smooth: where the ratio to the backdrop has texture (a pattern, an edge of
     # the backdrop itself), it is the backdrop, not a shadow
-    mean = cv2.blur(darkening, (7, 7))
-    texture = np.sqrt(np.maximum(cv2.blur(darkening * darkening, (7, 7)) - mean * mean, 0))
-    smooth = np.clip(1 - (texture - 0.03) / 0.05, 0, 1)
+    # (the fine detail left after a small blur: a steep but smooth shadow edge leaves little)
+    detail = cv2.blur(np.abs(darkening - cv2.GaussianBlur(darkening, (0, 0), 1.5)), (5, 5))
+    smooth = np.clip(1 - (detail - 0.03) / 0.04, 0, 1)
     shade = np.clip((darkening - floor) / (1 - floor), 0, 1) * same_hue * smooth
-    shade = np.where(band, shade, np.float32(0)).astype(np.float32)
+    # full strength near the subject, fading out towards the band's outer edge
+    falloff = np.clip(1.5 * (1 - distance / np.float32(reach)), 0, 1)
+    shade = np.where(band, shade * falloff, np.float32(0)).astype(np.float32)
     shade = cv2.medianBlur(shade, 5)
-    shade = shade * _touching(shade > 0.1, near > 0)
+    base = near > 0
+    base[: bbox[3] - max(2, tall // 10)] = False  # cast on the surface it stands on: touching its base
+    shade = shade * _touching(shade > 0.1, base)
     # run the shadow on under the subject's edge (hidden where the subject is opaque)
     under = cv2.dilate(shade, np.ones((9, 9), np.uint8))
     shade = np.where(outside, shade, under).astype(np.float32)
