@@ -171,18 +171,29 @@ def _shadow_strips(shadow: Shadow, box: tuple[int, int, int, int], canvas: np.nd
 def _darken(canvas: np.ndarray, shadow: Shadow, box: tuple[int, int, int, int]) -> None:
     """The background under the shadow: black at the shadow's opacity over it."""
     for rows, opacity in _shadow_strips(shadow, box, canvas):
-        rows[...] = np.rint(rows * (1 - opacity)[..., None])
+        light = np.float32(1) - opacity
+        shaded = rows.astype(np.float32)
+        shaded *= light[..., None]
+        np.rint(shaded, out=shaded)
+        rows[...] = shaded
 
 
 def _shadow_under(canvas: np.ndarray, shadow: Shadow, box: tuple[int, int, int, int], top: int) -> None:
     """RGBA: the cutout over black at the shadow's opacity (straight alpha): alpha ``a + s(1 − a)``,
     colour ``c·a / (a + s(1 − a))``; where the cutout is opaque nothing changes."""
-    for rows, opacity in _shadow_strips(shadow, box, canvas):
-        a = rows[..., 3].astype(np.float32) / np.float32(top)
-        merged = a + opacity * (1 - a)
-        keep = a / np.maximum(merged, np.float32(1e-6))
-        rows[..., :3] = np.rint(rows[..., :3] * keep[..., None])
-        rows[..., 3] = np.rint(merged * np.float32(top))
+    for rows, opacity in _shadow_strips(shadow, box, canvas):  # in place, float32: 24 MP in well under a second
+        a = rows[..., 3].astype(np.float32)  # in levels: merged = A + s·(top − A)
+        merged = np.float32(top) - a
+        merged *= opacity
+        merged += a
+        keep = np.maximum(merged, np.float32(1e-3))
+        np.divide(a, keep, out=keep)
+        colour = rows[..., :3].astype(np.float32)
+        colour *= keep[..., None]
+        np.rint(colour, out=colour)
+        rows[..., :3] = colour
+        np.rint(merged, out=merged)
+        rows[..., 3] = merged
 
 
 def _as_alpha(alpha: np.ndarray, image: LoadedImage) -> np.ndarray:
