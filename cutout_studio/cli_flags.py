@@ -26,6 +26,7 @@ def add_export_options(p: argparse.ArgumentParser) -> None:
     from cutout_studio.core.edges import EdgeOptions
     from cutout_studio.core.export import FORMATS, ExportOptions
     from cutout_studio.core.export.presets import PRESETS
+    from cutout_studio.core.export.shadow import SHADOW_KINDS
 
     s = p.add_argument_group(
         "shoot", "a recipe or a preset sets many options at once; the flags given here override their values")
@@ -54,6 +55,21 @@ def add_export_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--clip-path-tolerance", type=float, metavar="PX",
                    help=f"how far the path's curves may stray from the outline, "
                         f"{range_help(ExportOptions, 'clip_path_tolerance')} (default: 1)")
+    sh = p.add_argument_group("shadow", "a shadow under the cutout, drawn on the background (or as "
+                                        "semi-transparent black in a transparent output; its own layer in a PSD)")
+    sh.add_argument("--shadow", choices=SHADOW_KINDS, type=str.lower,
+                    help="contact: soft dark ellipse under the base; drop: the silhouette offset along "
+                         "--shadow-angle; keep: the photo's own shadow; default: none")
+    for flag, name, metavar, what in (
+        ("--shadow-angle", "shadow_angle", "DEG", "where a drop shadow falls, clockwise from pointing right "
+                                                  "(90 = straight down)"),
+        ("--shadow-distance", "shadow_distance", "PCT", "a drop shadow's offset, a contact shadow's spread, "
+                                                        "in %% of the subject's height"),
+        ("--shadow-softness", "shadow_softness", "PCT", "the blur, in %% of the subject's height"),
+        ("--shadow-opacity", "shadow_opacity", "0..1", "the darkest opacity (default: keep 1, contact 0.6, "
+                                                       "drop 0.5)"),
+    ):
+        sh.add_argument(flag, type=float, metavar=metavar, dest=name, help=f"{what}, {range_help(ExportOptions, name)}")
     g.add_argument("--naming", metavar="PATTERN",
                    help="output file name without extension; {stem} is the photo's name "
                         "(e.g. {stem}_white; default: {stem})")
@@ -67,6 +83,10 @@ def add_export_options(p: argparse.ArgumentParser) -> None:
     e.add_argument("--min-island", type=whole_number("min_island", spec(EdgeOptions, "min_island")),
                    metavar="PX", help=f"drop islands and fill holes smaller than this, "
                                       f"{range_help(EdgeOptions, 'min_island')} (the main subject stays)")
+
+
+#: the shadow options, each set by the flag of its name (--shadow, --shadow-angle, ...)
+SHADOW_FLAGS = ("shadow", "shadow_angle", "shadow_distance", "shadow_softness", "shadow_opacity")
 
 
 def _format_name(text: str) -> str:
@@ -107,6 +127,7 @@ def export_options_from_args(args: argparse.Namespace) -> ExportOptions:
         ("background", args.background), ("crop", args.crop), ("square", args.square),
         ("output", args.output_kind), ("naming", args.naming), ("overwrite", args.overwrite),
         ("clip_path", args.clip_path), ("clip_path_tolerance", args.clip_path_tolerance),
+        *((name, getattr(args, name, None)) for name in SHADOW_FLAGS),
     ) if value is not None}
     if args.padding is not None:
         padding_text = str(args.padding).strip()

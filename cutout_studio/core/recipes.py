@@ -17,7 +17,7 @@ Its values are the flags' values, layered the same way: the defaults, then the m
 preset's values (:func:`~cutout_studio.core.export.presets.preset_values`), then the recipe's,
 then the flags given on the command line (:func:`options_from_layers`), so a recipe and the
 same flags make the same options and byte-identical outputs. Every key is checked: an unknown
-key (a shadow or clean plate, which do not exist yet, included) or a refused value is one
+key (a clean plate, which does not exist yet, included) or a refused value is one
 line naming the key and the file. Read with :mod:`tomllib` (Python 3.11 and later); written by the small writer below
 (strings, numbers and booleans are all a recipe holds).
 """

@@ -192,5 +192,6 @@ def canvas_follows_state(state: EditorState, canvas: Canvas, actions: Actions, r
         state.overlay_color_changed,
         state.overlay_opacity_changed,
         state.edges_changed,
+        state.export_changed,  # its shadow is drawn in the cutout views
     ):
         signal.connect(lambda _value: refresh())

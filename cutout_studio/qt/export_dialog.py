@@ -1,5 +1,5 @@
 """The export settings dialog: marketplace preset, format and quality, background, crop and
-padding, output kind, clipping path.
+padding, output kind, clipping path, shadow.
 
 It only edits :class:`ExportOptions` (the preset stored in the settings file): the formats come
 from the format table, the spin boxes' ranges from the options' schema, and accepting builds
@@ -36,6 +36,7 @@ from cutout_studio.core.export import FORMATS, ExportOptions
 from cutout_studio.core.export.encode import DEFAULT_JPEG_QUALITY
 from cutout_studio.core.export.options import PADDING_PERCENT_MAX
 from cutout_studio.core.export.presets import PRESETS, preset_values
+from cutout_studio.core.export.shadow import DEFAULT_OPACITY, SHADOW_KINDS
 from cutout_studio.core.options import spec
 from cutout_studio.qt.widgets import ColorButton
 
@@ -63,6 +64,8 @@ def describe(preset: ExportOptions) -> str:
         parts.append("square")
     if preset.clip_path:
         parts.append("clipping path")
+    if preset.shadow != "none":
+        parts.append(f"{preset.shadow} shadow")
     return " · ".join(parts)
 
 
@@ -146,6 +149,7 @@ class ExportSettingsDialog(QDialog):
             "The output's file name without extension: {stem} is the photo's name "
             "({stem}_white makes shoe_white.png). Quick export, Export all and the batch use it."
         )
+        self._build_shadow(preset)
         self.error_label = QLabel()
         self.error_label.setStyleSheet("color: #e55;")
 
@@ -176,6 +180,7 @@ class ExportSettingsDialog(QDialog):
         clip_row.addStretch(1)
         form.addRow("Vector", clip_row)
         form.addRow("", self.mask_check)
+        form.addRow("Shadow", self.shadow_row)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -188,6 +193,48 @@ class ExportSettingsDialog(QDialog):
         self.format_combo.currentIndexChanged.connect(self._format_chosen)
         self.quality_spin.setEnabled(bool(FORMATS[self.format_combo.currentData()].quality))
         self.marketplace_combo.activated.connect(self._marketplace_chosen)  # the user's choice only
+
+    def _build_shadow(self, preset: ExportOptions) -> None:
+        """The Shadow group: its kind and four numbers (ranges from the options' schema)."""
+        self.shadow_combo = QComboBox()
+        for kind in SHADOW_KINDS:
+            self.shadow_combo.addItem(kind.capitalize(), kind)
+        self.shadow_combo.setCurrentIndex(max(0, self.shadow_combo.findData(preset.shadow)))
+        self.shadow_combo.setToolTip(
+            "Contact: a soft dark ellipse under the base. Drop: the silhouette offset along the angle. "
+            "Keep: the photo's own shadow. Drawn under the cutout (its own layer in a PSD)"
+        )
+        self.shadow_spins: dict[str, QDoubleSpinBox] = {}
+        opacity = preset.shadow_options.strength if preset.shadow != "none" else DEFAULT_OPACITY["drop"]
+        for name, label, suffix, value in (
+            ("shadow_angle", "angle", "°", preset.shadow_angle),
+            ("shadow_distance", "distance", " %", preset.shadow_distance),
+            ("shadow_softness", "softness", " %", preset.shadow_softness),
+            ("shadow_opacity", "opacity", "", opacity),
+        ):
+            spin = QDoubleSpinBox()
+            allowed = spec(ExportOptions, name)
+            spin.setRange(allowed.lo, allowed.hi)
+            spin.setSingleStep(0.05 if name == "shadow_opacity" else 1.0)
+            spin.setSuffix(suffix)
+            spin.setValue(value)
+            spin.setToolTip(f"Shadow {label}" + ("" if name in ("shadow_angle", "shadow_opacity")
+                                                 else " in % of the subject's height"))
+            self.shadow_spins[name] = spin
+        self._shadow_kind = self.shadow_combo.currentData()
+        self.shadow_combo.currentIndexChanged.connect(self._shadow_chosen)
+        self.shadow_row = QHBoxLayout()
+        self.shadow_row.addWidget(self.shadow_combo)
+        for name, spin in self.shadow_spins.items():
+            self.shadow_row.addWidget(QLabel(name.removeprefix("shadow_")))
+            self.shadow_row.addWidget(spin)
+
+    def _shadow_chosen(self) -> None:
+        """A new kind brings its own opacity, unless the user had set one."""
+        kind, spin = self.shadow_combo.currentData(), self.shadow_spins["shadow_opacity"]
+        if kind != "none" and spin.value() == DEFAULT_OPACITY.get(self._shadow_kind, -1):
+            spin.setValue(DEFAULT_OPACITY[kind])
+        self._shadow_kind = kind if kind != "none" else self._shadow_kind
 
     def _padding_range(self) -> None:
         padding = spec(ExportOptions, "padding")
@@ -219,6 +266,8 @@ class ExportSettingsDialog(QDialog):
         self.padding_spin.setValue(values["padding"])
         self.square_check.setChecked(values["square"])
         self.mask_check.setChecked(values["output"] == "mask")
+        if "shadow" in values:  # a marketplace that allows no shadow
+            self.shadow_combo.setCurrentIndex(self.shadow_combo.findData(values["shadow"]))
         self.error_label.setText("")
 
     def _browse(self) -> None:
@@ -253,7 +302,19 @@ class ExportSettingsDialog(QDialog):
             naming=self.naming_edit.text().strip(),
             clip_path=self.clip_check.isChecked(),
             clip_path_tolerance=self.clip_tolerance_spin.value(),
+            shadow=self.shadow_combo.currentData(),
+            shadow_angle=self.shadow_spins["shadow_angle"].value(),
+            shadow_distance=self.shadow_spins["shadow_distance"].value(),
+            shadow_softness=self.shadow_spins["shadow_softness"].value(),
+            shadow_opacity=self._shadow_opacity(),
         )
+
+    def _shadow_opacity(self) -> float | None:
+        """The opacity shown, or None where it is the kind's own (it then follows the kind)."""
+        kind, value = self.shadow_combo.currentData(), self.shadow_spins["shadow_opacity"].value()
+        if kind == "none":
+            return self._preset.shadow_opacity
+        return None if value == DEFAULT_OPACITY[kind] else value
 
     def accept(self) -> None:
         try:

@@ -24,6 +24,7 @@ from PySide6.QtGui import QImage
 from cutout_studio.core.edges import EdgeOptions, apply_edges
 from cutout_studio.core.edges import warm_up as warm_up_matting
 from cutout_studio.core.export import ExportOptions, render_cutout
+from cutout_studio.core.export.shadow import ShadowOptions
 from cutout_studio.core.image_io import LoadedImage
 
 VIEW_MODES = {
@@ -45,6 +46,8 @@ class ViewSettings:
     mode: str = "overlay"
     overlay_color: tuple[int, int, int] = (79, 107, 255)
     overlay_opacity: float = 0.55  #: 0..1, opacity of the overlay where the mask is background
+    #: the export preset's shadow, drawn under the cutout in the cutout views (None: none)
+    shadow: ShadowOptions | None = None
 
 
 @dataclass
@@ -154,11 +157,18 @@ def mask_layer(alpha: np.ndarray) -> Layer:
     return _wrap(alpha_to_uint8(alpha), QImage.Format.Format_Grayscale8)
 
 
-def cutout_layer(image: LoadedImage, alpha: np.ndarray, edges: EdgeOptions) -> Layer:
-    """Exactly the pixels a transparent export writes (edges and decontamination included)."""
+def cutout_layer(image: LoadedImage, alpha: np.ndarray, edges: EdgeOptions, shadow: ShadowOptions | None = None
+                 ) -> Layer:
+    """Exactly the pixels a transparent export writes (edges and decontamination included), with
+    the shadow under the cutout as semi-transparent black (computed on a reduced copy, see
+    :mod:`~cutout_studio.core.export.shadow`: a few ms on the edit lane)."""
     # The preview is 8-bit whatever the source depth: drop the 16-bit copy for the render.
     preview_source = dataclasses.replace(image, rgb16=None) if image.rgb16 is not None else image
-    rendered = render_cutout(preview_source, alpha, ExportOptions(format="png", edges=edges))
+    shadow = shadow or ShadowOptions()
+    options = ExportOptions(format="png", edges=edges, shadow=shadow.kind, shadow_angle=shadow.angle,
+                            shadow_distance=shadow.distance, shadow_softness=shadow.softness,
+                            shadow_opacity=shadow.opacity)
+    rendered = render_cutout(preview_source, alpha, options)
     r, g, b, a = cv2.split(rendered.pixels)
     r, g, b = (cv2.multiply(channel, a, scale=1 / 255.0) for channel in (r, g, b))
     return _wrap(_argb32(r, g, b, a), QImage.Format.Format_ARGB32_Premultiplied)
@@ -174,7 +184,7 @@ def compose(image: LoadedImage, alpha: np.ndarray, edges: EdgeOptions, view: Vie
     if view.mode == "original":
         return None
     if view.mode in CUTOUT_MODES:
-        return cutout_layer(image, alpha, edges)
+        return cutout_layer(image, alpha, edges, view.shadow)
     shown = display_alpha(image.rgb, alpha, edges)
     if view.mode == "mask":
         return mask_layer(shown)

@@ -25,7 +25,7 @@ from PySide6.QtGui import QColor
 
 from cutout_studio.core.edges import EdgeOptions
 from cutout_studio.core.export import ExportOptions
-from cutout_studio.qt.render import VIEW_MODES, ViewSettings
+from cutout_studio.qt.render import CUTOUT_MODES, VIEW_MODES, ViewSettings
 
 MIN_BRUSH, MAX_BRUSH = 1, 800
 BRUSH_STEP = 1.25
@@ -215,4 +215,6 @@ class EditorState(QObject):
     def view_settings(self) -> ViewSettings:
         """What the edit lane composes the canvas layer for."""
         color = QColor(self.overlay_color)
-        return ViewSettings(self.layer_mode, (color.red(), color.green(), color.blue()), self.overlay_opacity)
+        wanted = self.export.shadow_options  # drawn under the cutout: only the cutout views show it
+        shadow = wanted if wanted.active and self.layer_mode in CUTOUT_MODES else None
+        return ViewSettings(self.layer_mode, (color.red(), color.green(), color.blue()), self.overlay_opacity, shadow)

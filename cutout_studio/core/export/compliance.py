@@ -85,6 +85,8 @@ def _format_reasons(options: ExportOptions, preset: Preset) -> list[str]:
         else:
             shown = "an image"
         reasons.append(f"background not pure white ({shown})")
+    if options.shadow != "none" and not preset.shadows:  # the background check is of the options, never the shadow's pixels
+        reasons.append(f"shadow not allowed ({options.shadow}: {preset.label}'s main image is the product alone)")
     return reasons
 
 

@@ -20,6 +20,7 @@ from cutout_studio.core.edges import EdgeOptions
 from cutout_studio.core.errors import ImageLoadError
 from cutout_studio.core.export.formats import MASK_FORMAT, OutputFormat, find_format
 from cutout_studio.core.export.presets import PRESETS
+from cutout_studio.core.export.shadow import SHADOW_KINDS, ShadowOptions
 from cutout_studio.core.image_io import load_image
 from cutout_studio.core.options import Options, OptionsError, choice, number
 
@@ -64,6 +65,17 @@ class ExportOptions(Options):
     clip_path: bool = False
     #: ... its Bézier curves within this distance of the outline
     clip_path_tolerance: float = number(1.0, 0.1, 20, unit="px")
+    #: a shadow under the cutout (:mod:`.shadow`): "contact" (a soft dark ellipse under the
+    #: base), "drop" (the silhouette offset along an angle), "keep" (the photo's own shadow)
+    shadow: str = choice("none", SHADOW_KINDS)
+    #: where a drop shadow falls, clockwise from pointing right (0 right, 90 down, 180 left)
+    shadow_angle: float = number(45.0, 0, 360, unit="°")
+    #: % of the subject's height: a drop shadow's offset, how far a contact shadow spreads
+    shadow_distance: float = number(5.0, 0, 100, unit="%")
+    #: % of the subject's height: the shadow's blur
+    shadow_softness: float = number(3.0, 0, 50, unit="%")
+    #: the shadow's darkest opacity; None: the kind's own (keep 1, contact 0.6, drop 0.5)
+    shadow_opacity: float | None = number(None, 0, 1)
     #: the output's file name without its extension: ``{stem}`` is the photo's name without
     #: its extension ("{stem}_cutout" makes shoe_cutout.png); the planner, Export all, quick
     #: export and the batch all name files through it
@@ -98,6 +110,11 @@ class ExportOptions(Options):
                 f"or export {_format_names(alpha=True)}",
                 "format",
             )
+
+    @property
+    def shadow_options(self) -> ShadowOptions:
+        return ShadowOptions(self.shadow, self.shadow_angle, self.shadow_distance, self.shadow_softness,
+                             self.shadow_opacity)
 
     @property
     def transparent(self) -> bool:

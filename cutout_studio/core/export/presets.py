@@ -31,6 +31,12 @@ conservative one and says so):
   several ratios (https://www.etsyshop.ai/to-sell-on-etsy/etsys-new-thumbnail-image-format-revealed-3538):
   no fill rule was found, so a smaller fill (80 %) keeps the product clear of those crops.
 
+Shadows: Amazon's main image is the product alone on pure white (the pages above); a shadow
+is taken as not allowed there (conservative). No shadow rule was found for the others, whose
+listings commonly show a contact or drop shadow on white: allowed. A preset that does not
+allow one sets ``shadow = "none"``; one asked for over it (a flag, a recipe, the editor) is
+written as asked and the check reports it ("shadow not allowed"), like any other rule.
+
 No marketplace states an upper bound for the fill: every preset keeps a margin (at most 95 %,
 and never touching the frame) so that the product is never cropped. Colour space: only Amazon
 names sRGB; it is what browsers assume for untagged images, so every preset requires it.
@@ -62,6 +68,7 @@ class Preset:
     square: bool = True  #: the marketplace wants a square canvas
     srgb: bool = True  #: the colour space must be sRGB (an untagged photo is taken as sRGB)
     white: tuple[int, int, int] = (255, 255, 255)  #: the background it sets and checks
+    shadows: bool = True  #: a shadow under the product is accepted on the main image
     source: str = ""  #: where the rules come from (the module's docstring has all of them)
 
 
@@ -71,7 +78,7 @@ PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
         Preset("amazon", "Amazon", fill=0.86, min_fill=0.85, max_fill=0.95, min_long_side=1600,
-               max_long_side=10000, formats=("jpeg", "png"),
+               max_long_side=10000, formats=("jpeg", "png"), shadows=False,
                source="https://changethisfile.com/blog/convert-images-for-amazon-seller-central"),
         Preset("ebay", "eBay", fill=0.86, min_fill=0.85, max_fill=0.95, min_long_side=1600,
                formats=("jpeg", "png"),
@@ -96,7 +103,8 @@ def preset_values(name: str) -> dict[str, Any]:
     """The :class:`ExportOptions` values preset ``name`` sets (KeyError when unknown): the base
     layer beneath the values given explicitly (recipe, flags, the export dialog)."""
     preset = PRESETS[name]
-    return {
+    shadow = {} if preset.shadows else {"shadow": "none"}
+    return shadow | {
         "preset": preset.name,
         "format": preset.format,
         "quality": None,
