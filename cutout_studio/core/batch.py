@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Generator, Iterator, Sequence
@@ -43,6 +42,7 @@ from cutout_studio.core.batch_results import (
 )
 from cutout_studio.core.batch_steps import (
     Run,
+    cancel_checker,
     decode_job,
     encode_job,
     mask_jobs,
@@ -293,11 +293,3 @@ def _inference_threads(segmenter: Segmenter | None, workers: int) -> Iterator[No
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def cancel_checker(cancel: CancelFlag) -> Callable[[], bool]:
-    if cancel is None:
-        return lambda: False
-    if isinstance(cancel, threading.Event):
-        return cancel.is_set
-    return cancel

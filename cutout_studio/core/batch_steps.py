@@ -17,14 +17,14 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cutout_studio.core.batch_results import BatchSummary, FileResult, quality_warning
+from cutout_studio.core.batch_results import BatchSummary, CancelFlag, FileResult, quality_warning
 from cutout_studio.core.confidence import confidence
 from cutout_studio.core.errors import CutoutError
 from cutout_studio.core.export import ExportOptions, export_cutout, remove_stale_temp_files
@@ -127,6 +127,14 @@ def recording(plan: Plan, report_path: Path | None, fingerprint: str, warn: Warn
         report.close()
         for manifest in plan.manifests.values():
             manifest.close()
+
+
+def cancel_checker(cancel: CancelFlag) -> Callable[[], bool]:
+    if cancel is None:
+        return lambda: False
+    if isinstance(cancel, threading.Event):
+        return cancel.is_set
+    return cancel
 
 
 def report_file(folder: Path | None, write_report: bool) -> Path | None:
