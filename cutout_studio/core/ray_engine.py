@@ -164,10 +164,14 @@ class _Engine:
             # the GPU is never left waiting while its actor decodes JPEGs
             dataset.map(_decode_row, fn_kwargs={"flag": str(flag)}, num_cpus=1)
             .map_batches(_Masker, fn_constructor_kwargs={"model": name, "device": device, "half": half},
-                         batch_size=batch_size, batch_format="numpy", concurrency=actors,
+                         batch_size=batch_size, batch_format="numpy",
+                         compute=ray.data.ActorPoolStrategy(size=actors),
                          num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1)
             .map(_encode_row, fn_kwargs={"options": self.options})
         )
+        if is_cancelled():  # before the first photo: none is started
+            run.summary.cancelled = True
+            flag.touch()
         for row in dataset.iter_rows():
             if is_cancelled() and not run.summary.cancelled:
                 run.summary.cancelled = True
