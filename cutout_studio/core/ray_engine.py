@@ -149,7 +149,9 @@ class _Engine:
 
         here.mkdir(parents=True)
         flag = here / _CANCEL_FLAG
-        gpus = int(ray.cluster_resources().get("GPU", 0))
+        _, name, device, half = self.model
+        # GPU actors where the cluster has GPUs, unless the model is told to run on the CPU
+        gpus = int(ray.cluster_resources().get("GPU", 0)) if device != "cpu" else 0
         cpus = int(ray.cluster_resources().get("CPU", 1))
         batch_size = self.batch_size or (8 if gpus else 1)
         # actors hold a CPU each: on a CPU-only cluster half the CPUs are left to decode and encode
@@ -158,7 +160,6 @@ class _Engine:
         # blocks of one model batch: a task decodes that many photos, and no more are held at once
         dataset = ray.data.from_items(rows, override_num_blocks=math.ceil(len(rows) / batch_size))
         _quiet(ray)
-        _, name, device, half = self.model
         dataset = (
             # num_cpus on both sides: a GPU actor (no CPU) is not fused with the decoding tasks, so
             # the GPU is never left waiting while its actor decodes JPEGs
@@ -172,7 +173,14 @@ class _Engine:
         if is_cancelled():  # before the first photo: none is started
             run.summary.cancelled = True
             flag.touch()
-        for row in dataset.iter_rows():
+        rows = iter(dataset.iter_rows())
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                break
+            except ray.exceptions.RayError as exc:  # a worker or node lost, a bug in a stage
+                raise CutoutError(f"Ray stopped the run: {str(exc).strip().splitlines()[0]}") from exc
             if is_cancelled() and not run.summary.cancelled:
                 run.summary.cancelled = True
                 flag.touch()  # the workers stop decoding; the photos in flight are finished
