@@ -173,10 +173,10 @@ class _Engine:
         if is_cancelled():  # before the first photo: none is started
             run.summary.cancelled = True
             flag.touch()
-        rows = iter(dataset.iter_rows())
+        stream = iter(dataset.iter_rows())
         while True:
             try:
-                row = next(rows)
+                row = next(stream)
             except StopIteration:
                 break
             except ray.exceptions.RayError as exc:  # a worker or node lost, a bug in a stage
