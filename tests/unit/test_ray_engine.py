@@ -206,3 +206,27 @@ def test_ray_batch_killed_half_way_resumes_without_redoing_finished_files(local_
     assert not list(out.rglob("*.part"))
     for path, mtime in finished.items():
         assert path.stat().st_mtime_ns == mtime
+
+
+def test_ctrl_c_on_the_command_line_finishes_the_photos_in_flight(local_ray, model_home, tmp_path):
+    """What a terminal's Ctrl-C does: SIGINT to the whole foreground group, Ray's own processes
+    included. They must survive it: the driver finishes what is in flight and exits 130."""
+    src = _folder(tmp_path / "in", 16)
+    out = tmp_path / "out"
+    env = {**os.environ, **_worker_env(model_home)}
+    env.pop("RAY_ADDRESS", None)
+    proc = subprocess.Popen([sys.executable, "-m", "cutout_studio", "batch", str(src), "-o", str(out),
+                             "--engine", "ray", "--device", "cpu"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not list(out.glob("*.png")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    done = len(list(out.glob("*.png")))
+    assert proc.returncode == 130, err
+    assert 1 <= done < 16 and f"{done} done" in err and f"cancelled, {16 - done} not processed" in err
+    with (out / REPORT_NAME).open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert sum(r["status"] == "done" for r in rows) == done and rows[-1]["status"] == "cancelled"
+    assert not (out / STAGING).exists()
