@@ -141,6 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(batch)
     batch.add_argument("--batch-size", type=whole_number("batch_size", spec(BatchOptions, "batch_size")),
                        default=None, help=f"photos per forward pass, {range_help(BatchOptions, 'batch_size')} (default: 1 CPU, 8 GPU)")
+    batch.add_argument("--engine", choices=("local", "ray"), default="local",
+                       help="local: this machine (default); ray: a Ray cluster (optional extra, docs/scale-out.md)")
+    batch.add_argument("--address", metavar="ADDR",
+                       help="with --engine ray: the cluster to join (auto, ray://HOST:10001); default: the "
+                            "RAY_ADDRESS variable, else a Ray instance started on this machine")
     batch.set_defaults(handler=_cmd_batch)
 
     models = sub.add_parser("models", help="list, install or import models")
@@ -214,13 +219,16 @@ def _run_gui(files: list[str]) -> int:
     end_process(code)
 
 
-def _segmenter(args: argparse.Namespace) -> Segmenter:
+def _model_name(args: argparse.Namespace) -> str:
     """The model the flag names, else the recipe's, else the default one."""
+    recipe = recipe_of(args)
+    return str(args.model or (recipe.model if recipe is not None else None) or "default")
+
+
+def _segmenter(args: argparse.Namespace) -> Segmenter:
     from cutout_studio.core.segmenter import Segmenter
 
-    recipe = recipe_of(args)
-    model = args.model or (recipe.model if recipe is not None else None) or "default"
-    return Segmenter(model, device=args.device, half=_half(args))
+    return Segmenter(_model_name(args), device=args.device, half=_half(args))
 
 
 def _half(args: argparse.Namespace) -> bool | None:
@@ -249,31 +257,41 @@ def _cmd_cut(args: argparse.Namespace) -> int:
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
+    if args.engine == "ray":
+        from cutout_studio.core.ray_engine import INSTALL_HINT, ray_available
+
+        if not ray_available():
+            raise UsageError(INSTALL_HINT)
+    elif args.address is not None:
+        raise UsageError("--address is the Ray cluster's: use it with --engine ray")
     missing = [p for p in args.inputs if not Path(p).expanduser().exists()]
     if missing:
         raise UsageError(f"not found: {', '.join(missing)}")
     options = export_options_from_args(args)
     _refuse_if_locked(args.inputs, args.output_dir, options, "")
-    segmenter = _segmenter(args)
-    return _run_batch_with_progress(args.inputs, args.output_dir, options, segmenter, batch_size=args.batch_size)
+    # on Ray each model actor loads the model on its own node
+    segmenter = _segmenter(args) if args.engine == "local" else None
+    return _run_batch_with_progress(args.inputs, args.output_dir, options, segmenter, batch_size=args.batch_size,
+                                    ray_args=args if args.engine == "ray" else None)
 
 
 def _run_batch_with_progress(
     inputs: Sequence[str],
     out_dir: Path | None,
     options: ExportOptions,
-    segmenter: Segmenter,
+    segmenter: Segmenter | None,
     *,
     name_suffix: str = "",
     write_report: bool = True,
     batch_size: int | None = None,
+    ray_args: argparse.Namespace | None = None,
 ) -> int:
-    """``cut`` and ``batch``: the core's one driver with a progress bar; the first Ctrl-C
-    finishes the photos in progress (each with its report row) and stops, the second stops
-    at once."""
+    """``cut`` and ``batch``: the core's one run, on this machine or (``ray_args``: the batch's
+    arguments) on Ray, with a progress bar; the first Ctrl-C finishes the photos in progress
+    (each with its report row) and stops, the second stops at once."""
     from tqdm import tqdm
 
-    from cutout_studio.core.batch import FolderLockedError, run_batch_to_end
+    from cutout_studio.core.batch import FolderLockedError, drain, run_batch_to_end
 
     cancel = threading.Event()
     with tqdm(total=None, unit="photo", desc="cutting", disable=None, file=sys.stderr) as bar, \
@@ -287,10 +305,22 @@ def _run_batch_with_progress(
             elif result.message and result.status == "done":
                 bar.write(f"note: {result.source.name}: {result.message}", file=sys.stderr)
 
+        def warn(line: str) -> None:
+            bar.write(line, file=sys.stderr)
+
         try:
-            summary = run_batch_to_end(inputs, out_dir, options, segmenter=segmenter, cancel=cancel,
-                                       on_progress=on_progress, warn=lambda line: bar.write(line, file=sys.stderr),
-                                       name_suffix=name_suffix, write_report=write_report, batch_size=batch_size)
+            if ray_args is not None:
+                from cutout_studio.core.ray_engine import run_batch_ray
+
+                assert out_dir is not None  # batch's -o is required
+                summary = drain(run_batch_ray(inputs, out_dir, options, model=_model_name(ray_args),
+                                              device=ray_args.device, half=_half(ray_args), cancel=cancel,
+                                              batch_size=batch_size, address=ray_args.address, warn=warn),
+                                on_progress)
+            else:
+                summary = run_batch_to_end(inputs, out_dir, options, segmenter=segmenter, cancel=cancel,
+                                           on_progress=on_progress, warn=warn, name_suffix=name_suffix,
+                                           write_report=write_report, batch_size=batch_size)
         except FolderLockedError as exc:
             print(f"cutout-studio: {exc}", file=sys.stderr)
             return EXIT_USAGE

@@ -23,6 +23,7 @@ __all__ = [
     "atomic_write",
     "atomic_write_bytes",
     "describe_os_error",
+    "move_into_place",
     "remove_older_than",
     "remove_stale_temp_files",
 ]
@@ -57,6 +58,14 @@ def atomic_write(target: Path, write: Callable[[BinaryIO], object], *, overwrite
 def atomic_write_bytes(target: Path, data: bytes) -> None:
     """:func:`atomic_write` of ``data``, replacing ``target``."""
     atomic_write(target, lambda stream: stream.write(data))
+
+
+def move_into_place(written: Path, target: Path, *, overwrite: bool = True) -> None:
+    """Move a complete file (written and flushed by :func:`atomic_write` elsewhere on the same
+    disk) over ``target``, durably: the Ray engine's workers write outputs to a staging folder
+    and its driver moves each into place just before writing its manifest line."""
+    _move_into_place(written, target, overwrite)
+    _fsync_folder(target.parent)
 
 
 def describe_os_error(exc: OSError) -> str:

@@ -157,7 +157,7 @@ def test_output_folder_inside_the_input_folder_is_not_rescanned(segmenter, photo
 def test_an_unexpected_error_on_one_photo_fails_that_photo_only(segmenter, photo_tree, tmp_path, monkeypatch):
     """A bug that strikes one photo (here: the exporter raising KeyError on b.jpg) is reported
     for that photo; the batch goes on and finishes the others."""
-    from cutout_studio.core import batch
+    from cutout_studio.core import batch_steps
     from cutout_studio.core.export import export_cutout
 
     def flaky_export(image, alpha, dest, options):
@@ -165,7 +165,7 @@ def test_an_unexpected_error_on_one_photo_fails_that_photo_only(segmenter, photo
             raise KeyError("simulated bug")
         return export_cutout(image, alpha, dest, options)
 
-    monkeypatch.setattr(batch, "export_cutout", flaky_export)
+    monkeypatch.setattr(batch_steps, "export_cutout", flaky_export)  # the step both engines run
     results = _results(run_batch([photo_tree], tmp_path / "out", ExportOptions(), segmenter=segmenter))
     assert results["b.jpg"].status == "failed" and "internal error (KeyError" in results["b.jpg"].message
     assert results["a.jpg"].status == "done" and results["ç photo.jpg"].status == "done"

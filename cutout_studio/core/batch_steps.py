@@ -1,0 +1,239 @@
+"""The batch's steps, shared by its two drivers: the local engine (:mod:`batch`, threads) and
+the Ray engine (:mod:`ray_engine`, a cluster).
+
+A run plans every output under the output folders' lock (:func:`planned`), opens its report
+and manifests (:func:`recording`), then takes each photo through the per-photo steps:
+:func:`resume_state` (skip it?), :func:`decode_job`, :func:`mask_jobs` (the model, batched),
+:func:`encode_job` (snap the mask to full resolution, then :func:`write_job`). The steps return
+a :class:`FileResult` and record nothing; the driver hands each result to the run's
+:class:`Recorder` the moment its output is in place, so both drivers write the same files, the
+same manifest lines and the same report rows, and a killed run of either resumes the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from cutout_studio.core.batch_results import BatchSummary, CancelFlag, FileResult, quality_warning
+from cutout_studio.core.confidence import confidence
+from cutout_studio.core.errors import CutoutError
+from cutout_studio.core.export import ExportOptions, export_cutout, remove_stale_temp_files
+from cutout_studio.core.export.compliance import check_compliance
+from cutout_studio.core.folder_lock import lock_folders
+from cutout_studio.core.image_io import LoadedImage, load_image
+from cutout_studio.core.journal import Warn
+from cutout_studio.core.manifest import Manifest
+from cutout_studio.core.planner import BatchJob, Plan, plan_outputs
+from cutout_studio.core.report import REPORT_NAME, Report
+
+if TYPE_CHECKING:
+    from cutout_studio.core.segmenter import Segmenter
+
+_log = logging.getLogger(__name__)
+
+#: what the model steps catch as the model's own failure (a bad input, out of memory on a GPU)
+MODEL_ERRORS = (CutoutError, RuntimeError, ValueError)
+
+
+# --------------------------------------------------------------------------------------------
+# the run around the steps
+
+
+@contextlib.contextmanager
+def planned(
+    inputs: Sequence[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str] | None,
+    options: ExportOptions,
+    *,
+    name_suffix: str = "",
+    only: Collection[Path] | None = None,
+) -> Iterator[tuple[Plan, Path | None]]:
+    """Lock the output folders, then plan under the lock (so the manifests read are those this
+    run appends to); yields the plan and the report's folder (None without ``out_dir``)."""
+    if out_dir is not None:
+        roots = [Path(out_dir).expanduser().resolve()]
+    else:  # beside each photo: the folders are known once the inputs are scanned
+        roots = plan_outputs(inputs, None, options, name_suffix=name_suffix).roots
+    with lock_folders(roots):
+        plan = plan_outputs(inputs, out_dir, options, name_suffix=name_suffix)
+        if only is not None:
+            wanted = {Path(p).resolve() for p in only}
+            plan.jobs = [job for job in plan.jobs if job.source.resolve() in wanted]
+        yield plan, roots[0] if out_dir is not None else None
+
+
+class Recorder:
+    """Writes each result's report row and manifest line as soon as it is final (any thread)."""
+
+    def __init__(self, report: Report, manifests: dict[Path, Manifest], fingerprint: str) -> None:
+        self.report = report
+        self.manifests = manifests
+        self.fingerprint = fingerprint
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def record(self, job: BatchJob, result: FileResult, fingerprint: str | None = None) -> FileResult:
+        """``fingerprint``: how the output was made (default: as the run's settings say)."""
+        if result.status in ("done", "warning") and result.output is not None:
+            self.manifests[job.root].record(job.source, result.output, fingerprint or self.fingerprint,
+                                            result.status)
+        self.report.row(result)
+        with self._lock:
+            self.count += 1
+        return result
+
+
+@dataclass
+class Run:
+    """An open run: its recorder and the summary the driver adds each result to."""
+
+    recorder: Recorder
+    summary: BatchSummary
+
+
+@contextlib.contextmanager
+def recording(plan: Plan, report_path: Path | None, fingerprint: str, warn: Warn | None) -> Iterator[Run]:
+    """Open the run's report and manifests (holding the lock: the temporary files there were
+    left by dead runs and are removed); on the way out, a run that was cancelled or stopped by
+    an exception gets its "cancelled" line, and the files are closed. The driver must have
+    finished the photos in progress before leaving (their rows come first)."""
+    remove_stale_temp_files_of(plan.jobs)
+    summary = BatchSummary(total=len(plan.jobs), notes=list(plan.notes))
+    report = Report(report_path, warn)
+    summary.report = report.path
+    for note in plan.notes:
+        report.note(note)
+    for manifest in plan.manifests.values():
+        manifest.open(warn)
+    run = Run(Recorder(report, plan.manifests, fingerprint), summary)
+    finished = False
+    try:
+        yield run
+        finished = True
+    finally:
+        if summary.cancelled or not finished:
+            summary.cancelled = True
+            report.cancelled(summary.total - run.recorder.count)
+        report.close()
+        for manifest in plan.manifests.values():
+            manifest.close()
+
+
+def cancel_checker(cancel: CancelFlag) -> Callable[[], bool]:
+    if cancel is None:
+        return lambda: False
+    if isinstance(cancel, threading.Event):
+        return cancel.is_set
+    return cancel
+
+
+def report_file(folder: Path | None, write_report: bool) -> Path | None:
+    return folder / REPORT_NAME if write_report and folder is not None else None
+
+
+def remove_stale_temp_files_of(jobs: Sequence[BatchJob]) -> None:
+    """A run killed mid-write leaves hidden ``.part`` files beside the outputs it was writing;
+    the next run on the folder (holding its lock, so their writer is dead) clears them."""
+    by_folder: dict[Path, set[str]] = {}
+    for job in jobs:
+        by_folder.setdefault(job.output.parent, set()).add(job.output.name)
+    for folder, names in by_folder.items():
+        remove_stale_temp_files(folder, names)
+
+
+# --------------------------------------------------------------------------------------------
+# the per-photo steps: each returns what it made, or the photo's FileResult when it failed
+
+
+def resume_state(job: BatchJob, plan: Plan, fingerprint: str) -> FileResult | None:
+    """The result of a photo that is not cut again (its output is there), or None to cut it."""
+    state = plan.manifests[job.root].state(job.source, job.output, fingerprint)
+    if state == "missing":
+        return None
+    if state == "fresh":
+        return FileResult(job.source, job.output, "skipped", 0.0, "output exists (already done)")
+    if state == "stale":
+        why = "made with other settings or from an earlier version of the photo"
+    else:
+        why = "there is no record of how it was made (an earlier version, or made by hand)"
+    return FileResult(job.source, job.output, "stale", 0.0,
+                      f"{job.output.name}: kept, {why}; overwrite to redo it")
+
+
+def no_model(job: BatchJob) -> FileResult:
+    return FileResult(job.source, None, "failed", 0.0, f"{job.source.name}: no segmentation model is installed")
+
+
+def decode_job(job: BatchJob, started: float) -> LoadedImage | FileResult:
+    """The photo's pixels, or its failure (unreadable, not an image, too large…)."""
+    try:
+        return load_image(job.source)
+    except CutoutError as exc:
+        return FileResult(job.source, None, "failed", time.perf_counter() - started, str(exc))
+
+
+def mask_jobs(segmenter: Segmenter, jobs: Sequence[BatchJob], started: Sequence[float],
+              images: Sequence[LoadedImage]) -> list[np.ndarray | FileResult]:
+    """The model's low-resolution masks of photos in one pass; when the pass fails, each
+    photo's failure."""
+    try:
+        return list(segmenter.predict_lowres([image.rgb for image in images]))
+    except MODEL_ERRORS as exc:
+        return [model_failed(job, t, exc) for job, t in zip(jobs, started)]
+    except Exception as exc:  # noqa: BLE001 - as in write_job
+        return [internal_error(job, t, exc) for job, t in zip(jobs, started)]
+
+
+def encode_job(job: BatchJob, started: float, image: LoadedImage, mask_lowres: np.ndarray,
+               options: ExportOptions, dest: Path | None = None) -> FileResult:
+    """Snap the model's mask to the photo, then :func:`write_job`."""
+    from cutout_studio.core.segmenter import Segmenter  # torch: loaded once a model is needed
+
+    try:
+        alpha = Segmenter.snap(mask_lowres, image.rgb)
+    except Exception as exc:  # noqa: BLE001 - as in write_job
+        return internal_error(job, started, exc)
+    return write_job(job, started, image, alpha, options, dest)
+
+
+def write_job(job: BatchJob, started: float, image: LoadedImage, alpha: np.ndarray, options: ExportOptions,
+              dest: Path | None = None) -> FileResult:
+    """Export one photo to ``dest`` (default: its output), atomically. What the result says is
+    worked out before the file is written: nothing slow between the rename and the driver's
+    manifest line."""
+    try:
+        check = check_compliance(image, alpha, options)  # None without a marketplace preset
+        warnings = [w for w in (quality_warning(alpha), check.label() if check and not check.ok else "") if w]
+        trust = confidence(alpha)
+        out = export_cutout(image, alpha, dest or job.output, options)
+    except CutoutError as exc:
+        return FileResult(job.source, None, "failed", time.perf_counter() - started, str(exc))
+    except MemoryError:
+        return FileResult(job.source, None, "failed", time.perf_counter() - started,
+                          f"{job.source.name}: not enough memory")
+    except Exception as exc:  # noqa: BLE001 - one photo's bug must not end the whole batch
+        return internal_error(job, started, exc)
+    message = "; ".join([f"{job.source.name}: {'; '.join(warnings)}", *image.notes] if warnings else image.notes)
+    return FileResult(job.source, out, "warning" if warnings else "done", time.perf_counter() - started, message,
+                      compliance=check.line() if check else "", confidence=trust)
+
+
+def model_failed(job: BatchJob, started: float, exc: Exception) -> FileResult:
+    return FileResult(job.source, None, "failed", time.perf_counter() - started,
+                      f"{job.source.name}: model failed ({exc})")
+
+
+def internal_error(job: BatchJob, started: float, exc: Exception) -> FileResult:
+    _log.error("batch: %s failed", job.source, exc_info=exc)
+    return FileResult(job.source, None, "failed", time.perf_counter() - started,
+                      f"{job.source.name}: internal error ({type(exc).__name__}: {exc}); see the log")
