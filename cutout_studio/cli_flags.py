@@ -37,6 +37,10 @@ def add_export_options(p: argparse.ArgumentParser) -> None:
                         "filling the frame as the marketplace wants, square canvas; each output is checked "
                         "(resolution, fill, framing, background, format, sRGB) and the reasons it fails are "
                         "reported (the report's compliance column)")
+    s.add_argument("--clean-plate", type=Path, metavar="FILE",
+                   help="a photo of the empty backdrop of this set-up: each photo is aligned to it and compared "
+                        "with it as well as run through the model (white-on-white and glass products); "
+                        "a plate that does not line up with a photo is not used for it, with a note")
     g = p.add_argument_group("export")
     g.add_argument("--format", choices=tuple(FORMATS), type=_format_name,
                    help="default: png (jpg and tif are accepted for jpeg and tiff)")
@@ -127,6 +131,7 @@ def export_options_from_args(args: argparse.Namespace) -> ExportOptions:
         ("background", args.background), ("crop", args.crop), ("square", args.square),
         ("output", args.output_kind), ("naming", args.naming), ("overwrite", args.overwrite),
         ("clip_path", args.clip_path), ("clip_path_tolerance", args.clip_path_tolerance),
+        ("clean_plate", getattr(args, "clean_plate", None)),
         *((name, getattr(args, name, None)) for name in SHADOW_FLAGS),
     ) if value is not None}
     if args.padding is not None:

@@ -13,6 +13,7 @@ same manifest lines and the same report rows, and a killed run of either resumes
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import threading
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cutout_studio.core.batch_results import BatchSummary, CancelFlag, FileResult, quality_warning
+from cutout_studio.core.clean_plate import apply_clean_plate
 from cutout_studio.core.confidence import confidence
 from cutout_studio.core.errors import CutoutError
 from cutout_studio.core.export import ExportOptions, export_cutout, remove_stale_temp_files
@@ -196,13 +198,18 @@ def mask_jobs(segmenter: Segmenter, jobs: Sequence[BatchJob], started: Sequence[
 
 def encode_job(job: BatchJob, started: float, image: LoadedImage, mask_lowres: np.ndarray,
                options: ExportOptions, dest: Path | None = None) -> FileResult:
-    """Snap the model's mask to the photo, then :func:`write_job`."""
+    """Fuse the model's mask with the clean plate's (:mod:`clean_plate`), snap it to the
+    photo, then :func:`write_job`."""
     from cutout_studio.core.segmenter import Segmenter  # torch: loaded once a model is needed
 
     try:
+        # the clean plate (if any) adds what the model missed before the snap
+        mask_lowres, note = apply_clean_plate(mask_lowres, image.rgb, options.clean_plate)
         alpha = Segmenter.snap(mask_lowres, image.rgb)
     except Exception as exc:  # noqa: BLE001 - as in write_job
         return internal_error(job, started, exc)
+    if note:
+        image = dataclasses.replace(image, notes=[*image.notes, f"{job.source.name}: {note}"])
     return write_job(job, started, image, alpha, options, dest)
 
 

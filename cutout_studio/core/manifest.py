@@ -54,13 +54,14 @@ def settings_fingerprint(options: ExportOptions, model: str = "") -> str:
         for key, value in dataclasses.asdict(options).items()
         if key not in ("overwrite", "naming") and value != defaults.get(key)
     }
-    background = options.background
-    if isinstance(background, Path):  # an image: its content counts, approximated by size + time
-        try:
-            stat = background.stat()
-            chosen["background"] = [str(background.resolve()), stat.st_size, stat.st_mtime_ns]
-        except OSError:
-            chosen["background"] = str(background)
+    for key in ("background", "clean_plate"):
+        image = getattr(options, key)
+        if isinstance(image, Path):  # an image: its content counts, approximated by size + time
+            try:
+                stat = image.stat()
+                chosen[key] = [str(image.resolve()), stat.st_size, stat.st_mtime_ns]
+            except OSError:
+                chosen[key] = str(image)
     chosen["model"] = model
     text = json.dumps(chosen, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

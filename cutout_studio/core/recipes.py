@@ -2,7 +2,7 @@
 and ``batch`` (``--recipe FILE``).
 
 A recipe holds the model, the export options (marketplace preset, format and quality,
-background, crop, padding and square canvas, output kind, naming pattern) and, in an
+background, clean plate, crop, padding and square canvas, output kind, naming pattern) and, in an
 ``[edges]`` table, the edge settings::
 
     model = "default"
@@ -17,7 +17,7 @@ Its values are the flags' values, layered the same way: the defaults, then the m
 preset's values (:func:`~cutout_studio.core.export.presets.preset_values`), then the recipe's,
 then the flags given on the command line (:func:`options_from_layers`), so a recipe and the
 same flags make the same options and byte-identical outputs. Every key is checked: an unknown
-key (a clean plate, which does not exist yet, included) or a refused value is one
+key or a refused value is one
 line naming the key and the file. Read with :mod:`tomllib` (Python 3.11 and later); written by the small writer below
 (strings, numbers and booleans are all a recipe holds).
 """
@@ -93,16 +93,17 @@ def load_recipe(path: str | os.PathLike[str]) -> Recipe:
     if model is not None:
         _check_model(model, where)
     export = {k: v for k, v in data.items() if k in EXPORT_KEYS}
-    export["background"] = _beside(export.get("background"), path)
-    if export["background"] is None:
-        del export["background"]
+    for key in ("background", "clean_plate"):
+        export[key] = _beside(export.get(key), path)
+        if export[key] is None:
+            del export[key]
     recipe = Recipe(export=export, edges=dict(edges), model=model, path=path)
     options_from_layers(recipe)  # every value and combination checked now, blaming its key
     return recipe
 
 
 def _beside(background: object, recipe: Path) -> object:
-    """A background image named by a relative path is the one beside the recipe (a shoot's
+    """A background image or clean plate named by a relative path is the one beside the recipe (a shoot's
     folder travels with its recipe); colours and absolute paths are kept as they are."""
     if not isinstance(background, str):
         return background

@@ -83,6 +83,9 @@ class ExportOptions(Options):
     #: the marketplace whose main-image rules each output is checked against (None: no check);
     #: its values are applied where the options are built (:func:`~.presets.preset_values`)
     preset: str | None = field(default=None, metadata={"choices": (None, *PRESETS)})
+    #: the empty backdrop of the shoot's set-up, shot once (:mod:`~cutout_studio.core.clean_plate`):
+    #: each photo is aligned to it and compared with it as well as run through the model
+    clean_plate: Path | None = None
     #: a per-run choice, never stored with the preset
     overwrite: bool = field(default=False, metadata={"stored": False})
     edges: EdgeOptions = field(default_factory=EdgeOptions)
@@ -104,6 +107,7 @@ class ExportOptions(Options):
             raise OptionsError(f"edges must be EdgeOptions, got {type(self.edges).__name__}", "edges")
         object.__setattr__(self, "naming", check_naming(self.naming))
         object.__setattr__(self, "background", _checked_background(self.background))
+        object.__setattr__(self, "clean_plate", _checked_plate(self.clean_plate))
         if self.output == "cutout" and not fmt.alpha and self.background is None:
             raise OptionsError(
                 f"{fmt.name.upper()} has no transparency: choose a background colour or image, "
@@ -216,6 +220,22 @@ def _checked_background(background: object) -> tuple[int, int, int] | Path | Non
     except ImageLoadError as exc:
         raise OptionsError(f"background image {exc}", "background") from None
     return background
+
+
+def _checked_plate(plate: object) -> Path | None:
+    """A clean plate file that was read successfully once (and is kept for the photos)."""
+    from cutout_studio.core.clean_plate import CleanPlate, CleanPlateError
+
+    if plate is None or plate == "":
+        return None
+    if not isinstance(plate, (str, Path)):
+        raise OptionsError(f"clean plate must be an image file, got {type(plate).__name__}", "clean_plate")
+    path = Path(plate).expanduser()
+    try:
+        CleanPlate.load(path)
+    except CleanPlateError as exc:
+        raise OptionsError(str(exc), "clean_plate") from None
+    return path
 
 
 def parse_color(text: str) -> tuple[int, int, int]:

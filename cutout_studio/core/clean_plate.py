@@ -1,0 +1,205 @@
+"""The clean plate: a photo of the empty backdrop, shot once per set-up, that every photo of the
+shoot is compared with as well as run through the model.
+
+The model misses what looks like the backdrop (a white bottle on a white seamless, a glass); the
+plate does not, since it knows what the backdrop looked like at each pixel. Each photo gets the
+plate aligned to it (the camera moved a few pixels between shots: ECC, affine), its exposure
+matched (the flash fired a little stronger: a per-channel gain from the median ratio over the
+pixels that look like backdrop), then the difference in Lab above the shot's own noise floor
+(estimated from the difference histogram) becomes a soft foreground probability. That probability
+is fused with the model's low-resolution mask (:func:`fuse`) before the mask is snapped to the
+full-resolution photo, in :func:`~cutout_studio.core.batch_steps.encode_job`, the one step that
+``cut``, ``batch`` and the Ray driver share.
+
+A plate that cannot be aligned (another set-up, another size) is refused with a note, and the
+model's mask is used unchanged.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from scipy import ndimage
+
+from cutout_studio.core.errors import CutoutError
+from cutout_studio.core.image_io import load_image
+
+__all__ = ["PLATE_WORK_SIDE", "CleanPlate", "CleanPlateError", "apply_clean_plate", "fuse", "plate_mask"]
+
+#: long side (px) at which the plate is aligned and compared with the photo
+PLATE_WORK_SIDE = 1024
+#: the alignment itself runs on a smaller copy (a camera shift of a few px is one or two px here)
+_ALIGN_SIDE = 384
+#: aspect ratios further apart than this are another camera or crop, not a small shift
+_MAX_ASPECT_CHANGE = 0.03
+#: the aligned plate may move by at most this share of the long side, scale or shear by this much
+_MAX_SHIFT = 0.08
+_MAX_SCALE = 0.06
+#: ECC's correlation below which the plate is not the photo's backdrop
+_MIN_CORRELATION = 0.6
+#: a plate that differs from more than this share of the photo is not its backdrop
+_MAX_FOREGROUND = 0.75
+#: ΔE (Lab) below which two pixels are the same, whatever the noise floor says
+_MIN_FLOOR = 2.5
+
+
+class CleanPlateError(CutoutError):
+    """A clean plate that cannot be read (one line naming the file)."""
+
+
+@dataclass(frozen=True)
+class CleanPlate:
+    """The empty backdrop of a set-up."""
+
+    rgb: np.ndarray  #: H×W×3 uint8
+    path: Path | None = None
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> CleanPlate:
+        """Read the plate at ``path`` (read once per file version and kept)."""
+        file = Path(path).expanduser()
+        try:
+            stat = file.stat()
+        except OSError as exc:
+            raise CleanPlateError(f"clean plate {file.name}: cannot read it: {exc.strerror or exc}") from None
+        return _load(str(file.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: str, size: int, mtime_ns: int) -> CleanPlate:  # noqa: ARG001 - size and time key the cache
+    try:
+        image = load_image(Path(path))
+    except CutoutError as exc:
+        raise CleanPlateError(f"clean plate {exc}") from None
+    return CleanPlate(image.rgb, Path(path))
+
+
+def _work_size(height: int, width: int) -> tuple[int, int]:
+    scale = min(1.0, PLATE_WORK_SIDE / max(height, width))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _align(photo: np.ndarray, plate: np.ndarray) -> tuple[np.ndarray | None, str]:
+    """The affine warp (2×3, working pixels) that maps the plate onto the photo, or a note."""
+    height, width = photo.shape[:2]
+    scale = min(1.0, _ALIGN_SIDE / max(height, width))
+    size = (max(8, round(width * scale)), max(8, round(height * scale)))
+
+    def grey(rgb: np.ndarray) -> np.ndarray:
+        small = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA)
+        return cv2.GaussianBlur(small.astype(np.float32), (0, 0), 1.5)
+
+    warp = np.eye(2, 3, dtype=np.float32)
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 100, 1e-5)
+    try:
+        correlation, warp = cv2.findTransformECC(grey(photo), grey(plate), warp, cv2.MOTION_AFFINE, criteria, None, 5)
+    except cv2.error:
+        return None, "clean plate not used: it cannot be aligned with this photo (another set-up?)"
+    linear = warp[:, :2]
+    shift = float(np.abs(warp[:, 2]).max()) / max(size)
+    if correlation < _MIN_CORRELATION or shift > _MAX_SHIFT or np.abs(linear - np.eye(2)).max() > _MAX_SCALE:
+        return None, "clean plate not used: it does not line up with this photo (another set-up?)"
+    warp = warp.copy()
+    warp[:, 2] /= scale  # translation back in working pixels
+    return warp, ""
+
+
+def plate_mask(rgb: np.ndarray, plate: CleanPlate) -> tuple[np.ndarray | None, str]:
+    """The foreground probability of ``rgb`` against the clean plate, at the working size
+    (float32, the photo's aspect, long side :data:`PLATE_WORK_SIDE`), and a note; None and the
+    reason when the plate is refused (another size or set-up)."""
+    height, width = rgb.shape[:2]
+    p_height, p_width = plate.rgb.shape[:2]
+    if abs(np.log((width / height) / (p_width / p_height))) > _MAX_ASPECT_CHANGE:
+        return None, (f"clean plate not used: it is {p_width}×{p_height}, the photo {width}×{height} "
+                      "(another camera or crop)")
+    size = _work_size(height, width)
+    photo = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    backdrop = cv2.resize(plate.rgb, size, interpolation=cv2.INTER_AREA)
+    warp, note = _align(photo, backdrop)
+    if warp is None:
+        return None, note
+    backdrop = cv2.warpAffine(backdrop, warp, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_REPLICATE)
+    # a little blur on both: sensor noise and JPEG blocks are no difference
+    photo_f = cv2.GaussianBlur(photo.astype(np.float32), (0, 0), 1.0)
+    plate_f = cv2.GaussianBlur(backdrop.astype(np.float32), (0, 0), 1.0)
+    likely_backdrop = np.ones(photo.shape[:2], bool)
+    for _ in range(2):  # exposure over all pixels first, then over those that look like backdrop
+        ratio = photo_f[likely_backdrop] / np.maximum(plate_f[likely_backdrop], 1.0)
+        gain = np.median(ratio, axis=0)
+        matched = np.clip(plate_f * gain, 0, 255)
+        delta = _delta_e(photo_f, matched)
+        floor = _noise_floor(delta)
+        likely_backdrop = delta < floor
+        if likely_backdrop.mean() < 0.05:
+            break
+    probability = np.clip((delta - floor) / max(floor, 4.0), 0.0, 1.0).astype(np.float32)
+    if (probability > 0.5).mean() > _MAX_FOREGROUND:
+        return None, "clean plate not used: most of the photo differs from it (another set-up?)"
+    return _solid(probability), ""
+
+
+def _delta_e(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """ΔE (CIE 1976) between two float RGB images in 0..255."""
+    lab_a = cv2.cvtColor(a * np.float32(1 / 255), cv2.COLOR_RGB2Lab)
+    lab_b = cv2.cvtColor(b * np.float32(1 / 255), cv2.COLOR_RGB2Lab)
+    return np.sqrt(((lab_a - lab_b) ** 2).sum(axis=2))
+
+
+def _noise_floor(delta: np.ndarray) -> float:
+    """The ΔE that backdrop pixels stay below: the difference histogram's main mode (the
+    backdrop, most of a product photo) plus four robust spreads."""
+    median = float(np.median(delta))
+    spread = 1.4826 * float(np.median(np.abs(delta - median)))
+    return max(_MIN_FLOOR, median + 4.0 * spread)
+
+
+def _solid(probability: np.ndarray) -> np.ndarray:
+    """Specks of noise out, holes in the subject filled (where a white label matched the backdrop)."""
+    sure = probability > 0.5
+    side = max(probability.shape)
+    sure = ndimage.binary_opening(sure, iterations=max(1, side // 512))
+    labels, count = ndimage.label(sure)
+    if count:
+        sizes = ndimage.sum_labels(sure, labels, index=np.arange(1, count + 1))
+        sure = np.isin(labels, 1 + np.flatnonzero(sizes >= sure.size * 2e-4))
+    filled = ndimage.binary_fill_holes(sure)
+    # the soft ramp is kept at the subject's rim only (the snap to the photo sets the edge)
+    rim = cv2.dilate(filled.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    out: np.ndarray = np.where(filled, 1.0, np.where(rim, probability, 0.0)).astype(np.float32)
+    return out
+
+
+def fuse(model_lowres: np.ndarray, probability: np.ndarray) -> np.ndarray:
+    """The mask to snap: the plate's probability where it sees the subject, the model's mask
+    near the subject (the plate adds what the model missed: max), and nothing far from what the
+    plate sees (the model's false alarms on the bare backdrop). At the plate's working size."""
+    height, width = probability.shape
+    model = cv2.resize(model_lowres.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+    margin = max(3, max(height, width) // 50)
+    near = cv2.dilate((probability > 0.5).astype(np.uint8), np.ones((2 * margin + 1,) * 2, np.uint8)) > 0
+    fused: np.ndarray = np.maximum(np.where(near, model, 0.0), probability).astype(np.float32)
+    return fused
+
+
+def apply_clean_plate(model_lowres: np.ndarray, rgb: np.ndarray,
+                      plate_path: str | os.PathLike[str] | None) -> tuple[np.ndarray, str]:
+    """The model's low-resolution mask fused with the clean plate's (:func:`fuse`), and a note
+    for the photo's result ("" when the plate was used, or there is none); a plate that is
+    refused leaves the model's mask as it is."""
+    if plate_path is None:
+        return model_lowres, ""
+    try:
+        plate = CleanPlate.load(plate_path)
+    except CleanPlateError as exc:
+        return model_lowres, str(exc)
+    probability, note = plate_mask(rgb, plate)
+    if probability is None:
+        return model_lowres, note
+    return fuse(model_lowres, probability), note
