@@ -45,7 +45,7 @@ _MIN_CORRELATION = 0.6
 #: a plate that differs from more than this share of the photo is not its backdrop
 _MAX_FOREGROUND = 0.75
 #: ΔE (Lab) below which two pixels are the same, whatever the noise floor says
-_MIN_FLOOR = 2.5
+_MIN_FLOOR = 1.5
 
 
 class CleanPlateError(CutoutError):
@@ -84,35 +84,57 @@ def _work_size(height: int, width: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _align(photo: np.ndarray, plate: np.ndarray) -> tuple[np.ndarray | None, str]:
-    """The affine warp (2×3, working pixels) that maps the plate onto the photo, or a note."""
+def _align(photo: np.ndarray, plate: np.ndarray, subject: np.ndarray | None) -> tuple[np.ndarray | None, str]:
+    """The affine warp (2×3, working pixels) that maps the plate onto the photo, or a note.
+    ``subject``: where the model sees the subject (working size), left out of the comparison:
+    the product is not on the plate and would pull the fit towards nonsense."""
     height, width = photo.shape[:2]
     scale = min(1.0, _ALIGN_SIDE / max(height, width))
     size = (max(8, round(width * scale)), max(8, round(height * scale)))
 
     def grey(rgb: np.ndarray) -> np.ndarray:
         small = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA)
-        return cv2.GaussianBlur(small.astype(np.float32), (0, 0), 1.5)
+        return cv2.GaussianBlur(small.astype(np.float32), (0, 0), 1.0)
 
-    warp = np.eye(2, 3, dtype=np.float32)
+    backdrop = None
+    if subject is not None:
+        small = cv2.resize(subject.astype(np.float32), size, interpolation=cv2.INTER_LINEAR) > 0.2
+        margin = max(2, max(size) // 40)  # the subject's blurry rim and the shift between the shots
+        backdrop = (cv2.dilate(small.astype(np.uint8), np.ones((2 * margin + 1,) * 2, np.uint8)) == 0)
+        backdrop = backdrop.astype(np.uint8) if backdrop.mean() > 0.2 else None
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 100, 1e-5)
-    try:
-        correlation, warp = cv2.findTransformECC(grey(photo), grey(plate), warp, cv2.MOTION_AFFINE, criteria, None, 5)
+    template, moving = grey(photo), grey(plate)
+    warp = None
+    try:  # a translation first (robust from afar), then the affine fit from there if it holds
+        correlation, shifted = cv2.findTransformECC(template, moving, np.eye(2, 3, dtype=np.float32),
+                                                    cv2.MOTION_TRANSLATION, criteria, backdrop, 5)
+        if _plausible(shifted, correlation, max(size)):
+            warp = shifted
+            correlation, affine = cv2.findTransformECC(template, moving, shifted.copy(), cv2.MOTION_AFFINE,
+                                                       criteria, backdrop, 5)
+            warp = affine if _plausible(affine, correlation, max(size)) else warp
     except cv2.error:
-        return None, "clean plate not used: it cannot be aligned with this photo (another set-up?)"
-    linear = warp[:, :2]
-    shift = float(np.abs(warp[:, 2]).max()) / max(size)
-    if correlation < _MIN_CORRELATION or shift > _MAX_SHIFT or np.abs(linear - np.eye(2)).max() > _MAX_SCALE:
+        pass  # no convergence: ECC's own refusal of images that do not correlate
+    if warp is None:
         return None, "clean plate not used: it does not line up with this photo (another set-up?)"
     warp = warp.copy()
     warp[:, 2] /= scale  # translation back in working pixels
     return warp, ""
 
 
-def plate_mask(rgb: np.ndarray, plate: CleanPlate) -> tuple[np.ndarray | None, str]:
+def _plausible(warp: np.ndarray, correlation: float, side: int) -> bool:
+    """A small camera move between shots of one set-up, not a fit to something else."""
+    shift = float(np.abs(warp[:, 2]).max()) / side
+    scale = float(np.abs(warp[:, :2] - np.eye(2)).max())
+    return correlation >= _MIN_CORRELATION and shift <= _MAX_SHIFT and scale <= _MAX_SCALE
+
+
+def plate_mask(rgb: np.ndarray, plate: CleanPlate,
+               model_mask: np.ndarray | None = None) -> tuple[np.ndarray | None, str]:
     """The foreground probability of ``rgb`` against the clean plate, at the working size
     (float32, the photo's aspect, long side :data:`PLATE_WORK_SIDE`), and a note; None and the
-    reason when the plate is refused (another size or set-up)."""
+    reason when the plate is refused (another size or set-up). ``model_mask`` (any size, stretched
+    over the photo): where the model sees the subject, left out when aligning."""
     height, width = rgb.shape[:2]
     p_height, p_width = plate.rgb.shape[:2]
     if abs(np.log((width / height) / (p_width / p_height))) > _MAX_ASPECT_CHANGE:
@@ -121,25 +143,29 @@ def plate_mask(rgb: np.ndarray, plate: CleanPlate) -> tuple[np.ndarray | None, s
     size = _work_size(height, width)
     photo = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
     backdrop = cv2.resize(plate.rgb, size, interpolation=cv2.INTER_AREA)
-    warp, note = _align(photo, backdrop)
+    warp, note = _align(photo, backdrop, model_mask)
     if warp is None:
         return None, note
     backdrop = cv2.warpAffine(backdrop, warp, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                               borderMode=cv2.BORDER_REPLICATE)
+    # the strips the camera's move brought into the frame are not on the plate: no say there
+    covered = cv2.warpAffine(np.ones(photo.shape[:2], np.uint8), warp, size,
+                             flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderValue=0)
+    covered = cv2.erode(covered, np.ones((7, 7), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
     # a little blur on both: sensor noise and JPEG blocks are no difference
     photo_f = cv2.GaussianBlur(photo.astype(np.float32), (0, 0), 1.0)
     plate_f = cv2.GaussianBlur(backdrop.astype(np.float32), (0, 0), 1.0)
-    likely_backdrop = np.ones(photo.shape[:2], bool)
+    likely_backdrop = covered
     for _ in range(2):  # exposure over all pixels first, then over those that look like backdrop
         ratio = photo_f[likely_backdrop] / np.maximum(plate_f[likely_backdrop], 1.0)
         gain = np.median(ratio, axis=0)
         matched = np.clip(plate_f * gain, 0, 255)
         delta = _delta_e(photo_f, matched)
-        floor = _noise_floor(delta)
-        likely_backdrop = delta < floor
+        floor = _noise_floor(delta[covered])
+        likely_backdrop = covered & (delta < floor)
         if likely_backdrop.mean() < 0.05:
             break
-    probability = np.clip((delta - floor) / max(floor, 4.0), 0.0, 1.0).astype(np.float32)
+    probability = np.where(covered, np.clip((delta - floor) / max(floor, 4.0), 0.0, 1.0), 0.0).astype(np.float32)
     if (probability > 0.5).mean() > _MAX_FOREGROUND:
         return None, "clean plate not used: most of the photo differs from it (another set-up?)"
     return _solid(probability), ""
@@ -161,7 +187,9 @@ def _noise_floor(delta: np.ndarray) -> float:
 
 
 def _solid(probability: np.ndarray) -> np.ndarray:
-    """Specks of noise out, holes in the subject filled (where a white label matched the backdrop)."""
+    """The probability without its specks (noise, dust): only regions of a real size count.
+    Holes are left as they are: a mug's handle is backdrop, and where a white label matched the
+    backdrop the model's mask fills in (:func:`fuse`)."""
     sure = probability > 0.5
     side = max(probability.shape)
     sure = ndimage.binary_opening(sure, iterations=max(1, side // 512))
@@ -169,22 +197,19 @@ def _solid(probability: np.ndarray) -> np.ndarray:
     if count:
         sizes = ndimage.sum_labels(sure, labels, index=np.arange(1, count + 1))
         sure = np.isin(labels, 1 + np.flatnonzero(sizes >= sure.size * 2e-4))
-    filled = ndimage.binary_fill_holes(sure)
-    # the soft ramp is kept at the subject's rim only (the snap to the photo sets the edge)
-    rim = cv2.dilate(filled.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-    out: np.ndarray = np.where(filled, 1.0, np.where(rim, probability, 0.0)).astype(np.float32)
+    # the soft ramp is kept at the rims of what is left (the snap to the photo sets the edge)
+    rim = cv2.dilate(sure.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    out: np.ndarray = np.where(rim, probability, 0.0).astype(np.float32)
     return out
 
 
 def fuse(model_lowres: np.ndarray, probability: np.ndarray) -> np.ndarray:
-    """The mask to snap: the plate's probability where it sees the subject, the model's mask
-    near the subject (the plate adds what the model missed: max), and nothing far from what the
-    plate sees (the model's false alarms on the bare backdrop). At the plate's working size."""
+    """The mask to snap, at the plate's working size: wherever the plate sees the subject its
+    probability adds what the model missed (max); the model's mask stays elsewhere on the
+    subject, keeping what looks exactly like the backdrop (a white cap on white paper)."""
     height, width = probability.shape
     model = cv2.resize(model_lowres.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-    margin = max(3, max(height, width) // 50)
-    near = cv2.dilate((probability > 0.5).astype(np.uint8), np.ones((2 * margin + 1,) * 2, np.uint8)) > 0
-    fused: np.ndarray = np.maximum(np.where(near, model, 0.0), probability).astype(np.float32)
+    fused: np.ndarray = np.maximum(model, probability).astype(np.float32)
     return fused
 
 
@@ -199,7 +224,7 @@ def apply_clean_plate(model_lowres: np.ndarray, rgb: np.ndarray,
         plate = CleanPlate.load(plate_path)
     except CleanPlateError as exc:
         return model_lowres, str(exc)
-    probability, note = plate_mask(rgb, plate)
+    probability, note = plate_mask(rgb, plate, model_lowres)
     if probability is None:
         return model_lowres, note
     return fuse(model_lowres, probability), note
