@@ -45,7 +45,10 @@ _MIN_CORRELATION = 0.6
 #: a plate that differs from more than this share of the photo is not its backdrop
 _MAX_FOREGROUND = 0.75
 #: ΔE (Lab) below which two pixels are the same, whatever the noise floor says
-_MIN_FLOOR = 1.5
+_MIN_FLOOR = 1.0
+#: px (working size) the blurred difference is pulled back by: 3 traded best between the rims of
+#: products the model already had and the faint near-white ones (5 and 1 gave a higher mean MAE)
+_ERODE = 3
 
 
 class CleanPlateError(CutoutError):
@@ -153,8 +156,8 @@ def plate_mask(rgb: np.ndarray, plate: CleanPlate,
                              flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderValue=0)
     covered = cv2.erode(covered, np.ones((7, 7), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
     # a little blur on both: sensor noise and JPEG blocks are no difference
-    photo_f = cv2.GaussianBlur(photo.astype(np.float32), (0, 0), 1.0)
-    plate_f = cv2.GaussianBlur(backdrop.astype(np.float32), (0, 0), 1.0)
+    photo_f = cv2.GaussianBlur(photo.astype(np.float32), (0, 0), 1.5)
+    plate_f = cv2.GaussianBlur(backdrop.astype(np.float32), (0, 0), 1.5)
     likely_backdrop = covered
     for _ in range(2):  # exposure over all pixels first, then over those that look like backdrop
         ratio = photo_f[likely_backdrop] / np.maximum(plate_f[likely_backdrop], 1.0)
@@ -165,7 +168,7 @@ def plate_mask(rgb: np.ndarray, plate: CleanPlate,
         likely_backdrop = covered & (delta < floor)
         if likely_backdrop.mean() < 0.05:
             break
-    probability = np.where(covered, np.clip((delta - floor) / max(floor, 4.0), 0.0, 1.0), 0.0).astype(np.float32)
+    probability = np.where(covered, np.clip((delta - floor) / floor, 0.0, 1.0), 0.0).astype(np.float32)
     if (probability > 0.5).mean() > _MAX_FOREGROUND:
         return None, "clean plate not used: most of the photo differs from it (another set-up?)"
     return _solid(probability), ""
@@ -179,11 +182,10 @@ def _delta_e(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _noise_floor(delta: np.ndarray) -> float:
-    """The ΔE that backdrop pixels stay below: the difference histogram's main mode (the
-    backdrop, most of a product photo) plus four robust spreads."""
-    median = float(np.median(delta))
-    spread = 1.4826 * float(np.median(np.abs(delta - median)))
-    return max(_MIN_FLOOR, median + 4.0 * spread)
+    """The ΔE that backdrop pixels stay below, from the difference histogram: its lowest quarter
+    is backdrop whatever the subject's size (a subject over 75 % of the frame is refused), and
+    the noise's ΔE (a chi-like spread) stays within three times that quartile."""
+    return max(_MIN_FLOOR, 3.0 * float(np.percentile(delta, 25)))
 
 
 def _solid(probability: np.ndarray) -> np.ndarray:
@@ -200,6 +202,8 @@ def _solid(probability: np.ndarray) -> np.ndarray:
     # the soft ramp is kept at the rims of what is left (the snap to the photo sets the edge)
     rim = cv2.dilate(sure.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     out: np.ndarray = np.where(rim, probability, 0.0).astype(np.float32)
+    # the blur that silenced the noise also spread the subject by about its radius: take it back
+    out = cv2.erode(out, np.ones((_ERODE, _ERODE), np.uint8))
     return out
 
 
