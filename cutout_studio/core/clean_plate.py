@@ -46,8 +46,9 @@ _MIN_CORRELATION = 0.6
 _MAX_FOREGROUND = 0.75
 #: ΔE (Lab) below which two pixels are the same, whatever the noise floor says
 _MIN_FLOOR = 1.0
-#: px (working size) the blurred difference is pulled back by: 3 traded best between the rims of
-#: products the model already had and the faint near-white ones (5 and 1 gave a higher mean MAE)
+#: px (working size) the blurred difference is pulled back by, at the rim: without it the mean MAE
+#: of 9 test shots was a little lower (0.024 against 0.026) but products the model already had
+#: came out up to 20× worse at their rim; 5 px lost more of the faint near-white ones (0.028)
 _ERODE = 3
 
 

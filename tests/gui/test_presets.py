@@ -58,8 +58,8 @@ def test_save_and_load_recipe(qtbot, make_window, tmp_path):
     assert window.statusBar().currentMessage().startswith("Recipe loaded: etsy.toml")
 
     bad = tmp_path / "bad.toml"
-    bad.write_text('preset = "etsy"\nclean_plate = "plate.jpg"\n', encoding="utf-8")
+    bad.write_text('preset = "etsy"\nvignette = 0.5\n', encoding="utf-8")
     window.state.export = ExportOptions()
     assert not window.recipes.load(bad)
     assert window.state.export == ExportOptions()  # nothing taken from a bad recipe
-    assert window.statusBar().currentMessage().startswith("recipe bad.toml: unknown key 'clean_plate'")
+    assert window.statusBar().currentMessage().startswith("recipe bad.toml: unknown key 'vignette'")

@@ -93,7 +93,7 @@ def test_saved_recipe_reads_back_as_the_same_options(tmp_path):
 
 @pytest.mark.parametrize(("text", "message"), [
     ('shadow = "long"\n', "recipe bad.toml: key 'shadow': shadow must be 'none' or 'contact'"),
-    ('clean_plate = "plate.jpg"\n', "recipe bad.toml: unknown key 'clean_plate' (known: model, "),
+    ('vignette = 0.5\n', "recipe bad.toml: unknown key 'vignette' (known: model, "),
     ("[edges]\nradius = 3\n", "recipe bad.toml: unknown key 'edges.radius'"),
     ("padding = -3\n", "recipe bad.toml: key 'padding': padding must be 0 to 10000 px, got -3"),
     ('[edges]\nfeather = "soft"\n', "recipe bad.toml: key 'edges.feather': feather must be a number"),
