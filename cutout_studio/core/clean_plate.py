@@ -46,6 +46,8 @@ _MIN_CORRELATION = 0.6
 _MAX_FOREGROUND = 0.75
 #: ΔE (Lab) below which two pixels are the same, whatever the noise floor says
 _MIN_FLOOR = 1.0
+#: a region of the model's mask of which the plate sees less than this share is part of the set-up
+_MIN_SEEN = 0.01
 #: px (working size) the blurred difference is pulled back by, at the rim: without it the mean MAE
 #: of 9 test shots was a little lower (0.024 against 0.026) but products the model already had
 #: came out up to 20× worse at their rim; 5 px lost more of the faint near-white ones (0.028)
@@ -106,24 +108,48 @@ def _align(photo: np.ndarray, plate: np.ndarray, subject: np.ndarray | None) -> 
         margin = max(2, max(size) // 40)  # the subject's blurry rim and the shift between the shots
         backdrop = (cv2.dilate(small.astype(np.uint8), np.ones((2 * margin + 1,) * 2, np.uint8)) == 0)
         backdrop = backdrop.astype(np.uint8) if backdrop.mean() > 0.2 else None
-    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 100, 1e-5)
     template, moving = grey(photo), grey(plate)
-    warp = None
-    try:  # a translation first (robust from afar), then the affine fit from there if it holds
-        correlation, shifted = cv2.findTransformECC(template, moving, np.eye(2, 3, dtype=np.float32),
-                                                    cv2.MOTION_TRANSLATION, criteria, backdrop, 5)
-        if _plausible(shifted, correlation, max(size)):
-            warp = shifted
-            correlation, affine = cv2.findTransformECC(template, moving, shifted.copy(), cv2.MOTION_AFFINE,
-                                                       criteria, backdrop, 5)
-            warp = affine if _plausible(affine, correlation, max(size)) else warp
-    except cv2.error:
-        pass  # no convergence: ECC's own refusal of images that do not correlate
-    if warp is None:
+    # with the subject left out, and without (the model may have taken the set-up's sharpest
+    # marks, a colour card, for the subject): the warp that fits best wins
+    masks = [None] if backdrop is None else [backdrop, None]
+    fits = [fit for fit in (_ecc(template, moving, mask) for mask in masks) if fit is not None]
+    if not fits:
         return None, "clean plate not used: it does not line up with this photo (another set-up?)"
+    warp = min(fits, key=lambda fit: _misfit(template, moving, fit))
     warp = warp.copy()
     warp[:, 2] /= scale  # translation back in working pixels
     return warp, ""
+
+
+def _ecc(template: np.ndarray, moving: np.ndarray, mask: np.ndarray | None) -> np.ndarray | None:
+    """ECC's warp: a translation first (robust from afar), then the affine fit from there if it
+    holds; None when neither converges to a small camera move."""
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 100, 1e-5)
+    side = max(template.shape)
+    warp = None
+    try:
+        correlation, shifted = cv2.findTransformECC(template, moving, np.eye(2, 3, dtype=np.float32),
+                                                    cv2.MOTION_TRANSLATION, criteria, mask, 5)
+        if _plausible(shifted, correlation, side):
+            warp = shifted
+            correlation, affine = cv2.findTransformECC(template, moving, shifted.copy(), cv2.MOTION_AFFINE,
+                                                       criteria, mask, 5)
+            warp = affine if _plausible(affine, correlation, side) else warp
+    except cv2.error:
+        pass  # no convergence: ECC's own refusal of images that do not correlate
+    return warp
+
+
+def _misfit(template: np.ndarray, moving: np.ndarray, warp: np.ndarray) -> float:
+    """How badly the plate warped by ``warp`` matches the photo, exposure aside (normalised)."""
+    height, width = template.shape
+    warped = cv2.warpAffine(moving, warp, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                            borderMode=cv2.BORDER_REPLICATE)
+
+    def norm(image: np.ndarray) -> np.ndarray:
+        return (image - image.mean()) / (image.std() + 1e-6)
+
+    return float(np.median(np.abs(norm(template) - norm(warped))))
 
 
 def _plausible(warp: np.ndarray, correlation: float, side: int) -> bool:
@@ -159,14 +185,16 @@ def plate_mask(rgb: np.ndarray, plate: CleanPlate,
     # a little blur on both: sensor noise and JPEG blocks are no difference
     photo_f = cv2.GaussianBlur(photo.astype(np.float32), (0, 0), 1.5)
     plate_f = cv2.GaussianBlur(backdrop.astype(np.float32), (0, 0), 1.5)
-    likely_backdrop = covered
+    # clipped pixels (an over-exposed seamless) say nothing of the gain
+    unclipped = covered & (photo_f.max(axis=2) < 250) & (plate_f.max(axis=2) < 250)
+    likely_backdrop = unclipped
     for _ in range(2):  # exposure over all pixels first, then over those that look like backdrop
         ratio = photo_f[likely_backdrop] / np.maximum(plate_f[likely_backdrop], 1.0)
         gain = np.median(ratio, axis=0)
         matched = np.clip(plate_f * gain, 0, 255)
         delta = _delta_e(photo_f, matched)
         floor = _noise_floor(delta[covered])
-        likely_backdrop = covered & (delta < floor)
+        likely_backdrop = unclipped & (delta < floor)
         if likely_backdrop.mean() < 0.05:
             break
     probability = np.where(covered, np.clip((delta - floor) / floor, 0.0, 1.0), 0.0).astype(np.float32)
@@ -176,10 +204,20 @@ def plate_mask(rgb: np.ndarray, plate: CleanPlate,
 
 
 def _delta_e(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """ΔE (CIE 1976) between two float RGB images in 0..255."""
+    """ΔE (CIE 1976) between two float RGB images in 0..255, each pixel of ``a`` against the
+    closest of ``b``'s pixel and its 8 neighbours: the alignment is good to a pixel, not better,
+    and a sharp edge of the set-up (a colour card) one pixel off is no difference."""
     lab_a = cv2.cvtColor(a * np.float32(1 / 255), cv2.COLOR_RGB2Lab)
     lab_b = cv2.cvtColor(b * np.float32(1 / 255), cv2.COLOR_RGB2Lab)
-    return np.sqrt(((lab_a - lab_b) ** 2).sum(axis=2))
+    padded = cv2.copyMakeBorder(lab_b, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
+    height, width = lab_a.shape[:2]
+    best = np.full((height, width), np.inf, np.float32)
+    for dy in range(3):
+        for dx in range(3):
+            near = padded[dy:dy + height, dx:dx + width]
+            np.minimum(best, ((lab_a - near) ** 2).sum(axis=2), out=best)
+    out: np.ndarray = np.sqrt(best)
+    return out
 
 
 def _noise_floor(delta: np.ndarray) -> float:
@@ -211,10 +249,21 @@ def _solid(probability: np.ndarray) -> np.ndarray:
 def fuse(model_lowres: np.ndarray, probability: np.ndarray) -> np.ndarray:
     """The mask to snap, at the plate's working size: wherever the plate sees the subject its
     probability adds what the model missed (max); the model's mask stays elsewhere on the
-    subject, keeping what looks exactly like the backdrop (a white cap on white paper)."""
+    subject, keeping what looks exactly like the backdrop (a white cap on white paper); but a
+    region of the model's mask that the plate sees (almost) nothing of is dropped."""
     height, width = probability.shape
     model = cv2.resize(model_lowres.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-    fused: np.ndarray = np.maximum(model, probability).astype(np.float32)
+    # a region of the model's mask the plate sees nothing of is the set-up itself (a colour
+    # card, a clamp, a stand: in the plate too, to within the noise): not the product
+    labels, count = ndimage.label(model > 0.5)
+    if count:
+        seen = ndimage.mean(probability > 0.5, labels, index=np.arange(1, count + 1))
+        model = np.where(np.isin(labels, 1 + np.flatnonzero(np.asarray(seen) < _MIN_SEEN)), 0.0, model)
+    # along the model's own outline its edge stands (the plate's is blurred): the plate adds
+    # only beyond it
+    margin = max(2, max(height, width) // 200)
+    outline = cv2.dilate((model > 0.5).astype(np.uint8), np.ones((2 * margin + 1,) * 2, np.uint8)) > 0
+    fused: np.ndarray = np.where(outline, model, np.maximum(model, probability)).astype(np.float32)
     return fused
 
 
