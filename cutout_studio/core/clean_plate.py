@@ -24,7 +24,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from scipy import ndimage
 
 from cutout_studio.core.errors import CutoutError
 from cutout_studio.core.image_io import load_image
@@ -102,16 +101,17 @@ def _align(photo: np.ndarray, plate: np.ndarray, subject: np.ndarray | None) -> 
         small = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA)
         return cv2.GaussianBlur(small.astype(np.float32), (0, 0), 1.0)
 
-    backdrop = None
+    everywhere = np.ones((size[1], size[0]), np.uint8)
+    masks = [everywhere]
     if subject is not None:
         small = cv2.resize(subject.astype(np.float32), size, interpolation=cv2.INTER_LINEAR) > 0.2
         margin = max(2, max(size) // 40)  # the subject's blurry rim and the shift between the shots
         backdrop = (cv2.dilate(small.astype(np.uint8), np.ones((2 * margin + 1,) * 2, np.uint8)) == 0)
-        backdrop = backdrop.astype(np.uint8) if backdrop.mean() > 0.2 else None
+        if backdrop.mean() > 0.2:
+            masks.insert(0, backdrop.astype(np.uint8))
     template, moving = grey(photo), grey(plate)
     # with the subject left out, and without (the model may have taken the set-up's sharpest
     # marks, a colour card, for the subject): the warp that fits best wins
-    masks = [None] if backdrop is None else [backdrop, None]
     fits = [fit for fit in (_ecc(template, moving, mask) for mask in masks) if fit is not None]
     if not fits:
         return None, "clean plate not used: it does not line up with this photo (another set-up?)"
@@ -121,7 +121,7 @@ def _align(photo: np.ndarray, plate: np.ndarray, subject: np.ndarray | None) -> 
     return warp, ""
 
 
-def _ecc(template: np.ndarray, moving: np.ndarray, mask: np.ndarray | None) -> np.ndarray | None:
+def _ecc(template: np.ndarray, moving: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
     """ECC's warp: a translation first (robust from afar), then the affine fit from there if it
     holds; None when neither converges to a small camera move."""
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 100, 1e-5)
@@ -147,7 +147,8 @@ def _misfit(template: np.ndarray, moving: np.ndarray, warp: np.ndarray) -> float
                             borderMode=cv2.BORDER_REPLICATE)
 
     def norm(image: np.ndarray) -> np.ndarray:
-        return (image - image.mean()) / (image.std() + 1e-6)
+        out: np.ndarray = (image - image.mean()) / (image.std() + 1e-6)
+        return out
 
     return float(np.median(np.abs(norm(template) - norm(warped))))
 
@@ -179,14 +180,16 @@ def plate_mask(rgb: np.ndarray, plate: CleanPlate,
     backdrop = cv2.warpAffine(backdrop, warp, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                               borderMode=cv2.BORDER_REPLICATE)
     # the strips the camera's move brought into the frame are not on the plate: no say there
-    covered = cv2.warpAffine(np.ones(photo.shape[:2], np.uint8), warp, size,
-                             flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderValue=0)
-    covered = cv2.erode(covered, np.ones((7, 7), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
+    inside = cv2.warpAffine(np.ones(photo.shape[:2], np.uint8), warp, size,
+                            flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderValue=0)
+    covered = cv2.erode(inside, np.ones((7, 7), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
     # a little blur on both: sensor noise and JPEG blocks are no difference
     photo_f = cv2.GaussianBlur(photo.astype(np.float32), (0, 0), 1.5)
     plate_f = cv2.GaussianBlur(backdrop.astype(np.float32), (0, 0), 1.5)
     # clipped pixels (an over-exposed seamless) say nothing of the gain
     unclipped = covered & (photo_f.max(axis=2) < 250) & (plate_f.max(axis=2) < 250)
+    if unclipped.mean() < 0.05:  # all but blown out: the clipped pixels are all there is
+        unclipped = covered
     likely_backdrop = unclipped
     for _ in range(2):  # exposure over all pixels first, then over those that look like backdrop
         ratio = photo_f[likely_backdrop] / np.maximum(plate_f[likely_backdrop], 1.0)
@@ -233,11 +236,11 @@ def _solid(probability: np.ndarray) -> np.ndarray:
     backdrop the model's mask fills in (:func:`fuse`)."""
     sure = probability > 0.5
     side = max(probability.shape)
-    sure = ndimage.binary_opening(sure, iterations=max(1, side // 512))
-    labels, count = ndimage.label(sure)
-    if count:
-        sizes = ndimage.sum_labels(sure, labels, index=np.arange(1, count + 1))
-        sure = np.isin(labels, 1 + np.flatnonzero(sizes >= sure.size * 2e-4))
+    opened = cv2.morphologyEx(sure.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8),
+                              iterations=max(1, side // 512))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
+    big = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= sure.size * 2e-4)
+    sure = np.isin(labels, big[big > 0])
     # the soft ramp is kept at the rims of what is left (the snap to the photo sets the edge)
     rim = cv2.dilate(sure.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     out: np.ndarray = np.where(rim, probability, 0.0).astype(np.float32)
@@ -255,10 +258,12 @@ def fuse(model_lowres: np.ndarray, probability: np.ndarray) -> np.ndarray:
     model = cv2.resize(model_lowres.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
     # a region of the model's mask the plate sees nothing of is the set-up itself (a colour
     # card, a clamp, a stand: in the plate too, to within the noise): not the product
-    labels, count = ndimage.label(model > 0.5)
-    if count:
-        seen = ndimage.mean(probability > 0.5, labels, index=np.arange(1, count + 1))
-        model = np.where(np.isin(labels, 1 + np.flatnonzero(np.asarray(seen) < _MIN_SEEN)), 0.0, model)
+    count, labels = cv2.connectedComponents((model > 0.5).astype(np.uint8), connectivity=8)
+    if count > 1:
+        seen = np.bincount(labels.ravel(), weights=(probability > 0.5).ravel(), minlength=count)
+        share = seen / np.maximum(np.bincount(labels.ravel(), minlength=count), 1)
+        unseen = np.flatnonzero(share < _MIN_SEEN)
+        model = np.where(np.isin(labels, unseen[unseen > 0]), 0.0, model)
     # along the model's own outline its edge stands (the plate's is blurred): the plate adds
     # only beyond it
     margin = max(2, max(height, width) // 200)
