@@ -79,7 +79,7 @@ def cutout(
     else:
         image = load_image(source)
     if alpha is None:
-        alpha = Segmenter(model, device=device).predict(image.rgb)
+        alpha = Segmenter(model, device=device).predict(image.rgb, clean_plate=export.clean_plate)
     if dest is not None:
         return export_cutout(image, alpha, dest, export)
     return render_cutout(image, alpha, export).pixels

@@ -8,6 +8,8 @@ get a blurry, upscaled 320-px edge.
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import threading
 from collections.abc import Sequence
 from typing import Protocol, cast
@@ -16,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from cutout_studio.core.clean_plate import apply_clean_plate
 from cutout_studio.core.guided import guided_upsample
 from cutout_studio.core.models.cards import ModelCard, get_card
 from cutout_studio.core.models.device import cpu_has_native_bf16, device_label, float32_forced, resolve_device
@@ -25,6 +28,7 @@ from cutout_studio.core.models.weights import load_model
 # the GUI, the batch and the API all reuse it instead of loading the weights again.
 _MODELS: dict[tuple[str, str, bool], nn.Module] = {}
 _MODELS_LOCK = threading.Lock()
+_log = logging.getLogger(__name__)
 
 
 class _MaskNet(Protocol):
@@ -119,9 +123,16 @@ class Segmenter:
             out = cast(_MaskNet, self._model).mask(tensor)[:, 0].float().cpu().numpy()
         return [io.postprocess(pred) for pred in out]
 
-    def predict(self, rgb: np.ndarray) -> np.ndarray:
-        """Full-resolution float32 H×W alpha in [0, 1] for one uint8 H×W×3 photo."""
-        return self.snap(self.predict_lowres([rgb])[0], rgb)
+    def predict(self, rgb: np.ndarray, clean_plate: str | os.PathLike[str] | None = None) -> np.ndarray:
+        """Full-resolution float32 H×W alpha in [0, 1] for one uint8 H×W×3 photo; with the
+        shoot's ``clean_plate`` (a file) fused in as the batch fuses it (a plate that does not
+        line up is logged and left out)."""
+        mask = self.predict_lowres([rgb])[0]
+        if clean_plate is not None:
+            mask, note = apply_clean_plate(mask, rgb, clean_plate)
+            if note:
+                _log.warning("%s", note)
+        return self.snap(mask, rgb)
 
     @staticmethod
     def snap(mask: np.ndarray, rgb: np.ndarray) -> np.ndarray:

@@ -118,3 +118,15 @@ def test_cut_with_the_clean_plate_flag(model_home, shoot, tmp_path, capsys):
               str(tmp_path / "nothing.png")])
     assert usage.value.code == 2
     assert "clean plate nothing.png: cannot read it" in capsys.readouterr().err
+
+
+def test_the_api_uses_the_clean_plate(model_home, shoot, tmp_path):
+    from cutout_studio.api import cutout
+
+    plate, shots = shoot
+    shot = shots[0]
+    Image.fromarray(plate).save(tmp_path / "empty.png")
+    alone = cutout(shot.rgb, output="mask")
+    with_plate = cutout(shot.rgb, output="mask", clean_plate=tmp_path / "empty.png")
+    errors = [float(np.abs(np.asarray(m, np.float32) / 255 - shot.truth).mean()) for m in (alone, with_plate)]
+    assert errors[1] < 0.5 * errors[0], errors
