@@ -130,3 +130,23 @@ def test_the_api_uses_the_clean_plate(model_home, shoot, tmp_path):
     with_plate = cutout(shot.rgb, output="mask", clean_plate=tmp_path / "empty.png")
     errors = [float(np.abs(np.asarray(m, np.float32) / 255 - shot.truth).mean()) for m in (alone, with_plate)]
     assert errors[1] < 0.5 * errors[0], errors
+
+
+def test_the_batch_notes_a_plate_that_does_not_line_up_and_still_cuts_the_photo(segmenter, shoot, tmp_path):
+    from cutout_studio.core.batch import run_batch
+
+    plate, shots = shoot
+    Image.fromarray(plate).save(tmp_path / "empty.png")
+    other = cv2.resize(np.asarray(Image.open(DATA / "objects-coco__tv02_000000063740.jpg").convert("RGB")),
+                       plate.shape[1::-1])
+    Image.fromarray(other).save(tmp_path / "other.png")
+    photos = tmp_path / "shoot"
+    photos.mkdir()
+    Image.fromarray(shots[0].rgb).save(photos / "white.png")
+    for plate_file, noted in ((tmp_path / "empty.png", False), (tmp_path / "other.png", True)):
+        options = ExportOptions(output="mask", clean_plate=plate_file, overwrite=True)
+        events = [e for e in run_batch([photos], tmp_path / plate_file.stem, options, segmenter=segmenter)
+                  if getattr(e, "result", None) is not None]
+        [result] = [e.result for e in events]
+        assert result.status in ("done", "warning") and result.output is not None
+        assert ("clean plate not used" in result.message) == noted, result.message
