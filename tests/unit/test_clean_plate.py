@@ -35,7 +35,10 @@ def _alpha(segmenter, rgb: np.ndarray, plate_file: Path | None) -> tuple[np.ndar
     return Segmenter.snap(fused, rgb), note
 
 
-def test_the_plate_at_least_halves_the_error_of_a_shoot(segmenter, shoot, tmp_path):
+def test_the_plate_finds_the_white_on_white_product_and_lowers_the_shoots_error(segmenter, shoot, tmp_path):
+    """What the bench supports (bench_clean_plate.py, 21 shots: mean MAE x0.60, near-white x0.54,
+    glass and plain a little worse at the rim): the issue's "at least halve it" is NOT met
+    there, so this test does not claim it either, although these 6 shots happen to reach x0.41."""
     plate, shots = shoot
     plate_file = tmp_path / "empty.png"
     Image.fromarray(plate).save(plate_file)
@@ -47,7 +50,7 @@ def test_the_plate_at_least_halves_the_error_of_a_shoot(segmenter, shoot, tmp_pa
         without.append(float(np.abs(alone - shot.truth).mean()))
         with_plate.append(float(np.abs(fused - shot.truth).mean()))
     assert {s.kind for s in shots} == {"plain", "near-white", "glass"}
-    assert np.mean(with_plate) <= 0.5 * np.mean(without), (without, with_plate)
+    assert np.mean(with_plate) <= 0.75 * np.mean(without), (without, with_plate)
     # the white-on-white shot the model loses is found
     worst = int(np.argmax(without))
     assert shots[worst].kind == "near-white" and with_plate[worst] < 0.5 * without[worst]
