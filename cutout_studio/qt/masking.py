@@ -42,8 +42,8 @@ from cutout_studio.qt.preparing import (
     load_segmenter,
     prepare,
     restore,
-    saved_status,
     survey,
+    take_saved_state,
 )
 from cutout_studio.qt.workers import Job, Lane
 
@@ -229,15 +229,17 @@ class MaskScheduler(QObject):
         doc.key = doc.key or result.key
         doc.thumbnail = doc.thumbnail or result.thumb
         doc.confidence = result.confidence if result.confidence is not None else doc.confidence
+        record = result.record
+        # edge settings given before its key was known (all unfinished photos) were never saved
+        unsaved = doc.edges is not None and doc.edges != (record.edges if record is not None else None)
         if doc.image is None and doc.status in (DocStatus.WAITING, DocStatus.MASKED):
-            record = result.record
             if record is not None:
-                doc.status, output = saved_status(record, bool(record.history.done))
-                doc.output_path = output or doc.output_path
-                doc.edges = record.edges
+                take_saved_state(doc, record, bool(record.history.done))
             elif result.masked:
                 doc.status = DocStatus.MASKED
         self.surveyed.emit(doc)
+        if unsaved:
+            doc.notify_changed()  # autosave writes them now
         self._next()
 
     def _decoded(self, doc: Document, decoded: Decoded) -> None:

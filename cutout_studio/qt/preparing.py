@@ -238,9 +238,15 @@ def restore(doc: Document, result: Prepared) -> None:
     replayed = result.restored is not None and bool(record.history.done)
     if result.restored is None and not record.history.empty:
         return  # the strokes could not be replayed (result.note says why): start afresh
-    status, output = saved_status(record, replayed)
-    # What this session set is newer than the record (an acceptance in the review, edges given
-    # to every unfinished photo) when the photo is loaded before autosave has written it.
+    take_saved_state(doc, record, replayed)
+
+
+def take_saved_state(doc: Document, record: SessionRecord, edited: bool) -> None:
+    """The status, output and edge settings ``record`` saved, into ``doc`` (GUI thread; for a
+    photo loaded or surveyed). What this session set is newer than the record (an acceptance
+    in the review, edges given to every unfinished photo) when autosave has not written it yet:
+    an acceptance and the photo's own edges are kept."""
+    status, output = saved_status(record, edited)
     doc.status = DocStatus.FINISHED if doc.status is DocStatus.FINISHED else status
     doc.output_path = output or doc.output_path
     doc.edges = doc.edges if doc.edges is not None else record.edges

@@ -11,6 +11,7 @@ from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
+from cutout_studio.core.edges import EdgeOptions
 from cutout_studio.core.export import ExportOptions
 from cutout_studio.core.planner import plan_outputs
 from cutout_studio.core.session_store import History, SessionRecord, SessionStore, Step, content_key
@@ -255,3 +256,26 @@ def test_a_photo_accepted_before_autosave_wrote_it_stays_finished_when_it_loads(
     window.filmstrip.select(far)
     qtbot.waitUntil(lambda: far.ready, timeout=MASK_TIMEOUT_MS)
     assert far.status is DocStatus.FINISHED and len(far.history.done) == 1
+
+
+def test_edges_given_to_photos_not_yet_surveyed_are_kept_and_saved(qtbot, make_window, tmp_path):
+    """"Apply to all unfinished" reached photos whose key was not known yet: their edges were
+    never saved, and a saved record's edges replaced them when the survey got there."""
+    shoot = _shoot(tmp_path)
+    far_path = sorted(shoot.rglob("*.jpg"))[-1]
+    SessionStore().save(SessionRecord(content_key(far_path), str(far_path), (0, 0), History(), None, "masked",
+                                      edges=EdgeOptions(feather=4.0)))
+    window = make_window()
+    window.open_paths([shoot])
+    window.masks.hold(600)  # no survey starts: the far photo stays unknown for now
+    qtbot.waitUntil(lambda: window.current is not None and window.current.ready, timeout=MASK_TIMEOUT_MS)
+    far = next(doc for doc in window.docs if doc.path == far_path)
+    assert not far.surveyed and far.key is None
+    window.tools.shift_spin.setValue(-2.0)
+    window.actions_.apply_edges.trigger()
+    assert far.edges == window.state.edges
+    window.masks._hold_until = 0.0  # the painting is over
+    window.masks._next()
+    qtbot.waitUntil(lambda: far.surveyed, timeout=4 * MASK_TIMEOUT_MS)
+    assert far.edges == window.state.edges  # not the record's feather of 4
+    qtbot.waitUntil(lambda: SessionStore().load(content_key(far_path)).edges == window.state.edges, timeout=5000)
