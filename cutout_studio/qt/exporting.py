@@ -179,9 +179,16 @@ class ExportController(QObject):
             doc = by_path.get(job.source.resolve())
             if doc is None:
                 continue  # in the folder, but not open (added since, or left out)
-            image = doc.image if doc.alpha is not None else None
-            items.append(ExportItem(job.source, job.output, image, doc.alpha, doc.edited, edges_of(doc)))
+            items.append(ExportController.item(doc, job.source, job.output, edges_of))
         return items
+
+    @staticmethod
+    def item(
+        doc: Document, source: Path, output: Path, edges_of: Callable[[Document], EdgeOptions]
+    ) -> ExportItem:
+        """``doc`` written to ``output`` from the pixels and edge settings it has now."""
+        image = doc.image if doc.alpha is not None else None
+        return ExportItem(source, output, image, doc.alpha, doc.edited, edges_of(doc))
 
     def export(
         self, docs: Sequence[Document], items: list[ExportItem], out_dir: Path | None, options: ExportOptions,
@@ -352,16 +359,18 @@ class ExportFlow(QObject):
         if not items:
             self.failed.emit(f"{doc.label}: it is an output of ours or open twice: not exported")
             return False
-        target = items[0].output
+        source, target = items[0].source, items[0].output
         if target.exists() and owner_of(target, folder) != doc.path.resolve():
             if self.ask_overwrite([target]) != "overwrite":
                 return False
         final = dataclasses.replace(options, overwrite=True)
+        # Strokes still queued must be in the exported mask: the pixels are taken once they are
+        # applied (the name is planned already).
         self._idle.call_when_idle(
             doc,
             lambda: self.controller.export(
                 [doc],
-                ExportController.plan([doc], folder, final, inputs, self.shoot.edges_for),
+                [ExportController.item(doc, source, target, self.shoot.edges_for)],
                 folder,
                 final,
                 self._segmenter(),
