@@ -28,12 +28,21 @@ KEEP_DAYS = 60
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
-def quantise(alpha: np.ndarray) -> np.ndarray:
-    """``alpha`` (0..1 float) as the cache stores it: 8-bit steps, as float32 (read-only)."""
-    q = np.rint(np.clip(alpha, 0.0, 1.0) * 255.0).astype(np.uint8)
-    out: np.ndarray = q.astype(np.float32) / np.float32(255.0)
+def _to_uint8(alpha: np.ndarray) -> np.ndarray:
+    """The 8-bit levels the cache stores."""
+    return np.rint(np.clip(alpha, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def _to_alpha(levels: np.ndarray) -> np.ndarray:
+    """Stored 8-bit levels as a read-only float32 alpha."""
+    out: np.ndarray = levels.astype(np.float32) / np.float32(255.0)
     out.setflags(write=False)
     return out
+
+
+def quantise(alpha: np.ndarray) -> np.ndarray:
+    """``alpha`` (0..1 float) as the cache stores it: 8-bit steps, as float32 (read-only)."""
+    return _to_alpha(_to_uint8(alpha))
 
 
 class MaskCache:
@@ -65,15 +74,12 @@ class MaskCache:
             path.touch()  # recently used: kept by prune
         except OSError:
             pass
-        out: np.ndarray = mask.astype(np.float32) / np.float32(255.0)
-        out.setflags(write=False)
-        return out
+        return _to_alpha(mask)
 
     def save(self, key: str, model: str, alpha: np.ndarray) -> None:
         """Store ``alpha`` (already :func:`quantise`\\ d); a failure is logged, never raised
         (the mask is still in memory; it is only computed again next time)."""
-        q = np.rint(np.clip(alpha, 0.0, 1.0) * 255.0).astype(np.uint8)
-        ok, data = cv2.imencode(".png", q, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        ok, data = cv2.imencode(".png", _to_uint8(alpha), [cv2.IMWRITE_PNG_COMPRESSION, 1])
         if not ok:
             _log.warning("cannot encode the mask of %s", key[:12])
             return
