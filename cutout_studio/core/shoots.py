@@ -129,9 +129,13 @@ class ShootStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.path, data.encode("utf-8"))
 
-    def opened(self, folder: str | os.PathLike[str]) -> Shoot:
-        """Mark ``folder``'s shoot as opened now (first in Recent shoots) and return it."""
-        shoot = replace(self.get(folder), opened_at=time.time())
+    def opened(self, folder: str | os.PathLike[str], new_edges: EdgeOptions | None = None) -> Shoot:
+        """Mark ``folder``'s shoot as opened now (first in Recent shoots) and return it; a shoot
+        never opened before starts from ``new_edges`` when they are given."""
+        shoot = self.get(folder)
+        if shoot.opened_at == 0 and new_edges is not None:
+            shoot = replace(shoot, edges=new_edges)
+        shoot = replace(shoot, opened_at=time.time())
         try:
             self.save(shoot)
         except OSError as exc:

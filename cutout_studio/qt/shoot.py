@@ -79,13 +79,9 @@ class ShootFlow(QObject):
         folder = common_folder([Path(item) for item in items])
         if folder is None:
             return
-        known = self.store.get(folder).opened_at > 0
-        self.shoot = self.store.opened(folder)
-        if known:
-            self.state.edges = self.shoot.edges
-        else:  # a new shoot starts from what the panel shows (set before opening it)
-            self.shoot = dataclasses.replace(self.shoot, edges=self.state.edges)
-            self._save()
+        # a new shoot starts from what the panel shows (set before opening it)
+        self.shoot = self.store.opened(folder, new_edges=self.state.edges)
+        self.state.edges = self.shoot.edges
 
     @property
     def output_dir(self) -> Path | None:
