@@ -32,3 +32,22 @@ def photo_with_metadata(folder: Path, name: str = WITH_HOLES, *, soft: bool = Tr
 
 def alpha8(alpha: np.ndarray) -> np.ndarray:
     return np.rint(np.clip(alpha, 0, 1) * 255).astype(np.uint8)
+
+
+def write_png16(path: Path, rgb16: np.ndarray) -> None:
+    """A 16-bit RGB PNG (cv2 writes 16-bit PNGs; Pillow does not)."""
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb16, cv2.COLOR_RGB2BGR))
+    assert ok
+    path.write_bytes(encoded.tobytes())
+
+
+def read_rgba16(path: Path, alpha: np.ndarray, rgb16: np.ndarray) -> np.ndarray:
+    """``path`` read as 16-bit RGBA, checked: alpha is ``alpha`` at full 16-bit precision and the
+    opaque pixels keep the source's 16-bit colours exactly. Returns the RGBA pixels."""
+    written = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    assert written.dtype == np.uint16 and written.shape == alpha.shape + (4,)
+    rgba = cv2.cvtColor(written, cv2.COLOR_BGRA2RGBA)
+    np.testing.assert_array_equal(rgba[..., 3], np.rint(alpha * 65535).astype(np.uint16))
+    opaque = rgba[..., 3] == 65535
+    np.testing.assert_array_equal(rgba[..., :3][opaque], rgb16[opaque])
+    return rgba

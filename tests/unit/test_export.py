@@ -33,6 +33,7 @@ from cutout_studio.core.export import (
 )
 from cutout_studio.core.image_io import LoadedImage, load_image
 from cutout_studio.core.options import BatchOptions, OptionsError, Range, spec
+from tests.unit.format_files import read_rgba16, write_png16
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
@@ -282,12 +283,6 @@ def test_webp_lossless_is_exact_and_lossy_is_close(
     assert lossy_path.stat().st_size < (tmp_path / "a.webp").stat().st_size / 2
 
 
-def write_png16(path: Path, rgb16: np.ndarray) -> None:
-    ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb16, cv2.COLOR_RGB2BGR))
-    assert ok
-    path.write_bytes(encoded.tobytes())
-
-
 def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     chunks, at = [], 8
@@ -312,12 +307,7 @@ def test_16bit_source_gives_16bit_png_with_alpha_and_metadata(
     deep = dataclasses.replace(deep, icc_profile=SRGB, exif=image.exif, dpi=(300.0, 300.0))
     path = export_cutout(deep, alpha, tmp_path / "out" / "cut16.png", ExportOptions())
 
-    written = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    assert written.dtype == np.uint16 and written.shape == alpha.shape + (4,)
-    rgba = cv2.cvtColor(written, cv2.COLOR_BGRA2RGBA)
-    np.testing.assert_array_equal(rgba[..., 3], np.rint(alpha * 65535).astype(np.uint16))
-    opaque = rgba[..., 3] == 65535
-    np.testing.assert_array_equal(rgba[..., :3][opaque], rgb16[opaque])
+    read_rgba16(path, alpha, rgb16)
 
     kinds = [kind for kind, _ in png_chunks(path.read_bytes())]  # CRCs checked too
     assert kinds.index(b"iCCP") < kinds.index(b"IDAT") and kinds.index(b"eXIf") < kinds.index(b"IDAT")

@@ -5,14 +5,13 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from PIL import Image, features
 
 from cutout_studio.core.export import FORMATS, ExportOptions, export_cutout, find_format, render_cutout
 from cutout_studio.core.image_io import LoadedImage, load_image
-from tests.unit.format_files import SRGB, alpha8, photo_with_metadata
+from tests.unit.format_files import SRGB, alpha8, photo_with_metadata, read_rgba16, write_png16
 
 
 @pytest.fixture(scope="module")
@@ -48,18 +47,12 @@ def test_16bit_source_gives_16bit_tiff_with_alpha_and_metadata(
 ) -> None:
     image, alpha = source
     rgb16 = (image.rgb.astype(np.uint16) * 257 + np.uint16(100)).astype(np.uint16)  # 8 bits cannot hold these
-    ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb16, cv2.COLOR_RGB2BGR))
-    (tmp_path / "deep.png").write_bytes(encoded.tobytes())
+    write_png16(tmp_path / "deep.png", rgb16)
     deep = dataclasses.replace(load_image(tmp_path / "deep.png"), icc_profile=SRGB, dpi=(300.0, 150.0))
     assert deep.rgb16 is not None
 
     path = export_cutout(deep, alpha, tmp_path / "cut16.tiff", ExportOptions(format="tiff"))
-    written = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    assert written.dtype == np.uint16 and written.shape == alpha.shape + (4,)
-    rgba = cv2.cvtColor(written, cv2.COLOR_BGRA2RGBA)
-    np.testing.assert_array_equal(rgba[..., 3], np.rint(alpha * 65535).astype(np.uint16))
-    opaque = rgba[..., 3] == 65535
-    np.testing.assert_array_equal(rgba[..., :3][opaque], rgb16[opaque])
+    read_rgba16(path, alpha, rgb16)
     with Image.open(path) as im:  # Pillow reads the tags of a 16-bit RGBA TIFF, not its pixels
         assert im.tag_v2[258] == (16, 16, 16, 16) and im.tag_v2[338] == (2,)  # unassociated alpha
         assert im.tag_v2[34675] == SRGB
