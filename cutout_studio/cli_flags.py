@@ -25,6 +25,7 @@ def add_export_options(p: argparse.ArgumentParser) -> None:
     layered beneath the flags given (:func:`~cutout_studio.core.recipes.options_from_layers`)."""
     from cutout_studio.core.edges import EdgeOptions
     from cutout_studio.core.export import FORMATS, ExportOptions
+    from cutout_studio.core.export.colour import COLOUR_SPACES
     from cutout_studio.core.export.presets import PRESETS
     from cutout_studio.core.export.shadow import SHADOW_KINDS
 
@@ -74,6 +75,10 @@ def add_export_options(p: argparse.ArgumentParser) -> None:
                                                        "drop 0.5)"),
     ):
         sh.add_argument(flag, type=float, metavar=metavar, dest=name, help=f"{what}, {range_help(ExportOptions, name)}")
+    g.add_argument("--colour-space", choices=COLOUR_SPACES, type=str.lower, dest="colour_space",
+                   help="keep: embed the photo's colour profile as it is (default); srgb: convert the pixels "
+                        "from it (Adobe RGB, Display P3, ...) to sRGB and embed sRGB, as marketplaces expect "
+                        "(every --preset sets it)")
     g.add_argument("--naming", metavar="PATTERN",
                    help="output file name without extension; {stem} is the photo's name "
                         "(e.g. {stem}_white; default: {stem})")
@@ -131,6 +136,7 @@ def export_options_from_args(args: argparse.Namespace) -> ExportOptions:
         ("background", args.background), ("crop", args.crop), ("square", args.square),
         ("output", args.output_kind), ("naming", args.naming), ("overwrite", args.overwrite),
         ("clip_path", args.clip_path), ("clip_path_tolerance", args.clip_path_tolerance),
+        ("colour_space", getattr(args, "colour_space", None)),
         ("clean_plate", getattr(args, "clean_plate", None)),
         *((name, getattr(args, name, None)) for name in SHADOW_FLAGS),
     ) if value is not None}

@@ -2,7 +2,8 @@
 and ``batch`` (``--recipe FILE``).
 
 A recipe holds the model, the export options (marketplace preset, format and quality,
-background, clean plate, crop, padding and square canvas, output kind, naming pattern) and, in an
+background, clean plate, crop, padding and square canvas, output kind, colour space, naming
+pattern) and, in an
 ``[edges]`` table, the edge settings::
 
     model = "default"

@@ -11,18 +11,18 @@ them joined on one line ("ok" when there are none).
 from __future__ import annotations
 
 import dataclasses
-import io
 from dataclasses import dataclass
 
 import numpy as np
 
 from cutout_studio.core.errors import CutoutError
+from cutout_studio.core.export.colour import colour_space_name, is_srgb, output_profile
 from cutout_studio.core.export.options import ExportOptions
 from cutout_studio.core.export.presets import PRESETS, Preset
 from cutout_studio.core.export.render import SUBJECT_THRESHOLD, render_cutout
 from cutout_studio.core.image_io import LoadedImage
 
-__all__ = ["Compliance", "check_compliance", "colour_space_name"]
+__all__ = ["Compliance", "check_compliance"]
 
 _SIDES = ("left", "top", "right", "bottom")
 
@@ -55,7 +55,7 @@ def check_compliance(image: LoadedImage, alpha: np.ndarray, options: ExportOptio
     if options.preset is None:
         return None
     preset = PRESETS[options.preset]
-    reasons = [*_format_reasons(options, preset), *_colour_reasons(image, preset)]
+    reasons = [*_format_reasons(options, preset), *_colour_reasons(image, options, preset)]
     if options.output == "mask":
         return Compliance(preset.label, tuple(reasons))
     # the mask canvas is the cutout's canvas: same box, same edges; no background image is read
@@ -90,23 +90,15 @@ def _format_reasons(options: ExportOptions, preset: Preset) -> list[str]:
     return reasons
 
 
-def _colour_reasons(image: LoadedImage, preset: Preset) -> list[str]:
-    """The output carries the photo's colour profile: it must be sRGB (or none, read as sRGB)."""
-    if not preset.srgb or not image.icc_profile:
+def _colour_reasons(image: LoadedImage, options: ExportOptions, preset: Preset) -> list[str]:
+    """The output's colour profile (the photo's, or sRGB where it is converted) must be sRGB (or
+    none, read as sRGB)."""
+    profile = output_profile(image.icc_profile, options.colour_space)
+    if not preset.srgb or is_srgb(profile):
         return []
-    name = colour_space_name(image.icc_profile)
-    return [] if "srgb" in name.lower().replace(" ", "") else [f"colour space not sRGB ({name})"]
-
-
-def colour_space_name(icc_profile: bytes) -> str:
-    """The profile's description ("sRGB IEC61966-2.1", "Adobe RGB (1998)"), or "unreadable"."""
-    from PIL import ImageCms
-
-    try:
-        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
-        return ImageCms.getProfileDescription(profile).strip() or "unnamed profile"
-    except (OSError, ImageCms.PyCMSError, TypeError, ValueError):
-        return "unreadable profile"
+    assert profile is not None  # no profile is sRGB
+    hint = "" if options.colour_space == "srgb" else ": convert it (colour space sRGB)"
+    return [f"colour space not sRGB ({colour_space_name(profile)}{hint})"]
 
 
 def _size_reasons(width: int, height: int, preset: Preset) -> list[str]:

@@ -18,6 +18,7 @@ from PIL import ImageColor
 
 from cutout_studio.core.edges import EdgeOptions
 from cutout_studio.core.errors import ImageLoadError
+from cutout_studio.core.export.colour import COLOUR_SPACES
 from cutout_studio.core.export.formats import MASK_FORMAT, OutputFormat, find_format
 from cutout_studio.core.export.presets import PRESETS
 from cutout_studio.core.export.shadow import SHADOW_KINDS, ShadowOptions
@@ -76,6 +77,9 @@ class ExportOptions(Options):
     shadow_softness: float = number(3.0, 0, 50, unit="%")
     #: the shadow's darkest opacity; None: the kind's own (keep 1, contact 0.6, drop 0.5)
     shadow_opacity: float | None = number(None, 0, 1)
+    #: the output's colours: "keep" embeds the photo's own ICC profile as it is; "srgb" converts
+    #: the pixels from it to sRGB and embeds sRGB (:mod:`.colour`; what marketplaces expect)
+    colour_space: str = choice("keep", COLOUR_SPACES)
     #: the output's file name without its extension: ``{stem}`` is the photo's name without
     #: its extension ("{stem}_cutout" makes shoe_cutout.png); the planner, Export all, quick
     #: export and the batch all name files through it

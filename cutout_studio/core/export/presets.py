@@ -39,7 +39,8 @@ written as asked and the check reports it ("shadow not allowed"), like any other
 
 No marketplace states an upper bound for the fill: every preset keeps a margin (at most 95 %,
 and never touching the frame) so that the product is never cropped. Colour space: only Amazon
-names sRGB; it is what browsers assume for untagged images, so every preset requires it.
+names sRGB; it is what browsers assume for untagged images, so every preset requires it and
+converts to it (``colour_space = "srgb"``: an Adobe RGB or Display P3 photo is converted).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class Preset:
     min_short_side: int = 0  #: px; 0: no rule
     max_long_side: int = 0  #: px; 0: no rule found
     square: bool = True  #: the marketplace wants a square canvas
-    srgb: bool = True  #: the colour space must be sRGB (an untagged photo is taken as sRGB)
+    srgb: bool = True  #: the output is converted to sRGB and must be sRGB (an untagged photo is taken as sRGB)
     white: tuple[int, int, int] = (255, 255, 255)  #: the background it sets and checks
     shadows: bool = True  #: a shadow under the product is accepted on the main image
     source: str = ""  #: where the rules come from (the module's docstring has all of them)
@@ -104,7 +105,8 @@ def preset_values(name: str) -> dict[str, Any]:
     layer beneath the values given explicitly (recipe, flags, the export dialog)."""
     preset = PRESETS[name]
     shadow = {} if preset.shadows else {"shadow": "none"}
-    return shadow | {
+    colours = {"colour_space": "srgb"} if preset.srgb else {}
+    return shadow | colours | {
         "preset": preset.name,
         "format": preset.format,
         "quality": None,

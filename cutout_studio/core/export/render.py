@@ -17,6 +17,7 @@ import numpy as np
 from cutout_studio.core.edges import ForegroundPatch, apply_edges, foreground_patches
 from cutout_studio.core.errors import ExportError, ImageLoadError
 from cutout_studio.core.export.clip_path import ClipPath, fit_clip_path
+from cutout_studio.core.export.colour import output_colours
 from cutout_studio.core.export.options import ExportOptions
 from cutout_studio.core.export.psd import PsdLayer
 from cutout_studio.core.export.shadow import Shadow, compute_shadow
@@ -96,14 +97,17 @@ def render_cutout(image: LoadedImage, alpha: np.ndarray, options: ExportOptions)
         _quantize_into(alpha[view], opacity[at], 255)
         outline = fit_clip_path(opacity, options.clip_path_tolerance)
 
-    rgb16 = image.rgb16 if options.file_format.deep else None
-    deep = rgb16 is not None
+    # The one place an output's colours are chosen: the part of the photo it shows, in the
+    # colour space asked for (the mask, the edges and the shadow were worked out on the photo as it is).
+    rgb16 = image.rgb16[view] if options.file_format.deep and image.rgb16 is not None else None
+    colours = output_colours(image.rgb[view], rgb16, image.icc_profile, options.colour_space)
+    deep = colours.rgb16 is not None
     dtype, top = (np.uint16, 65535) if deep else (np.uint8, 255)
-    source = image.rgb if rgb16 is None else rgb16
-    patches = list(foreground_patches(image.rgb[view], alpha[view])) if options.edges.decontaminate else []
+    source = colours.rgb if colours.rgb16 is None else colours.rgb16
+    patches = list(foreground_patches(colours.rgb, alpha[view])) if options.edges.decontaminate else []
     if options.background is None:  # transparent
         pixels = np.zeros((canvas_h, canvas_w, 4), dtype)
-        _fill_transparent(pixels[at], source[view], alpha[view], patches, top)
+        _fill_transparent(pixels[at], source, alpha[view], patches, top)
         if shadow is not None:
             _shadow_under(pixels, shadow, box, top)
         mode: Literal["RGBA", "RGB"] = "RGBA"
@@ -111,27 +115,28 @@ def render_cutout(image: LoadedImage, alpha: np.ndarray, options: ExportOptions)
         pixels = _background_canvas(options.background, canvas_w, canvas_h, deep)
         if shadow is not None:
             _darken(pixels, shadow, box)
-        _composite(pixels[at], source[view], alpha[view], patches, top)
+        _composite(pixels[at], source, alpha[view], patches, top)
         mode = "RGB"
     layers = None
     if options.file_format.layers:
-        layers = _layers(image, alpha, (view, at), patches, options, pixels, _shadow_layer(shadow, box))
-    return RenderedCutout(pixels=pixels, mode=mode, box=box, icc_profile=image.icc_profile, exif=image.exif,
-                          dpi=image.dpi, clip_path=outline, layers=layers)
+        layers = _layers(colours.rgb, alpha, (view, at), patches, options, pixels, _shadow_layer(shadow, box))
+    return RenderedCutout(pixels=pixels, mode=mode, box=box, icc_profile=colours.icc_profile, exif=image.exif,
+                          dpi=image.dpi, notes=colours.notes, clip_path=outline, layers=layers)
 
 
-def _layers(image: LoadedImage, alpha: np.ndarray, where: tuple[tuple[slice, slice], tuple[slice, slice]],
+def _layers(rgb: np.ndarray, alpha: np.ndarray, where: tuple[tuple[slice, slice], tuple[slice, slice]],
             patches: list[ForegroundPatch], options: ExportOptions, canvas: np.ndarray,
             shadow: PsdLayer | None) -> list[PsdLayer]:
     """8-bit layers, bottom first: the background (when there is one), the photo (hidden), the
     shadow (when there is one) and the cutout, whose user mask is the alpha. The cutout layer holds the photo's colours where
-    the mask hides it, so that painting the mask back reveals the photo, not black."""
+    the mask hides it, so that painting the mask back reveals the photo, not black. ``rgb``: the
+    photo's part in view, in the output's colour space."""
     view, at = where
     height, width = canvas.shape[:2]
     photo = np.zeros((height, width, 4), np.uint8)
-    photo[at] = cv2.cvtColor(image.rgb[view], cv2.COLOR_RGB2RGBA)
+    photo[at] = cv2.cvtColor(rgb, cv2.COLOR_RGB2RGBA)
     cutout = np.zeros_like(photo)
-    _fill_transparent(cutout[at], image.rgb[view], alpha[view], patches, 255)
+    _fill_transparent(cutout[at], rgb, alpha[view], patches, 255)
     mask = cutout[..., 3].copy()
     np.copyto(cutout, photo, where=(mask == 0)[..., None])
     cutout[..., 3] = photo[..., 3]  # the layer itself covers the photo; the padding stays empty
