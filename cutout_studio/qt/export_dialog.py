@@ -1,5 +1,5 @@
 """The export settings dialog: marketplace preset, format and quality, background, crop and
-padding, output kind, clipping path, shadow.
+padding, output kind, colour space, clipping path, shadow.
 
 It only edits :class:`ExportOptions` (the preset stored in the settings file): the formats come
 from the format table, the spin boxes' ranges from the options' schema, and accepting builds
@@ -142,6 +142,14 @@ class ExportSettingsDialog(QDialog):
         self.clip_tolerance_spin.setSuffix(" px")
         self.clip_tolerance_spin.setValue(preset.clip_path_tolerance)
         self.clip_tolerance_spin.setToolTip("How far the path's curves may stray from the outline")
+        self.colour_combo = QComboBox()
+        self.colour_combo.addItem("Keep the photo's colour profile", "keep")
+        self.colour_combo.addItem("Convert to sRGB", "srgb")
+        self.colour_combo.setCurrentIndex(max(0, self.colour_combo.findData(preset.colour_space)))
+        self.colour_combo.setToolTip(
+            "Keep: the photo's own profile (Adobe RGB, Display P3, ...) is embedded as it is. Convert to sRGB: "
+            "the colours are converted from it to sRGB, what marketplaces and browsers expect"
+        )
         self.mask_check = QCheckBox("Export the mask (greyscale PNG) instead of the cutout")
         self.mask_check.setChecked(preset.output == "mask")
         self.naming_edit = QLineEdit(preset.naming)
@@ -179,6 +187,7 @@ class ExportSettingsDialog(QDialog):
         clip_row.addWidget(self.clip_tolerance_spin)
         clip_row.addStretch(1)
         form.addRow("Vector", clip_row)
+        form.addRow("Colours", self.colour_combo)
         form.addRow("", self.mask_check)
         form.addRow("Shadow", self.shadow_row)
         buttons = QDialogButtonBox(
@@ -266,6 +275,8 @@ class ExportSettingsDialog(QDialog):
         self.padding_spin.setValue(values["padding"])
         self.square_check.setChecked(values["square"])
         self.mask_check.setChecked(values["output"] == "mask")
+        if "colour_space" in values:  # converted to sRGB
+            self.colour_combo.setCurrentIndex(self.colour_combo.findData(values["colour_space"]))
         if "shadow" in values:  # a marketplace that allows no shadow
             self.shadow_combo.setCurrentIndex(self.shadow_combo.findData(values["shadow"]))
         self.error_label.setText("")
@@ -300,6 +311,7 @@ class ExportSettingsDialog(QDialog):
             output="mask" if self.mask_check.isChecked() else "cutout",
             preset=self.marketplace_combo.currentData(),
             naming=self.naming_edit.text().strip(),
+            colour_space=self.colour_combo.currentData(),
             clip_path=self.clip_check.isChecked(),
             clip_path_tolerance=self.clip_tolerance_spin.value(),
             shadow=self.shadow_combo.currentData(),

@@ -120,7 +120,7 @@ def test_check_wants_srgb():
     lab = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
     tagged = dataclasses.replace(image, icc_profile=lab)
     reasons = check_compliance(tagged, _mask(DAVIS), ExportOptions(**preset_values("amazon"))).reasons
-    assert "colour space not sRGB (Lab identity built-in)" in reasons
+    assert "colour space not sRGB (Lab identity built-in: cannot be converted)" in reasons
     srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     reasons = check_compliance(dataclasses.replace(image, icc_profile=srgb), _mask(DAVIS),
                                ExportOptions(**preset_values("amazon"))).reasons

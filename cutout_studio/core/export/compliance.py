@@ -97,7 +97,8 @@ def _colour_reasons(image: LoadedImage, options: ExportOptions, preset: Preset) 
     if not preset.srgb or is_srgb(profile):
         return []
     assert profile is not None  # no profile is sRGB
-    hint = "" if options.colour_space == "srgb" else ": convert it (colour space sRGB)"
+    # converting was asked for and the profile refused it (broken), or it was not asked for
+    hint = ": cannot be converted" if options.colour_space == "srgb" else ": convert it (colour space sRGB)"
     return [f"colour space not sRGB ({colour_space_name(profile)}{hint})"]
 
 
