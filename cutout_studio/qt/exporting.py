@@ -10,7 +10,9 @@ names every output from the shoot's inputs (so one photo gets the same name whic
 is exported, and the name a batch of the folder would give it), the same lock, manifest and
 resume rules apply; photos open in the editor are written from their current masks with
 their own edge settings (``prepared``), the others are loaded and masked as a batch would.
-Export as… (a name the user chose) writes with :func:`export_cutout` directly.
+Export as… (a name the user chose) writes the one photo through the batch's own last step
+(:func:`~cutout_studio.core.batch_steps.write_job`): the same marketplace check, warnings and
+result as quick export, Export all and the Batch window, without a folder's plan or manifest.
 """
 
 from __future__ import annotations
@@ -28,12 +30,15 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressBar, QToolButton, QWidget
 
 from cutout_studio.core.batch import plan_outputs, run_batch_to_end
-from cutout_studio.core.batch_results import FileResult, PreparedPhoto, Status, quality_warning
+from cutout_studio.core.batch_results import FileResult, PreparedPhoto
+from cutout_studio.core.batch_steps import write_job
 from cutout_studio.core.edges import EdgeOptions
-from cutout_studio.core.errors import CancelledError, CutoutError
-from cutout_studio.core.export import ExportOptions, export_cutout, output_suffix
+from cutout_studio.core.errors import CancelledError
+from cutout_studio.core.export import ExportOptions, output_suffix
+from cutout_studio.core.export.presets import PRESETS
 from cutout_studio.core.image_io import LoadedImage
 from cutout_studio.core.manifest import Manifest
+from cutout_studio.core.planner import BatchJob
 from cutout_studio.qt.document import DocStatus, Document
 from cutout_studio.qt.export_dialog import ExportSettingsDialog
 from cutout_studio.qt.persistence import SettingsKeeper
@@ -118,16 +123,10 @@ def export_items(
             result = FileResult(item.source, item.output, "skipped", 0.0, "output exists (kept)")
         else:
             own = options if item.edges is None else dataclasses.replace(options, edges=item.edges)
-            try:
-                path = export_cutout(item.image, item.alpha, item.output, own)
-            except CutoutError as exc:
-                result = FileResult(item.source, None, "failed", time.perf_counter() - started, str(exc))
-            else:
-                warning = quality_warning(item.alpha)
-                status: Status = "warning" if warning else "done"
-                message = f"{item.source.name}: {warning}" if warning else ""
-                result = FileResult(item.source, path, status, time.perf_counter() - started, message)
-                written += 1
+            # the batch's own write: export, the marketplace check and the warnings, one result
+            job = BatchJob(item.source, item.output, item.output.parent)
+            result = write_job(job, started, item.image, item.alpha, own)
+            written += result.status in ("done", "warning")
         ctx.progress(result)
     return written
 
@@ -155,6 +154,7 @@ class ExportController(QObject):
         self._lane = lane
         self._job: Job | None = None
         self._docs_by_source: dict[Path, Document] = {}
+        self.options: ExportOptions | None = None  #: the running (or last) export's options
 
     @property
     def running(self) -> bool:
@@ -200,6 +200,7 @@ class ExportController(QObject):
             return
         by_path = {doc.path.resolve(): doc for doc in docs}
         self._docs_by_source = {item.source.resolve(): by_path[item.source.resolve()] for item in items}
+        self.options = options
         self.started.emit(len(items))
         self._job = self._lane.submit(
             lambda ctx: export_items(items, out_dir, options, segmenter, ctx, inputs, load),
@@ -294,6 +295,7 @@ class ExportFlow(QObject):
         self.controller.failed.connect(self.failed)
         self._written: list[Path] = []
         self._failed: list[str] = []  #: reasons of this export's failed files
+        self._checks: list[str] = []  #: the marketplace check of each file written ("Amazon: ok", ...)
 
     @property
     def running(self) -> bool:
@@ -469,6 +471,7 @@ class ExportFlow(QObject):
         self.cancel_button.setVisible(total > 1)
         self._written = []
         self._failed = []
+        self._checks = []
 
     def _file_done(self, _doc: Document | None, result: FileResult) -> None:
         self.bar.setValue(self.bar.value() + 1)
@@ -477,6 +480,9 @@ class ExportFlow(QObject):
             self.message.emit(result.message, 10000)
         elif result.status in ("done", "warning") and result.output is not None:
             self._written.append(result.output)
+            options = self.controller.options
+            if result.compliance and options is not None and options.preset is not None:
+                self._checks.append(f"{PRESETS[options.preset].label}: {result.compliance}")
 
     def _finished(self, written: int, cancelled: bool) -> None:
         self.bar.hide()
@@ -491,7 +497,11 @@ class ExportFlow(QObject):
         elif self._failed:
             self.message.emit(f"Exported {written} file(s); {len(self._failed)} failed: {self._failed[0]}", 15000)
         elif written == 1 and self._written:
-            self.message.emit(f"Exported {self._written[0]}", 8000)
+            # one file: its marketplace check on the same line (the photo's row keeps a failed one)
+            check = f" · {self._checks[0]}" if self._checks else ""
+            self.message.emit(f"Exported {self._written[0]}{check}", 15000 if check else 8000)
         else:
-            self.message.emit(f"Exported {written} file(s)", 8000)
+            failing = sum(not c.endswith(": ok") for c in self._checks)
+            check = f"; {failing} fail the marketplace check (see each photo)" if failing else ""
+            self.message.emit(f"Exported {written} file(s){check}", 15000 if check else 8000)
         self.finished.emit(written, cancelled)

@@ -23,7 +23,7 @@ from cutout_studio.cli import build_parser
 from cutout_studio.cli_flags import UsageError, export_options_from_args
 from cutout_studio.core.errors import ExportError
 from cutout_studio.core.export import ExportOptions, export_cutout, render_cutout
-from cutout_studio.core.export.clip_path import fit_clip_path
+from cutout_studio.core.export.clip_path import fit_clip_path, is_our_svg
 from cutout_studio.core.image_io import LoadedImage
 from cutout_studio.core.options import OptionsError
 from cutout_studio.core.recipes import load_recipe, options_from_layers, save_recipe
@@ -236,14 +236,27 @@ def test_no_clip_path_no_svg(source: tuple[LoadedImage, np.ndarray], tmp_path: P
     assert not mask.with_suffix(".svg").exists()
 
 
-def test_an_existing_svg_needs_overwrite(source: tuple[LoadedImage, np.ndarray], tmp_path: Path) -> None:
+def test_the_svg_follows_its_output(source: tuple[LoadedImage, np.ndarray], tmp_path: Path) -> None:
+    """The sidecar belongs to the output: a file of its name that is not ours is in the way (one
+    line naming it, nothing written) unless the output is overwritten; one of our own sidecars,
+    left beside a new name, is replaced."""
     image, alpha = source
     (tmp_path / "cut.svg").write_text("mine")
-    with pytest.raises(ExportError, match="cut.svg: already exists"):
+    with pytest.raises(ExportError, match=r"^cut.svg: is in the way of cut.png's clipping path \(not one of ours\)"):
         export_cutout(image, alpha, tmp_path / "cut.png", ExportOptions(clip_path=True))
     assert (tmp_path / "cut.svg").read_text() == "mine" and not (tmp_path / "cut.png").exists()
     export_cutout(image, alpha, tmp_path / "cut.png", ExportOptions(clip_path=True, overwrite=True))
-    assert (tmp_path / "cut.svg").read_text().startswith("<?xml")
+    ours = (tmp_path / "cut.svg").read_text()
+    assert ours.startswith("<?xml") and is_our_svg(tmp_path / "cut.svg")
+    # the output deleted (or exported as another format), our old sidecar left: replaced, no overwrite
+    (tmp_path / "cut.png").unlink()
+    (tmp_path / "cut.svg").write_text(ours.replace('width="', 'width="1', 1))  # an outdated one of ours
+    export_cutout(image, alpha, tmp_path / "cut.jpg", ExportOptions(format="jpeg", background="white",
+                                                                    clip_path=True))
+    assert (tmp_path / "cut.svg").read_text() == ours
+    assert not is_our_svg(tmp_path / "missing.svg")
+    (tmp_path / "edited.svg").write_text(ours.replace("</svg>", "<text>notes</text></svg>"))
+    assert not is_our_svg(tmp_path / "edited.svg")  # someone's own work now: never replaced silently
 
 
 def test_options_flags_and_recipes_carry_the_clip_path(tmp_path: Path) -> None:

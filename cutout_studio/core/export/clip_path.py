@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 
-__all__ = ["ClipPath", "Subpath", "fit_clip_path"]
+__all__ = ["ClipPath", "Subpath", "fit_clip_path", "is_our_svg"]
 
 #: Photoshop's name for the path (shown in its Paths panel) and the clipping path resource's
 PATH_NAME = b"Cutout"
@@ -94,6 +95,24 @@ class ClipPath:
         """A point as Photoshop stores it: vertical, then horizontal, each a fraction of the size."""
         return struct.pack(">ii", round(point[1] / self.height * _FIXED_ONE),
                            round(point[0] / self.width * _FIXED_ONE))
+
+
+_SVG_HEAD = b'<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="'
+_SVG_PATH = b'<path id="cutout" fill="#000" fill-rule="evenodd" d="'
+_SVG_TAIL = b'"/>\n</svg>\n'
+
+
+def is_our_svg(path: Path) -> bool:
+    """``path`` is a clipping path :meth:`ClipPath.svg` wrote (a sidecar of ours, which an
+    export to the output beside it may replace), not someone's own SVG of that name."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(512)
+            fh.seek(max(0, path.stat().st_size - len(_SVG_TAIL)))
+            tail = fh.read()
+    except OSError:
+        return False
+    return head.startswith(_SVG_HEAD) and _SVG_PATH in head and tail == _SVG_TAIL
 
 
 def _num(value: float) -> str:

@@ -17,6 +17,7 @@ import numpy as np
 
 from cutout_studio.core.atomic import atomic_write, describe_os_error
 from cutout_studio.core.errors import ExportError
+from cutout_studio.core.export.clip_path import is_our_svg
 from cutout_studio.core.export.formats import FORMATS, MASK_FORMAT
 from cutout_studio.core.export.options import ExportOptions, output_suffix
 from cutout_studio.core.export.render import RenderedCutout, render_cutout
@@ -39,17 +40,17 @@ def export_cutout(
     _refuse_source(target, image)
     if target.is_dir():
         raise ExportError(f"{target.name}: is a folder, not a file name")
+    if not options.overwrite and target.exists():
+        raise ExportError(f"{target.name}: already exists (use overwrite)")
     svg = target.with_suffix(".svg") if options.writes_clip_path else None  # the clipping path beside it
-    for path in (target, svg):
-        if path is not None and not options.overwrite and path.exists():
-            raise ExportError(f"{path.name}: already exists (use overwrite)")
+    replace_svg = options.overwrite or (svg is not None and _sidecar_may_go(svg, target))
     rendered = render_cutout(image, alpha, options)
     write = _encoder(rendered, options)
     try:
         atomic_write(target, write, overwrite=options.overwrite)
         if svg is not None and rendered.clip_path is not None:
             svg_text = rendered.clip_path.svg().encode("utf-8")
-            atomic_write(svg, lambda stream: stream.write(svg_text), overwrite=options.overwrite)
+            atomic_write(svg, lambda stream: stream.write(svg_text), overwrite=replace_svg)
     except ExportError:
         raise
     except FileExistsError:  # taken meanwhile (another batch worker, another process)
@@ -61,6 +62,19 @@ def export_cutout(
     except ValueError as exc:  # Pillow's refusals (an option the format does not take)
         raise ExportError(f"{target.name}: cannot encode: {exc}") from None
     return target
+
+
+def _sidecar_may_go(svg: Path, target: Path) -> bool:
+    """The clipping path's SVG belongs to its output: with overwrite (the user confirmed replacing
+    the output) it is replaced like the output; without, a file of its name is replaced only when
+    it is one of our own sidecars (left by an earlier export of that name, or a deleted output).
+    Anything else is in the way: refused with one line naming it, before anything is written."""
+    if not svg.exists():
+        return False
+    if is_our_svg(svg):
+        return True
+    raise ExportError(f"{svg.name}: is in the way of {target.name}'s clipping path (not one of ours): "
+                      "move or rename it, or overwrite")
 
 
 def encode_to_bytes(rendered: RenderedCutout, options: ExportOptions) -> bytes:
