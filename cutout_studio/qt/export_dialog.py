@@ -62,6 +62,8 @@ def describe(preset: ExportOptions) -> str:
         parts.append(f"crop +{preset.padding:g} {unit}")
     if preset.square:
         parts.append("square")
+    if preset.colour_space == "srgb" and preset.output == "cutout":
+        parts.append("sRGB")
     if preset.clip_path:
         parts.append("clipping path")
     if preset.shadow != "none":

@@ -17,6 +17,7 @@ result as quick export, Export all and the Batch window, without a folder's plan
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -134,6 +135,22 @@ def export_items(
 def _up_to_date(doc: Document, output: Path) -> bool:
     """``doc`` was exported to ``output`` and has not changed since (and the file is there)."""
     return doc.status in (DocStatus.EXPORTED, DocStatus.WARNING) and doc.output_path == output and output.is_file()
+
+
+def _make_folders(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; returns those created, deepest first."""
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return []  # the dialog then opens elsewhere, as before; the user picks a folder
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in folders:  # deepest first
+        with contextlib.suppress(OSError):  # not empty (the user saved something there): kept
+            folder.rmdir()
 
 
 def owner_of(output: Path, out_dir: Path) -> Path | None:
@@ -396,8 +413,13 @@ class ExportFlow(QObject):
             default = planned[0].output if planned else default_dir / f"{doc.path.stem}{output_suffix(options)}"
             if doc.output_path is not None:  # where it went last time, in today's format
                 default = doc.output_path.with_suffix(output_suffix(options))
+            # The proposal's folder (the shoot's "cutouts", say) may not exist yet: the file dialog
+            # would then open in the working folder, and Save write there. Made now; removed
+            # again if the user cancels and it stayed empty.
+            made = _make_folders(default.parent)
             name, _ = QFileDialog.getSaveFileName(self._parent, "Export cutout as", str(default))
             if not name:
+                _remove_empty(made)
                 return False
             dest, confirmed = name, True  # the file dialog already asked about replacing
         target = Path(dest)

@@ -5,6 +5,7 @@ user picked."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from cutout_studio.core.export import ExportOptions
 from cutout_studio.core.export.clip_path import is_our_svg
@@ -66,3 +67,24 @@ def test_export_as_puts_the_clipping_path_beside_the_name_chosen(qtbot, make_win
     assert _export_as(qtbot, window, None) == [1, False]
     assert (tmp_path / "c.svg").read_text() == ours and len(errors) == 1
 
+
+
+def test_the_proposed_folder_exists_when_the_save_dialog_opens(qtbot, make_window, tmp_path, monkeypatch):
+    """Found by hand: the proposal was the shoot's "cutouts" folder before any export had made it;
+    Qt's file dialog then opened in the working folder, where Save would have written."""
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    (shoot / "teddy.jpg").write_bytes(TEDDY.read_bytes())
+    window = make_window()
+    open_and_wait_for_mask(qtbot, window, shoot / "teddy.jpg")
+    proposals: list[tuple[str, bool]] = []
+
+    def dialog(parent, caption, default):  # answered "cancel"
+        proposals.append((default, Path(default).parent.is_dir()))
+        return "", ""
+
+    monkeypatch.setattr("cutout_studio.qt.exporting.QFileDialog.getSaveFileName", dialog)
+    assert not window.export_current()
+    (default, folder_there), = proposals
+    assert folder_there and Path(default).parent != Path.cwd()
+    assert not Path(default).parent.exists()  # cancelled: the empty folder made for it is gone

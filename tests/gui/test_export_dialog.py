@@ -72,3 +72,14 @@ def test_the_file_name_pattern_is_edited_in_the_dialog_and_checked_by_the_schema
     dialog.naming_edit.setText("all_the_same")
     dialog.accept()
     assert dialog.result() == 0 and "must contain {stem}" in dialog.error_label.text()
+
+
+def test_the_colour_space_is_chosen_in_the_dialog(qtbot):
+    dialog = ExportSettingsDialog(ExportOptions(colour_space="srgb"))
+    qtbot.addWidget(dialog)
+    combo = dialog.colour_combo
+    assert [combo.itemData(i) for i in range(combo.count())] == ["keep", "srgb"]
+    assert combo.currentData() == "srgb" and dialog.preset().colour_space == "srgb"
+    assert describe(dialog.preset()) == "PNG · transparent · sRGB"
+    combo.setCurrentIndex(combo.findData("keep"))
+    assert dialog.preset() == ExportOptions()  # keep: the default, the photo's own profile
