@@ -70,6 +70,15 @@ PREFETCH = 2
 HOLD_AFTER_PAINT_S = 1.5
 
 
+def _output_outdated(doc: Document) -> bool:
+    """``doc``'s automatic mask changed (a new clean plate): an export or an acceptance of the
+    mask it had no longer holds, as after an edit; True when its status changed."""
+    if doc.status in (DocStatus.EXPORTED, DocStatus.WARNING, DocStatus.FINISHED):
+        doc.status = DocStatus.EDITED
+        return True
+    return False
+
+
 class MaskScheduler(QObject):
     prepared = Signal(object)  #: document: loaded (and masked, when a model is available)
     decoded = Signal(object)  #: document: its photo is decoded, its mask is being computed
@@ -83,6 +92,7 @@ class MaskScheduler(QObject):
     #: document: masked again with the shoot's clean plate (its marks replayed): a new picture is
     #: due (or it could not be: ``doc.plate_note`` says why, the mask it had stays)
     remasked = Signal(object)
+    plate_changed = Signal()  #: the masks are made with another clean plate from now on
 
     def __init__(
         self,
@@ -140,10 +150,12 @@ class MaskScheduler(QObject):
         self._plate = plate
         self._awaiting.clear()  # results made with the plate before are not taken
         for doc in self._shoot:
+            doc.remasking = False  # (until its re-mask with this plate starts, if it needs one)
             if doc.image is None and doc.status is not DocStatus.FAILED:
                 doc.surveyed = False  # its mask in the cache is another plate's
         if self._running is not None:
             self._running[1].cancel()  # made with the plate before: started again with this one
+        self.plate_changed.emit()
         self._next()
 
     def _stale(self, doc: Document) -> bool:
@@ -227,7 +239,8 @@ class MaskScheduler(QObject):
         ) and doc not in self._wanted
 
     def _update_backlog(self) -> None:
-        backlog = sum(1 for d in self._shoot if not d.surveyed and d.status is not DocStatus.FAILED)
+        backlog = sum(1 for d in self._shoot if (not d.surveyed and d.status is not DocStatus.FAILED)
+                      or d.remasking or self._stale(d))  # (photos in memory masked again for a new plate)
         if backlog != self.backlog:
             self.backlog = backlog
             self.backlog_changed.emit(backlog)
@@ -266,12 +279,12 @@ class MaskScheduler(QObject):
 
     def _remask(self, doc: Document) -> None:
         """Mask ``doc`` (in memory) again with the plate; its confirmed marks are replayed."""
-        segmenter, image, key, cache, plate, history = (
-            self.segmenter, doc.image, doc.key, self._cache, self._plate, doc.history)
+        segmenter, image, key, cache, plate, history, before = (
+            self.segmenter, doc.image, doc.key, self._cache, self._plate, doc.history, doc.auto_alpha)
         assert segmenter is not None and image is not None  # _stale() checked
         doc.remasking = True
         job = self._lane.submit(
-            lambda ctx: remask(image, segmenter, key, cache, plate, history, ctx),
+            lambda ctx: remask(image, segmenter, key, cache, plate, history, ctx, before),
             name=f"re-mask {doc.name}",
             on_done=lambda result: self._remasked(doc, result),
             on_error=lambda exc: self._remask_failed(doc, exc),
@@ -304,6 +317,8 @@ class MaskScheduler(QObject):
         doc.confidence = result.confidence
         doc.plate_note = result.plate_note
         doc.mask_variant = result.variant
+        if result.changed:
+            _output_outdated(doc)
         self.remasked.emit(doc)
         doc.notify_changed()
         self._next()
@@ -329,9 +344,9 @@ class MaskScheduler(QObject):
         if self._held():
             return
         segmenter, path, store, cache = self.segmenter, doc.path, self._store, self._cache
-        need_thumb, plate = doc.thumbnail is None, self._plate
+        need_thumb, plate, previous = doc.thumbnail is None, self._plate, doc.mask_variant
         job = self._lane.submit(
-            lambda ctx: survey(path, segmenter, ctx, store, cache, need_thumb, plate),
+            lambda ctx: survey(path, segmenter, ctx, store, cache, need_thumb, plate, previous),
             name=f"survey {doc.name}",
             on_done=lambda result: self._surveyed(doc, result),
             on_error=lambda exc: self._error(doc, exc),
@@ -349,6 +364,7 @@ class MaskScheduler(QObject):
         doc.confidence = result.confidence if result.confidence is not None else doc.confidence
         doc.plate_note = result.plate_note
         doc.mask_variant = result.variant
+        outdated = result.changed and _output_outdated(doc)
         record = result.record
         # edge settings given before its key was known (all unfinished photos) were never saved
         unsaved = doc.edges is not None and doc.edges != (record.edges if record is not None else None)
@@ -358,7 +374,7 @@ class MaskScheduler(QObject):
             elif result.masked:
                 doc.status = DocStatus.MASKED
         self.surveyed.emit(doc)
-        if unsaved:
+        if unsaved or outdated:
             doc.notify_changed()  # autosave writes them now
         self._next()
 

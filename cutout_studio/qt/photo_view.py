@@ -71,6 +71,7 @@ class PhotoView(QObject):
         masks.failed.connect(self._on_prepare_failed)
         masks.started.connect(self._on_prepare_started)
         masks.remasked.connect(self._on_remasked)
+        masks.plate_changed.connect(self.update_busy)
         pipeline.rendered.connect(self._on_rendered)
         pipeline.previewed.connect(self._on_previewed)
         pipeline.busy_changed.connect(lambda _busy: self.update_busy())

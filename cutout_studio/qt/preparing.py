@@ -96,6 +96,9 @@ class Surveyed:
     confidence: float | None = None  #: of its automatic mask (core.confidence)
     plate_note: str = ""  #: why the clean plate was not used
     variant: str = ""  #: the model and plate its mask in the cache was made with
+    #: masked again (a new clean plate) into another mask than the one it had: an output or an
+    #: acceptance of it no longer holds
+    changed: bool = False
 
 
 @dataclass
@@ -110,6 +113,7 @@ class Remasked:
     confidence: float
     plate_note: str
     variant: str
+    changed: bool  #: the new automatic mask differs from the one the photo had
 
 
 def automatic_mask(
@@ -140,14 +144,16 @@ def survey(
     cache: MaskCache | None,
     need_thumb: bool,
     plate: Plate = NO_PLATE,
+    previous: str = "",
 ) -> Surveyed:
     """Mask a photo of the shoot into the cache (with the shoot's clean plate), read its saved
-    record and the confidence of its automatic mask (worker thread)."""
+    record and the confidence of its automatic mask (worker thread). ``previous``: the mask
+    variant it had (surveyed again for a new plate): whether the new mask differs is told."""
     key = content_key(path)  # OSError: the job fails, the photo is marked failed with the reason
     record = store.load(key) if store is not None else None
     name = plate.variant(segmenter.card.name) if segmenter is not None else ""
     masked = bool(name) and cache is not None and cache.has(key, name)
-    thumb, trust, note = None, None, ""
+    thumb, trust, note, alpha = None, None, "", None
     if (segmenter is not None and not masked) or need_thumb:
         ctx.check_cancelled()
         image = load_image(path)
@@ -157,12 +163,16 @@ def survey(
             alpha, note = automatic_mask(image, segmenter, key, cache, plate)
             trust = confidence(alpha)
             masked = cache is not None
+    changed = False
     if masked and cache is not None:
+        mask = cv2.imread(str(cache.path_for(key, name)), cv2.IMREAD_GRAYSCALE)
         if trust is None:  # read back: the mask is a small PNG
-            mask = cv2.imread(str(cache.path_for(key, name)), cv2.IMREAD_GRAYSCALE)
             trust = confidence(mask) if mask is not None else None
         note = note or cache.note(key, name)
-    return Surveyed(key, record, masked, thumb, trust, note, name)
+        if previous and previous != name:
+            before = cv2.imread(str(cache.path_for(key, previous)), cv2.IMREAD_GRAYSCALE)
+            changed = before is None or mask is None or not np.array_equal(before, mask)
+    return Surveyed(key, record, masked, thumb, trust, note, name, changed)
 
 
 def prepare(
@@ -222,17 +232,20 @@ def remask(
     plate: Plate,
     history: History,
     ctx: JobContext,
+    before: np.ndarray | None = None,
 ) -> Remasked:
     """A photo in memory masked again with ``plate`` (the shoot's clean plate changed) and
-    ``history`` (its marks) replayed on the new automatic mask (worker thread)."""
+    ``history`` (its marks) replayed on the new automatic mask (worker thread); ``before``: the
+    automatic mask it had (whether the new one differs is told)."""
     alpha, note = automatic_mask(image, segmenter, key, cache, plate)
     ctx.check_cancelled()
     session = RefineSession(image.rgb, alpha)
     edits, restored = EdgeEdits(), None
     if not history.empty:
         edits, restored = replayed(history, image, session)  # ValueError: the job fails, as prepare's
+    changed = before is None or not np.array_equal(before, alpha)
     return Remasked(alpha, session, history, restored, edits, confidence(alpha), note,
-                    plate.variant(segmenter.card.name))
+                    plate.variant(segmenter.card.name), changed)
 
 
 def export_mask(

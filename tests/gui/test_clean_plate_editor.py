@@ -17,6 +17,7 @@ from PIL import Image
 
 from cutout_studio.core.mask_cache import mask_variant, plate_tag
 from cutout_studio.core.shoots import ShootStore
+from cutout_studio.qt.document import DocStatus
 from cutout_studio.qt.preparing import NO_PLATE
 from tests.gui.conftest import MASK_TIMEOUT_MS
 from tests.support.plate_shoot import build_shoot, data_pairs, white_seamless
@@ -82,8 +83,12 @@ def test_setting_the_plate_remasks_the_shoot_and_lowers_the_error_then_reopens_a
     without = np.array(doc.alpha)
     error_without = _mae(without, truth)
     assert error_without > 0.2  # white on white: the model alone loses the product
+    with qtbot.waitSignal(window.export_finished, timeout=MASK_TIMEOUT_MS):
+        window.exports.quick_export()
+    assert doc.status is DocStatus.EXPORTED
 
     _set_plate(qtbot, window, plate_file)
+    assert doc.status is DocStatus.EDITED  # its output was made with the mask it had before
     assert window.state.export.clean_plate == plate_file  # Export and the Batch window get it
     assert window.tools.plate_label.text() == "Clean plate: empty.png"
     assert doc.plate_note == ""
@@ -118,9 +123,12 @@ def test_a_plate_of_another_size_shows_the_reason_and_keeps_the_models_mask(qtbo
     window = make_window()
     doc = _open(qtbot, window, folder)
     before = np.array(doc.alpha)
+    with qtbot.waitSignal(window.export_finished, timeout=MASK_TIMEOUT_MS):
+        window.exports.quick_export()
     _set_plate(qtbot, window, other)
     assert doc.plate_note.startswith("clean plate not used: it is 600×900") and "\n" not in doc.plate_note
     assert np.array_equal(doc.alpha, before)  # the model's mask, as it was
+    assert doc.status is DocStatus.EXPORTED  # and its output still shows it
     assert doc.plate_note in window.statusBar().currentMessage()
     assert "no clean plate" in window.filmstrip.row_text(doc)  # and the reason in its tooltip
 
