@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from cutout_studio.core.mask_cache import mask_variant, plate_tag
+from cutout_studio.core.session_store import SessionStore
 from cutout_studio.core.shoots import ShootStore
 from cutout_studio.qt.document import DocStatus
 from cutout_studio.qt.preparing import NO_PLATE
@@ -28,8 +29,9 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 
 @pytest.fixture(scope="module")
 def built() -> tuple[np.ndarray, list]:
-    """The plate and 3 shots: 0 near-white (davis032: the model alone is 0.35 MAE off), 2 plain."""
-    return build_shoot(data_pairs(DATA), 3, seed=0)
+    """The plate and 4 shots: 0 near-white (davis032: the model alone is 0.35 MAE off), 1 glass,
+    2 plain, 3 near-white (a TV)."""
+    return build_shoot(data_pairs(DATA), 4, seed=0)
 
 
 @pytest.fixture
@@ -74,18 +76,23 @@ def _mae(alpha: np.ndarray, truth: np.ndarray) -> float:
 
 
 def test_setting_the_plate_remasks_the_shoot_and_lowers_the_error_then_reopens_and_clears(
-        qtbot, make_window, shoot):
+        qtbot, make_window, built, shoot, tmp_path):
     folder, plate_file, truth = shoot
+    _plate, shots = built
+    Image.fromarray(shots[1].rgb).save(folder / "c-glass.png")
+    Image.fromarray(shots[3].rgb).save(folder / "d-white.png")  # not kept in memory: surveyed
     window = make_window()
     doc = _open(qtbot, window, folder)
     assert doc.name == "a-white.png"
-    qtbot.waitUntil(lambda: all(d.surveyed for d in window.docs), timeout=2 * MASK_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: all(d.surveyed for d in window.docs), timeout=4 * MASK_TIMEOUT_MS)
+    far = window.docs[3]
+    assert far.name == "d-white.png" and far.image is None
     without = np.array(doc.alpha)
     error_without = _mae(without, truth)
     assert error_without > 0.2  # white on white: the model alone loses the product
-    with qtbot.waitSignal(window.export_finished, timeout=MASK_TIMEOUT_MS):
-        window.exports.quick_export()
-    assert doc.status is DocStatus.EXPORTED
+    with qtbot.waitSignal(window.export_finished, timeout=4 * MASK_TIMEOUT_MS):
+        window.export_all(tmp_path / "out")
+    assert doc.status is DocStatus.EXPORTED and far.status is DocStatus.EXPORTED
 
     _set_plate(qtbot, window, plate_file)
     assert doc.status is DocStatus.EDITED  # its output was made with the mask it had before
@@ -95,8 +102,11 @@ def test_setting_the_plate_remasks_the_shoot_and_lowers_the_error_then_reopens_a
     assert _mae(doc.alpha, truth) < 0.5 * error_without
     # the rest of the shoot is masked again in the background, into the cache under the plate's name
     variant = window.masks.mask_variant
-    qtbot.waitUntil(lambda: all(d.mask_variant == variant for d in window.docs), timeout=2 * MASK_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: all(d.mask_variant == variant for d in window.docs), timeout=4 * MASK_TIMEOUT_MS)
     assert all(window.mask_cache.has(d.key, variant) for d in window.docs)
+    # the photo not in memory: its mask changed too, so its output is out of date (and saved so)
+    assert far.image is None and far.status is DocStatus.EDITED
+    qtbot.waitUntil(lambda: getattr(SessionStore().load(far.key), "status", "") == "edited", timeout=10_000)
     # the Batch window's run takes the editor's plate
     assert window.export_options().clean_plate == plate_file
     window.close()
