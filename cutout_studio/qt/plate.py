@@ -10,7 +10,10 @@ the editor's side of it:
   (:meth:`MaskScheduler.set_plate`, which re-masks the shoot, the photo on screen first) and the
   shoot's record (:meth:`ShootFlow.set_plate`, so that reopening the shoot brings it back);
 - the plate is the shoot's, not the user's: it is kept out of ``settings.json``
-  (:mod:`persistence`).
+  (:mod:`persistence`);
+- the plate's file is watched: saved again (retouched), the shoot is masked again with it (its
+  masks are named by its size and time); moved or deleted, the shoot goes on without it, and
+  the status line says so (exports and batches must not be made with a plate that is gone).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QFileSystemWatcher, QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QWidget
 
 from cutout_studio.core.clean_plate import CleanPlate
@@ -78,6 +81,8 @@ class CleanPlateControl(QObject):
         self._parent = parent
         self._folder = ""
         self._checking: Path | None = None
+        self._watcher = QFileSystemWatcher(self)
+        self._watcher.fileChanged.connect(self._file_changed)
         state.export_changed.connect(self._follow)
         shoot.plate_opened.connect(self._shoot_opened)
         self._follow(state.export)
@@ -168,4 +173,29 @@ class CleanPlateControl(QObject):
                 return
         self._masks.set_plate(plate)
         self._shoot.set_plate(path)
+        self._watch(path)
         self.changed.emit(path)
+
+    def _watch(self, path: Path | None) -> None:
+        if self._watcher.files():
+            self._watcher.removePaths(self._watcher.files())
+        if path is not None:
+            self._watcher.addPath(str(path))
+
+    def _file_changed(self, name: str) -> None:
+        """The plate's file changed on disk (watched): masked again with it, or without it when
+        it is gone."""
+        path = self.path
+        if path is None or Path(name) != path:
+            return
+        try:
+            tag = plate_tag(path)
+        except OSError:
+            self._state.export = dataclasses.replace(self._state.export, clean_plate=None)
+            self.message.emit(f"The clean plate {path.name} was moved or deleted: the shoot is masked without it "
+                              "(Shoot › Set clean plate… to use it again)", 20000)
+            return
+        self._watcher.addPath(str(path))  # saved by a rename: watched again under its name
+        if tag != self._masks.plate.tag:
+            self._masks.set_plate(Plate(path, tag))
+            self.message.emit(f"The clean plate {path.name} changed: the shoot is masked again with it", 8000)

@@ -211,3 +211,21 @@ def test_marks_survive_a_plate_change_even_those_made_while_it_is_masked_again(q
     with qtbot.waitSignal(window.view_updated, timeout=MASK_TIMEOUT_MS):
         window.actions_.undo.trigger()
     qtbot.waitUntil(lambda: len(doc.history.done) == 1, timeout=MASK_TIMEOUT_MS)
+
+
+def test_the_plate_file_is_followed_when_it_is_saved_again_or_deleted(qtbot, make_window, built, tmp_path):
+    plate, _shots = built
+    plate_file = tmp_path / "empty.png"
+    Image.fromarray(plate).save(plate_file)
+    window = make_window()
+    window.plate.set(plate_file)
+    qtbot.waitUntil(lambda: window.masks.plate.path == plate_file, timeout=10_000)
+    first = window.masks.plate.tag
+    # retouched and saved again: a new identity, so the shoot is masked again with it
+    Image.fromarray(np.clip(plate.astype(int) - 3, 0, 255).astype(np.uint8)).save(plate_file)
+    qtbot.waitUntil(lambda: window.masks.plate.tag not in ("", first), timeout=10_000)
+    assert window.state.export.clean_plate == plate_file
+    # deleted: the editor goes on without it (exports never read a plate that is gone)
+    plate_file.unlink()
+    qtbot.waitUntil(lambda: window.state.export.clean_plate is None, timeout=10_000)
+    assert window.masks.plate == NO_PLATE and "moved or deleted" in window.statusBar().currentMessage()
