@@ -22,7 +22,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QFileSystemWatcher, QObject, Signal
+from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QWidget
 
 from cutout_studio.core.clean_plate import CleanPlate
@@ -39,6 +39,8 @@ __all__ = ["CleanPlateControl", "plate_label"]
 
 _log = logging.getLogger(__name__)
 
+#: quiet time after the plate's file last changed before it is read again (a save is several writes)
+SETTLE_MS = 400
 _FILTER = "Images (*.jpg *.jpeg *.png *.tif *.tiff *.webp *.bmp);;All files (*)"
 
 
@@ -82,7 +84,11 @@ class CleanPlateControl(QObject):
         self._folder = ""
         self._checking: Path | None = None
         self._watcher = QFileSystemWatcher(self)
-        self._watcher.fileChanged.connect(self._file_changed)
+        self._settle = QTimer(self)
+        self._settle.setSingleShot(True)
+        self._settle.setInterval(SETTLE_MS)
+        self._settle.timeout.connect(self._file_changed)
+        self._watcher.fileChanged.connect(lambda _name: self._settle.start())
         state.export_changed.connect(self._follow)
         shoot.plate_opened.connect(self._shoot_opened)
         self._follow(state.export)
@@ -182,11 +188,11 @@ class CleanPlateControl(QObject):
         if path is not None:
             self._watcher.addPath(str(path))
 
-    def _file_changed(self, name: str) -> None:
-        """The plate's file changed on disk (watched): masked again with it, or without it when
-        it is gone."""
+    def _file_changed(self) -> None:
+        """The plate's file changed on disk (watched, then quiet for a moment): masked again
+        with it, or without it when it is gone."""
         path = self.path
-        if path is None or Path(name) != path:
+        if path is None:
             return
         try:
             tag = plate_tag(path)
@@ -197,5 +203,7 @@ class CleanPlateControl(QObject):
             return
         self._watcher.addPath(str(path))  # saved by a rename: watched again under its name
         if tag != self._masks.plate.tag:
+            # read again on a worker (the options read it only from that cache: never here)
+            self._lane.submit(lambda ctx: _check(path, ctx), name=f"read clean plate {path.name}")
             self._masks.set_plate(Plate(path, tag))
             self.message.emit(f"The clean plate {path.name} changed: the shoot is masked again with it", 8000)
