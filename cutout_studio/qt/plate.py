@@ -64,8 +64,6 @@ class CleanPlateControl(QObject):
     message = Signal(str, int)
     #: a plate refused (one line): nothing changed
     refused = Signal(str)
-    #: the plate in use changed (Path or None), once the mask lane has it
-    changed = Signal(object)
 
     def __init__(
         self,
@@ -130,6 +128,9 @@ class CleanPlateControl(QObject):
         if self._checking != asked:
             return  # another plate was asked for (or cleared) since
         self._checking = None
+        if checked == self.path:
+            self.message.emit(f"Clean plate: {checked.name} is already the shoot's", 6000)
+            return
         try:
             self._state.export = dataclasses.replace(self._state.export, clean_plate=checked)
         except CutoutError as exc:  # changed on disk since it was read
@@ -180,7 +181,6 @@ class CleanPlateControl(QObject):
         self._masks.set_plate(plate)
         self._shoot.set_plate(path)
         self._watch(path)
-        self.changed.emit(path)
 
     def _watch(self, path: Path | None) -> None:
         if self._watcher.files():
