@@ -181,6 +181,11 @@ class BatchDialog(QDialog):
         self.raise_()
         self.activateWindow()
 
+    @property
+    def options(self) -> ExportOptions | None:
+        """The export options the run uses (None before :meth:`configure`)."""
+        return self._options
+
     def configure(
         self, inputs: list[Path], out_dir: Path | None, options: ExportOptions, segmenter: SegmenterProvider
     ) -> None:

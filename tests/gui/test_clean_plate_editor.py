@@ -168,6 +168,11 @@ def test_a_recipe_saved_with_a_plate_loads_it_back(qtbot, make_window, shoot, tm
     assert window.recipes.load(recipe)
     assert window.state.export.clean_plate == plate_file
     assert window.masks.plate.path == plate_file  # the editor's masks use it
+    # the Batch window's run takes it (and says so)
+    dialog = window.run_batch_on([folder], tmp_path / "batch", start=False)
+    assert "clean plate:</b> empty.png" in dialog.inputs_label.text()
+    assert dialog.options.clean_plate == plate_file
+    dialog.close()
     # a recipe without a plate (a house style shared between shoots) keeps the shoot's
     plain = tmp_path / "house.toml"
     plain.write_text('format = "jpeg"\nbackground = "white"\n', encoding="utf-8")
