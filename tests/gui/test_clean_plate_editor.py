@@ -198,6 +198,9 @@ def test_marks_survive_a_plate_change_even_those_made_while_it_is_masked_again(q
     old_session = doc.session
     window.plate.set(plate_file)
     qtbot.waitUntil(lambda: doc.remasking, timeout=10_000)
+    # under the filmstrip, the photos in memory being masked again count as still to do
+    assert window.masks.backlog >= 1 and "masking" in window.filmstrip_panel.masking_label.text()
+    assert window.canvas._busy_label.isVisible() and "clean plate" in window.canvas._busy_label.text()
     second = [(w * 0.05, h * 0.9), (w * 0.12, h * 0.9)]
     window.view.stroke("bg", second, 8.0)
     qtbot.waitUntil(lambda: len(doc.history.done) == 2, timeout=MASK_TIMEOUT_MS)
