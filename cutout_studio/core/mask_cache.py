@@ -6,11 +6,20 @@ model), and showing a photo later (or reopening the shoot tomorrow) reads its ma
 running the model again. The mask is quantised to 8 bits *before* anything uses it, whether it
 was just computed or read back (:func:`quantise`), so that a photo's strokes replay onto the
 very same automatic mask in every session.
+
+A mask made with a clean plate (:mod:`~cutout_studio.core.clean_plate`) is another mask: its
+name carries the plate's identity (:func:`mask_variant`: path, size and modification time), so
+setting, changing or clearing a shoot's plate never reuses a mask made without it (or with
+another). When a plate does not fit a photo, the model's mask is stored under the plate's
+name with the one-line reason beside it (:meth:`MaskCache.note`), so a photo read back from the
+cache still says why its plate was not used.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import re
 from pathlib import Path
 
@@ -26,6 +35,22 @@ MASKS_FOLDER = "masks"
 #: Masks not read or written for this long are removed by :meth:`MaskCache.prune`.
 KEEP_DAYS = 60
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def plate_tag(plate: str | os.PathLike[str] | None) -> str:
+    """A short identity of the clean plate file: its absolute path, size and modification time
+    (one stat); "" without a plate. OSError when the file cannot be read."""
+    if plate is None:
+        return ""
+    file = Path(plate).expanduser().absolute()
+    stat = file.stat()
+    text = f"{file}|{stat.st_size}|{stat.st_mtime_ns}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def mask_variant(model: str, tag: str = "") -> str:
+    """The name the cache keeps a photo's mask under: the model's, plus the plate's tag (:func:`plate_tag`)."""
+    return f"{model}+plate-{tag}" if tag else model
 
 
 def _to_uint8(alpha: np.ndarray) -> np.ndarray:
@@ -70,15 +95,17 @@ class MaskCache:
         if mask is None or mask.ndim != 2 or mask.dtype != np.uint8 or (mask.shape[1], mask.shape[0]) != size:
             _log.warning("cached mask %s is unusable: computed again", path.name)
             return None
-        try:
-            path.touch()  # recently used: kept by prune
-        except OSError:
-            pass
+        for used in (path, path.with_suffix(".txt")):
+            try:
+                os.utime(used)  # recently used: kept by prune (the note, if any, with its mask)
+            except OSError:
+                pass
         return _to_alpha(mask)
 
-    def save(self, key: str, model: str, alpha: np.ndarray) -> None:
-        """Store ``alpha`` (already :func:`quantise`\\ d); a failure is logged, never raised
-        (the mask is still in memory; it is only computed again next time)."""
+    def save(self, key: str, model: str, alpha: np.ndarray, note: str = "") -> None:
+        """Store ``alpha`` (already :func:`quantise`\\ d) and the one-line ``note`` made with it
+        (why a clean plate was not used); a failure is logged, never raised (the mask is still
+        in memory; it is only computed again next time)."""
         ok, data = cv2.imencode(".png", _to_uint8(alpha), [cv2.IMWRITE_PNG_COMPRESSION, 1])
         if not ok:
             _log.warning("cannot encode the mask of %s", key[:12])
@@ -86,9 +113,25 @@ class MaskCache:
         path = self.path_for(key, model)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            note_path = path.with_suffix(".txt")
+            if note:  # written first: a mask on disk never lacks the note it was made with
+                atomic_write_bytes(note_path, note.encode("utf-8"))
+            else:
+                note_path.unlink(missing_ok=True)
             atomic_write_bytes(path, data.tobytes())
         except OSError as exc:
             _log.warning("cannot cache the mask of %s: %s", key[:12], exc)
+
+    def has(self, key: str, model: str) -> bool:
+        """Whether a mask of ``key`` by ``model`` (a :func:`mask_variant`) is stored."""
+        return self.path_for(key, model).is_file()
+
+    def note(self, key: str, model: str) -> str:
+        """The note stored with the mask ("" when none, or unreadable)."""
+        try:
+            return self.path_for(key, model).with_suffix(".txt").read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            return ""
 
     def prune(self, keep_days: float = KEEP_DAYS) -> int:
         """Remove masks not used for ``keep_days``; returns how many."""

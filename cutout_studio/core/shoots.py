@@ -3,8 +3,9 @@
 A photo's own work (its strokes, its edge settings, whether it is finished or exported) lives
 in the session store, keyed by the photo's content. What belongs to the shoot lives here,
 keyed by the shoot's folder: where its outputs go (quick export and Export all), the edge
-settings new photos of the shoot start from, and when it was last opened (File › Recent
-shoots). One small JSON file for all shoots, written atomically; a file that cannot be read
+settings new photos of the shoot start from, its clean plate (the empty backdrop its photos'
+automatic masks are compared with: :mod:`~cutout_studio.core.clean_plate`), and when it was last
+opened (File › Recent shoots). One small JSON file for all shoots, written atomically; a file that cannot be read
 is set aside and the shoots start afresh (nothing of a photo's work is in it).
 """
 
@@ -51,6 +52,7 @@ class Shoot:
     output_dir: Path | None = None  #: None: ``folder / DEFAULT_OUTPUT_NAME``
     edges: EdgeOptions = field(default_factory=EdgeOptions)  #: what new photos start from
     opened_at: float = 0.0
+    clean_plate: Path | None = None  #: the empty backdrop of the shoot's set-up (None: no plate)
 
     @property
     def output(self) -> Path:
@@ -62,6 +64,7 @@ class Shoot:
             "output_dir": str(self.output_dir) if self.output_dir is not None else None,
             "edges": self.edges.to_dict(),
             "opened_at": self.opened_at,
+            "clean_plate": str(self.clean_plate) if self.clean_plate is not None else None,
         }
 
     @classmethod
@@ -69,6 +72,7 @@ class Shoot:
         if not isinstance(data, dict) or not isinstance(data.get("folder"), str):
             raise ValueError("not a shoot")
         output = data.get("output_dir")
+        plate = data.get("clean_plate")
         try:
             edges = EdgeOptions.from_dict(data.get("edges") or {})
         except (OptionsError, TypeError) as exc:
@@ -79,6 +83,7 @@ class Shoot:
             output_dir=Path(output) if isinstance(output, str) and output else None,
             edges=edges,
             opened_at=float(data.get("opened_at", 0.0)),
+            clean_plate=Path(plate) if isinstance(plate, str) and plate else None,
         )
 
 
@@ -129,12 +134,15 @@ class ShootStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.path, data.encode("utf-8"))
 
-    def opened(self, folder: str | os.PathLike[str], new_edges: EdgeOptions | None = None) -> Shoot:
+    def opened(self, folder: str | os.PathLike[str], new_edges: EdgeOptions | None = None,
+               new_plate: Path | None = None) -> Shoot:
         """Mark ``folder``'s shoot as opened now (first in Recent shoots) and return it; a shoot
-        never opened before starts from ``new_edges`` when they are given."""
+        never opened before starts from ``new_edges`` and ``new_plate`` when they are given."""
         shoot = self.get(folder)
         if shoot.opened_at == 0 and new_edges is not None:
             shoot = replace(shoot, edges=new_edges)
+        if shoot.opened_at == 0 and new_plate is not None:
+            shoot = replace(shoot, clean_plate=new_plate)
         shoot = replace(shoot, opened_at=time.time())
         try:
             self.save(shoot)

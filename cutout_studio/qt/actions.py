@@ -129,6 +129,14 @@ class Actions:
         self.previous_unfinished = make(
             "Shoot", "Previous unfinis&hed", ["Shift+N"], "Go to the previous unfinished photo"
         )
+        self.set_plate = make(
+            "Shoot",
+            "Set clean &plate…",
+            [],
+            "Choose the shoot's clean plate (a photo of the empty backdrop): every automatic mask "
+            "compares the photo with it too (white-on-white, glass)",
+        )
+        self.clear_plate = make("Shoot", "&Clear clean plate", [], "Mask the shoot without a clean plate")
         self.review = make(
             "Shoot",
             "&Review worst first…",

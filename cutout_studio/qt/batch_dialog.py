@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -180,6 +181,11 @@ class BatchDialog(QDialog):
         self.raise_()
         self.activateWindow()
 
+    @property
+    def options(self) -> ExportOptions | None:
+        """The export options the run uses (None before :meth:`configure`)."""
+        return self._options
+
     def configure(
         self, inputs: list[Path], out_dir: Path | None, options: ExportOptions, segmenter: SegmenterProvider
     ) -> None:
@@ -190,7 +196,8 @@ class BatchDialog(QDialog):
         self._options = options
         self._segmenter = segmenter
         names = ", ".join(p.name or str(p) for p in inputs[:3]) + (" …" if len(inputs) > 3 else "")
-        self.inputs_label.setText(f"<b>Photos:</b> {names}")
+        plate = f" · <b>clean plate:</b> {escape(options.clean_plate.name)}" if options.clean_plate else ""
+        self.inputs_label.setText(f"<b>Photos:</b> {escape(names)}{plate}")
         self.output_edit.setText(str(out_dir or default_output(self._inputs)))
         self._update_buttons()
 

@@ -136,6 +136,12 @@ class Document:
     confidence: float | None = None
     #: the name shown when it differs from ``name`` (a namesake from another folder is open)
     display_name: str = ""
+    #: the model and clean plate its automatic mask was made with (core.mask_cache.mask_variant)
+    mask_variant: str = ""
+    #: why the shoot's clean plate was not used for it (another set-up or size); "" when it was
+    plate_note: str = ""
+    #: being masked again with the shoot's new clean plate (it stays on screen and editable)
+    remasking: bool = False
 
     @property
     def changed(self) -> SignalInstance:
@@ -168,6 +174,8 @@ class Document:
         text = self.status.value
         if self.status in (DocStatus.FAILED, DocStatus.WARNING) and self.message:
             text += f": {self.message}"
+        elif self.plate_note and self.status is not DocStatus.FAILED:
+            text += " · no clean plate"  # the reason is in the tooltip and on the status line
         return text
 
     def unload(self) -> None:
@@ -184,6 +192,7 @@ class Document:
         self.history = History()
         self.pending.clear()
         self.can_undo = self.can_redo = False
+        self.remasking = False
         if self.status is DocStatus.WORKING:
             self.status = DocStatus.WAITING
 

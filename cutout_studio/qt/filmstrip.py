@@ -39,7 +39,8 @@ STATUS_COLOURS = {
 FILTERS: dict[str, Callable[[Document], bool]] = {
     "All photos": lambda doc: True,
     "Unfinished": lambda doc: not doc.finished,
-    "Warnings": lambda doc: doc.status is DocStatus.WARNING or bool(doc.message and doc.status is not DocStatus.FAILED),
+    "Warnings": lambda doc: doc.status is DocStatus.WARNING
+    or bool((doc.message or doc.plate_note) and doc.status is not DocStatus.FAILED),
     "Failed": lambda doc: doc.status is DocStatus.FAILED,
 }
 
@@ -176,6 +177,8 @@ class Filmstrip(QListWidget):
         tooltip = f"{doc.path}\nStatus: {doc.status_text()}"
         if doc.message and doc.status not in (DocStatus.FAILED, DocStatus.WARNING):
             tooltip += f"\nNote: {doc.message}"
+        if doc.plate_note and doc.status is not DocStatus.FAILED:
+            tooltip += f"\n{doc.plate_note[0].upper()}{doc.plate_note[1:]}"
         if doc.output_path is not None:
             tooltip += f"\nOutput: {doc.output_path}"
         if doc.confidence is not None:

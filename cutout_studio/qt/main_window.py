@@ -52,6 +52,7 @@ from cutout_studio.qt.model_status import ModelStatus
 from cutout_studio.qt.opening import FileOpener, dropped_paths
 from cutout_studio.qt.persistence import SettingsKeeper, restore_geometry, save_geometry
 from cutout_studio.qt.photo_view import PhotoView
+from cutout_studio.qt.plate import CleanPlateControl
 from cutout_studio.qt.recipe_files import RecipeFiles
 from cutout_studio.qt.render import warm_up
 from cutout_studio.qt.review import open_review
@@ -92,7 +93,10 @@ class MainWindow(QMainWindow):
         self.actions_ = Actions(self)
         self.store = SessionStore()
         self.mask_cache = MaskCache()
-        self.masks = MaskScheduler(self.lanes.mask, self.settings.model, self, self.store, self.mask_cache)
+        self.masks = MaskScheduler(
+            self.lanes.mask, self.settings.model, self, self.store, self.mask_cache,
+            when_idle=lambda doc, callback: self.pipeline.call_when_idle(doc, callback),
+        )
         self.shoot = ShootFlow(
             self.state, lambda: self.docs, lambda: self.view.current, lambda doc: self.view.show(doc), parent=self
         )
@@ -138,6 +142,7 @@ class MainWindow(QMainWindow):
             self.docs,
         )
         self.recipes = RecipeFiles(self.state, lambda: self.settings.model, self.statusBar(), self)
+        self.plate = CleanPlateControl(self.state, self.lanes.thumbs, self.masks, self.shoot, self)
         self.compliance = ComplianceCheck(  # the marketplace check of the photo on screen
             self.state, self.lanes.jobs, self.tools.compliance_label, current=lambda: self.view.current,
             edges_of=self.shoot.edges_for, changed=(self.view.view_updated, self.view.document_shown), parent=self)
@@ -219,6 +224,12 @@ class MainWindow(QMainWindow):
         a.export_settings.triggered.connect(self.exports.edit_settings)
         a.save_recipe.triggered.connect(lambda: self.recipes.save())
         a.load_recipe.triggered.connect(lambda: self.recipes.load())
+        a.set_plate.triggered.connect(lambda: self.plate.choose())
+        a.clear_plate.triggered.connect(lambda: self.plate.clear())
+        self.plate.message.connect(self.statusBar().showMessage)
+        self.plate.refused.connect(self.show_error)
+        self.state.export_changed.connect(lambda options: a.clear_plate.setEnabled(options.clean_plate is not None))
+        a.clear_plate.setEnabled(self.state.export.clean_plate is not None)
         a.quit.triggered.connect(self.close)
         a.undo.triggered.connect(lambda: self.view.history("undo"))
         a.redo.triggered.connect(lambda: self.view.history("redo"))

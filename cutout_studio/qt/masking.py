@@ -16,6 +16,12 @@ the strokes saved there, so a photo edited before a quit or a crash comes back e
 
 Each photo's confidence (:mod:`~cutout_studio.core.confidence`) is read from its automatic mask
 when the mask is computed or read back, for worst-first review. Thumbnails: :mod:`thumbnails`.
+
+The shoot's clean plate (:meth:`MaskScheduler.set_plate`) is part of every automatic mask and
+of its name in the cache: when it is set, changed or cleared, the photos in memory are *re-masked*
+(the photo on screen first; each keeps its marks, replayed on the new automatic mask, and the
+new mask is taken only once the edit lane has nothing of that photo in hand, else the job runs
+again with the newer marks) and the rest of the shoot is surveyed again.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,12 +41,16 @@ from cutout_studio.core.mask_cache import MaskCache
 from cutout_studio.core.session_store import History, SessionStore
 from cutout_studio.qt.document import DocStatus, Document
 from cutout_studio.qt.preparing import (
+    NO_PLATE,
     Decoded,
+    Plate,
     Prepared,
+    Remasked,
     Surveyed,
     export_mask,
     load_segmenter,
     prepare,
+    remask,
     restore,
     survey,
     take_saved_state,
@@ -60,6 +70,15 @@ PREFETCH = 2
 HOLD_AFTER_PAINT_S = 1.5
 
 
+def _output_outdated(doc: Document) -> bool:
+    """``doc``'s automatic mask changed (a new clean plate): an export or an acceptance of the
+    mask it had no longer holds, as after an edit; True when its status changed."""
+    if doc.status in (DocStatus.EXPORTED, DocStatus.WARNING, DocStatus.FINISHED):
+        doc.status = DocStatus.EDITED
+        return True
+    return False
+
+
 class MaskScheduler(QObject):
     prepared = Signal(object)  #: document: loaded (and masked, when a model is available)
     decoded = Signal(object)  #: document: its photo is decoded, its mask is being computed
@@ -70,6 +89,10 @@ class MaskScheduler(QObject):
     model_failed = Signal(str)
     surveyed = Signal(object)  #: document: its status (and mask, in the cache) is known now
     backlog_changed = Signal(int)  #: photos of the shoot still to survey
+    #: document: masked again with the shoot's clean plate (its marks replayed): a new picture is
+    #: due (or it could not be: ``doc.plate_note`` says why, the mask it had stays)
+    remasked = Signal(object)
+    plate_changed = Signal()  #: the masks are made with another clean plate from now on
 
     def __init__(
         self,
@@ -78,7 +101,10 @@ class MaskScheduler(QObject):
         parent: QObject | None = None,
         store: SessionStore | None = None,
         cache: MaskCache | None = None,
+        when_idle: Callable[[Document, Callable[[], None]], None] | None = None,
     ) -> None:
+        """``when_idle(doc, callback)``: run ``callback`` once the edit lane has no edit of
+        ``doc`` queued or running (a re-masked photo's session is swapped only then)."""
         super().__init__(parent)
         self._lane = lane
         self._model = model
@@ -96,10 +122,51 @@ class MaskScheduler(QObject):
         self._hold_timer.setSingleShot(True)
         self._hold_timer.timeout.connect(self._next)
         self.backlog = 0
+        self._when_idle = when_idle if when_idle is not None else (lambda _doc, callback: callback())
+        self._plate = NO_PLATE
+        #: re-masked documents waiting for their edit lane to be idle: id(doc) -> the result
+        self._awaiting: dict[int, Remasked] = {}
 
     def export_mask(self, path: Path) -> PreparedPhoto | None:
         """See :func:`export_mask` (worker thread: reads files only)."""
-        return export_mask(path, self.segmenter, self._store, self._cache)
+        return export_mask(path, self.segmenter, self._store, self._cache, self._plate)
+
+    # ------------------------------------------------------------------ clean plate
+
+    @property
+    def plate(self) -> Plate:
+        return self._plate
+
+    @property
+    def mask_variant(self) -> str:
+        """What the cache names the automatic masks made now ("" before the model is loaded)."""
+        return self._plate.variant(self.segmenter.card.name) if self.segmenter is not None else ""
+
+    def set_plate(self, plate: Plate) -> None:
+        """Make the automatic masks with ``plate`` (checked readable by the caller): the photos in
+        memory are re-masked, the photo on screen first, and the rest of the shoot surveyed again."""
+        if plate == self._plate:
+            return
+        self._plate = plate
+        self._awaiting.clear()  # results made with the plate before are not taken
+        for doc in self._shoot:
+            doc.remasking = False  # (until its re-mask with this plate starts, if it needs one)
+            if doc.image is None and doc.status is not DocStatus.FAILED:
+                doc.surveyed = False  # its mask in the cache is another plate's
+        if self._running is not None:
+            self._running[1].cancel()  # made with the plate before: started again with this one
+        self.plate_changed.emit()
+        self._next()
+
+    def _stale(self, doc: Document) -> bool:
+        """A photo in memory whose automatic mask was made with another plate (or none)."""
+        return (
+            self.segmenter is not None
+            and doc.image is not None
+            and doc.auto_alpha is not None
+            and doc.mask_variant != self.mask_variant
+            and id(doc) not in self._awaiting
+        )
 
     # ------------------------------------------------------------------ model
 
@@ -150,7 +217,7 @@ class MaskScheduler(QObject):
             return False
         if doc.image is None:
             return True
-        return doc.alpha is None and self.segmenter is not None
+        return (doc.alpha is None and self.segmenter is not None) or self._stale(doc)
 
     def hold(self, seconds: float = HOLD_AFTER_PAINT_S) -> None:
         """The user is painting: for ``seconds`` start nothing but the photo on screen's
@@ -165,15 +232,15 @@ class MaskScheduler(QObject):
         return wait > 0
 
     def _to_survey(self, doc: Document) -> bool:
-        return (
-            not doc.surveyed
-            and doc.image is None
-            and doc.status in (DocStatus.WAITING, DocStatus.MASKED)
-            and doc not in self._wanted
-        )
+        # (a photo finished, edited or exported is surveyed again only for a new clean plate:
+        # its mask goes into the cache, its status stays)
+        return not doc.surveyed and doc.image is None and doc.status is not DocStatus.FAILED and (
+            doc.status in (DocStatus.WAITING, DocStatus.MASKED) or bool(doc.mask_variant)
+        ) and doc not in self._wanted
 
     def _update_backlog(self) -> None:
-        backlog = sum(1 for d in self._shoot if not d.surveyed and d.status is not DocStatus.FAILED)
+        backlog = sum(1 for d in self._shoot if (not d.surveyed and d.status is not DocStatus.FAILED)
+                      or d.remasking or self._stale(d))  # (photos in memory masked again for a new plate)
         if backlog != self.backlog:
             self.backlog = backlog
             self.backlog_changed.emit(backlog)
@@ -191,14 +258,17 @@ class MaskScheduler(QObject):
         if doc is None:
             self._next_survey()
             return
+        if self._stale(doc):
+            self._remask(doc)
+            return
         segmenter, image, path, key, store = self.segmenter, doc.image, doc.path, doc.key, self._store
-        cache = self._cache
+        cache, plate = self._cache, self._plate
         if segmenter is not None and doc.status in (DocStatus.WAITING, DocStatus.MASKED):
             # (a photo finished, exported or edited while unloaded keeps saying so while it is
             # loaded again: its saved record may not hold that yet)
             doc.status = DocStatus.WORKING
         job = self._lane.submit(
-            lambda ctx: prepare(path, image, segmenter, ctx, key, store, cache),
+            lambda ctx: prepare(path, image, segmenter, ctx, key, store, cache, plate),
             name=f"prepare {doc.name}",
             on_done=lambda result: self._done(doc, result),
             on_error=lambda exc: self._error(doc, exc),
@@ -207,16 +277,76 @@ class MaskScheduler(QObject):
         self._running = (doc, job)
         self.started.emit(doc)
 
+    def _remask(self, doc: Document) -> None:
+        """Mask ``doc`` (in memory) again with the plate; its confirmed marks are replayed."""
+        segmenter, image, key, cache, plate, history, before = (
+            self.segmenter, doc.image, doc.key, self._cache, self._plate, doc.history, doc.auto_alpha)
+        assert segmenter is not None and image is not None  # _stale() checked
+        doc.remasking = True
+        job = self._lane.submit(
+            lambda ctx: remask(image, segmenter, key, cache, plate, history, ctx, before),
+            name=f"re-mask {doc.name}",
+            on_done=lambda result: self._remasked(doc, result),
+            on_error=lambda exc: self._remask_failed(doc, exc),
+        )
+        self._running = (doc, job)
+        self.started.emit(doc)
+
+    def _remasked(self, doc: Document, result: Remasked) -> None:
+        self._running = None
+        if doc.image is not None and result.variant == self.mask_variant:
+            self._awaiting[id(doc)] = result
+            # the session is the edit lane's while it works on it: swapped once it is idle
+            self._when_idle(doc, lambda: self._take_remask(doc, result))
+        self._next()
+
+    def _take_remask(self, doc: Document, result: Remasked) -> None:
+        if self._awaiting.get(id(doc)) is not result:
+            return  # the plate changed again, or the photo was unloaded
+        del self._awaiting[id(doc)]
+        if doc.image is None or doc.session is None or doc.history != result.history:
+            self._next()  # marks made meanwhile: masked again with them (the mask is cached now)
+            return
+        doc.remasking = False
+        doc.auto_alpha = result.alpha
+        doc.session = result.session
+        doc.alpha = result.restored if result.restored is not None else result.alpha
+        doc.edge_edits = result.edge_edits
+        doc.can_undo = result.session.can_undo or bool(result.edge_edits.order)
+        doc.can_redo = result.session.can_redo or bool(result.edge_edits.undone)
+        doc.confidence = result.confidence
+        doc.plate_note = result.plate_note
+        doc.mask_variant = result.variant
+        if result.changed:
+            _output_outdated(doc)
+        self.remasked.emit(doc)
+        doc.notify_changed()
+        self._next()
+
+    def _remask_failed(self, doc: Document, exc: BaseException) -> None:
+        self._running = None
+        doc.remasking = False
+        if not isinstance(exc, CancelledError):
+            # the photo keeps the mask it has: said on the status line, not a failed photo
+            doc.plate_note = f"could not mask it again: {exc}"
+            doc.mask_variant = self.mask_variant
+            self.remasked.emit(doc)
+        self._next()
+
     def _next_survey(self) -> None:
+        loaded = next((d for d in self._loaded.values() if self._stale(d)), None)
+        if loaded is not None and not self._held():
+            self._remask(loaded)  # a photo kept in memory: Export all takes its mask as it is
+            return
         doc = next((d for d in self._shoot if self._to_survey(d)), None)
         if doc is None:
             return
         if self._held():
             return
         segmenter, path, store, cache = self.segmenter, doc.path, self._store, self._cache
-        need_thumb = doc.thumbnail is None
+        need_thumb, plate, previous = doc.thumbnail is None, self._plate, doc.mask_variant
         job = self._lane.submit(
-            lambda ctx: survey(path, segmenter, ctx, store, cache, need_thumb),
+            lambda ctx: survey(path, segmenter, ctx, store, cache, need_thumb, plate, previous),
             name=f"survey {doc.name}",
             on_done=lambda result: self._surveyed(doc, result),
             on_error=lambda exc: self._error(doc, exc),
@@ -225,10 +355,16 @@ class MaskScheduler(QObject):
 
     def _surveyed(self, doc: Document, result: Surveyed) -> None:
         self._running = None
-        doc.surveyed = True
         doc.key = doc.key or result.key
         doc.thumbnail = doc.thumbnail or result.thumb
+        if result.variant != self.mask_variant:  # made with the plate before: surveyed again
+            self._next()
+            return
+        doc.surveyed = True
         doc.confidence = result.confidence if result.confidence is not None else doc.confidence
+        doc.plate_note = result.plate_note
+        doc.mask_variant = result.variant
+        outdated = result.changed and _output_outdated(doc)
         record = result.record
         # edge settings given before its key was known (all unfinished photos) were never saved
         unsaved = doc.edges is not None and doc.edges != (record.edges if record is not None else None)
@@ -238,7 +374,7 @@ class MaskScheduler(QObject):
             elif result.masked:
                 doc.status = DocStatus.MASKED
         self.surveyed.emit(doc)
-        if unsaved:
+        if unsaved or outdated:
             doc.notify_changed()  # autosave writes them now
         self._next()
 
@@ -259,6 +395,9 @@ class MaskScheduler(QObject):
         doc.key = doc.key or result.key
         if result.alpha is not None:
             doc.confidence = result.confidence
+            doc.plate_note = result.plate_note
+            doc.mask_variant = result.variant
+            doc.remasking = False
             doc.auto_alpha = result.alpha
             doc.alpha = result.alpha
             doc.session = result.session
@@ -308,4 +447,5 @@ class MaskScheduler(QObject):
             if doc.edited or doc.pending:
                 continue  # the user's work stays in memory
             doc.unload()
+            self._awaiting.pop(id(doc), None)
             del self._loaded[id(doc)]

@@ -10,6 +10,7 @@ Window geometry is left to Qt, in an INI file beside the settings (never the sys
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -18,6 +19,7 @@ from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 from PySide6.QtWidgets import QMainWindow
 
 from cutout_studio.core import paths
+from cutout_studio.core.export import ExportOptions
 from cutout_studio.core.settings import Settings, save_settings
 from cutout_studio.qt.state import EditorState
 
@@ -46,14 +48,28 @@ def load_state(state: EditorState, settings: Settings) -> None:
             setattr(state, name, value)
         except ValueError as exc:
             _log.warning("settings: ignoring editor %s=%r (%s)", name, value, exc)
-    state.export = settings.export
+    state.export = _without_plate(settings.export)
 
 
 def store_state(state: EditorState, settings: Settings) -> None:
     """Copy ``state`` into ``settings`` (in memory)."""
     for name in _EDITOR_FIELDS:
         setattr(settings.editor, name, getattr(state, name))
-    settings.export = state.export
+    settings.export = _without_plate(state.export)
+
+
+_stripped: list[tuple[ExportOptions, ExportOptions]] = []  #: the last (options, without their plate)
+
+
+def _without_plate(options: ExportOptions) -> ExportOptions:
+    """``options`` without the clean plate: the plate is the shoot's (its record in
+    ``shoots.json``), not carried to the next shoot opened (remembered: the state is copied
+    on every change, and options re-read their background image when made)."""
+    if options.clean_plate is None:
+        return options
+    if not _stripped or _stripped[0][0] is not options:
+        _stripped[:] = [(options, dataclasses.replace(options, clean_plate=None))]
+    return _stripped[0][1]
 
 
 class SettingsKeeper(QObject):

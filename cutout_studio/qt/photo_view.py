@@ -70,6 +70,8 @@ class PhotoView(QObject):
         masks.decoded.connect(self._on_decoded)
         masks.failed.connect(self._on_prepare_failed)
         masks.started.connect(self._on_prepare_started)
+        masks.remasked.connect(self._on_remasked)
+        masks.plate_changed.connect(self.update_busy)
         pipeline.rendered.connect(self._on_rendered)
         pipeline.previewed.connect(self._on_previewed)
         pipeline.busy_changed.connect(lambda _busy: self.update_busy())
@@ -98,6 +100,8 @@ class PhotoView(QObject):
         self.update_busy()
         if doc.status is DocStatus.FAILED:
             self._status(f"{doc.name}: {doc.message}", 8000)
+        elif doc.plate_note:
+            self._status(f"{doc.name}: {doc.plate_note}", 10000)
         self.document_shown.emit(doc)
 
     def refresh(self) -> None:
@@ -190,12 +194,24 @@ class PhotoView(QObject):
                 self._show_last_layer(doc)
             if doc.ready:
                 self.pipeline.request(doc)
-            if doc.image is not None and doc.image.notes:
-                self._status(f"{doc.name}: {'; '.join(doc.image.notes)}", 8000)
+            notes = [*(doc.image.notes if doc.image is not None else []), *([doc.plate_note] if doc.plate_note else [])]
+            if notes:
+                self._status(f"{doc.name}: {'; '.join(notes)}", 10000)
         self.update_actions()
         self.update_busy()
         if doc.alpha is not None:
             self.mask_ready.emit(doc)
+
+    def _on_remasked(self, doc: Document) -> None:
+        """``doc`` was masked again with the shoot's clean plate: its new picture (live preview)."""
+        self.filmstrip.refresh(doc)
+        if doc is self.current:
+            if doc.ready:
+                self.pipeline.request(doc)
+            if doc.plate_note:
+                self._status(f"{doc.name}: {doc.plate_note}", 10000)
+        self.update_actions()
+        self.update_busy()
 
     def _on_decoded(self, doc: Document) -> None:
         if doc is self.current and doc.photo is not None and self.canvas.photo_item.layer is not doc.photo:
@@ -276,10 +292,13 @@ class PhotoView(QObject):
 
     def update_busy(self) -> None:
         doc = self.current
-        masking = doc is not None and doc.status is DocStatus.WORKING
+        remasking = doc is not None and doc.remasking
+        masking = doc is not None and doc.status is DocStatus.WORKING or remasking
         editing = doc is not None and self.pipeline.is_busy(doc)
         loading_model = self.masks.segmenter is None and not self.masks.model_unavailable
-        if masking:
+        if remasking:
+            self.canvas.set_busy("Masking again with the clean plate…")
+        elif masking:
             self.canvas.set_busy("Computing the automatic mask…")
         elif loading_model and doc is not None:
             self.canvas.set_busy("Loading the model…")

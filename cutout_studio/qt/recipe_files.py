@@ -2,7 +2,10 @@
 
 A recipe (:mod:`cutout_studio.core.recipes`) holds the model, the edge settings and the
 export settings (marketplace preset, naming pattern included): saving writes what the editor
-uses now, loading sets the editor's export and edge settings from the file. The editor keeps
+uses now (the shoot's clean plate included), loading sets the editor's export and edge settings
+from the file: a recipe with a clean plate gives the shoot that plate (its photos are masked
+again with it), one without keeps the shoot's own (a house-style recipe shared between shoots
+does not take their plates away). The editor keeps
 the model it started with (changing it means reloading it); a recipe naming another model
 says so, and ``cut``/``batch --recipe`` use the recipe's.
 """
@@ -61,8 +64,12 @@ class RecipeFiles(QObject):
             path = Path(name)
         try:
             recipe = load_recipe(path)
-            # a recipe without overwrite keeps the run's choice, as on the command line
-            options = options_from_layers(recipe, {"overwrite": self._state.export.overwrite})
+            # a recipe without overwrite keeps the run's choice, as on the command line; one
+            # without a clean plate keeps the shoot's
+            kept: dict[str, object] = {"overwrite": self._state.export.overwrite}
+            if "clean_plate" not in recipe.export and self._state.export.clean_plate is not None:
+                kept["clean_plate"] = self._state.export.clean_plate
+            options = options_from_layers(recipe, kept)
         except CutoutError as exc:  # RecipeError: one line naming the key and the file
             self._refuse(str(exc))
             return False
@@ -71,6 +78,8 @@ class RecipeFiles(QObject):
         note = ""
         if recipe.model is not None and not _same_model(recipe.model, self._model()):
             note = f" (its model '{recipe.model}' is used by cut and batch; the editor keeps '{self._model()}')"
+        if "clean_plate" in recipe.export and options.clean_plate is not None:
+            note += f" (clean plate {options.clean_plate.name}: the shoot is masked again with it)"
         self._status.showMessage(f"Recipe loaded: {path.name}{note}", 12000)
         return True
 

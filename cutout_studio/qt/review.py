@@ -300,8 +300,8 @@ def open_review(window: MainWindow) -> ReviewDialog:
     if dialog is None:
         masks = window.masks
 
-        def model() -> str:  # the cached masks are named by the model that made them
-            return masks.segmenter.card.name if masks.segmenter is not None else ""
+        def model() -> str:  # the cached masks are named by the model (and clean plate) that made them
+            return masks.mask_variant
 
         dialog = ReviewDialog(lambda: window.docs, window.shoot, window.lanes.thumbs, window.mask_cache, model, window)
 

@@ -3,7 +3,8 @@ settings, and getting through it (accept and next, next unfinished, how far alon
 
 A *shoot* is what the editor has open: the folder opened (or the common folder of the photos
 opened). Its record (:class:`~cutout_studio.core.shoots.Shoot`) holds the output folder that
-quick export and Export all write to and the edge settings new photos start from. Each
+quick export and Export all write to, the edge settings new photos start from and the shoot's
+clean plate (set in :mod:`plate`, brought back when the shoot is opened again). Each
 photo's edge settings are its own (``Document.edges``, autosaved with its edits): the panel
 shows the photo on screen's, and changing them changes only that photo (an exported or
 finished photo becomes "edited" again: its output no longer shows them).
@@ -48,6 +49,8 @@ class ShootFlow(QObject):
     progress_changed = Signal(int, int)
     #: a status line and how long to show it (ms)
     message = Signal(str, int)
+    #: a shoot was opened: its clean plate (a Path, or None) is the one to use now
+    plate_opened = Signal(object)
 
     def __init__(
         self,
@@ -80,8 +83,9 @@ class ShootFlow(QObject):
         if folder is None:
             return
         # a new shoot starts from what the panel shows (set before opening it)
-        self.shoot = self.store.opened(folder, new_edges=self.state.edges)
+        self.shoot = self.store.opened(folder, new_edges=self.state.edges, new_plate=self.state.export.clean_plate)
         self.state.edges = self.shoot.edges
+        self.plate_opened.emit(self.shoot.clean_plate)
 
     @property
     def output_dir(self) -> Path | None:
@@ -93,6 +97,13 @@ class ShootFlow(QObject):
         if self.shoot is None or self.shoot.output == folder:
             return
         self.shoot = dataclasses.replace(self.shoot, output_dir=folder)
+        self._save()
+
+    def set_plate(self, plate: Path | None) -> None:
+        """The shoot's clean plate is now ``plate`` (None: none): remembered for the next opening."""
+        if self.shoot is None or self.shoot.clean_plate == plate:
+            return
+        self.shoot = dataclasses.replace(self.shoot, clean_plate=plate)
         self._save()
 
     def _save(self) -> None:

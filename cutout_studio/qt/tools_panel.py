@@ -35,6 +35,7 @@ from cutout_studio.core.options import spec
 from cutout_studio.qt.actions import Actions
 from cutout_studio.qt.binding import bind, bind_text
 from cutout_studio.qt.export_dialog import describe
+from cutout_studio.qt.plate import plate_label
 from cutout_studio.qt.render import VIEW_MODES
 from cutout_studio.qt.state import MAX_BRUSH, MIN_BRUSH, EditorState
 from cutout_studio.qt.widgets import ColorButton, KeyboardReturner
@@ -193,6 +194,15 @@ class ToolsPanel(QWidget):
         # the marketplace check of the photo on screen (qt/compliance.py fills it; hidden without a preset)
         self.compliance_label = QLabel()
         layout.addWidget(self.compliance_label)
+        # the shoot's clean plate (qt/plate.py): its file, set and cleared by the Shoot menu's actions
+        self.plate_label = QLabel()
+        self.plate_label.setToolTip("The empty backdrop every automatic mask of the shoot is compared with")
+        bind_text(self.state, "export", self.plate_label, plate_label)
+        layout.addWidget(self.plate_label)
+        plate_row = QHBoxLayout()
+        for action in (actions.set_plate, actions.clear_plate):
+            plate_row.addWidget(_tool_button(action))
+        layout.addLayout(plate_row)
         row = QHBoxLayout()
         for action in (actions.export, actions.export_all):
             row.addWidget(_tool_button(action))

@@ -205,8 +205,8 @@ def test_marks_painted_before_the_mask_arrives_are_applied_when_it_does(qtbot, m
     segmenter = window.masks.segmenter
     # Hold the real model back until the stroke is painted (the photo is on screen meanwhile).
     gate = threading.Event()
-    predict = segmenter.predict
-    segmenter.predict = lambda rgb: (gate.wait(MASK_TIMEOUT_MS / 1000), predict(rgb))[1]
+    predict = segmenter.predict_lowres  # (the model's pass, with or without a clean plate)
+    segmenter.predict_lowres = lambda rgbs: (gate.wait(MASK_TIMEOUT_MS / 1000), predict(rgbs))[1]
     with qtbot.waitSignal(window.masks.decoded, timeout=MASK_TIMEOUT_MS):
         window.open_paths([TEDDY])
     doc = window.current

@@ -63,8 +63,8 @@ def test_the_whole_folder_is_masked_in_the_background_into_the_cache(qtbot, make
     assert far.image is None  # surveyed, not kept in memory
     calls = []
     segmenter = window.masks.segmenter
-    original = segmenter.predict
-    segmenter.predict = lambda rgb: calls.append(1) or original(rgb)
+    original = segmenter.predict_lowres  # the model's pass (the editor's masks are made as the batch's)
+    segmenter.predict_lowres = lambda rgbs: calls.append(1) or original(rgbs)
     with qtbot.waitSignal(window.mask_ready, timeout=MASK_TIMEOUT_MS, check_params_cb=lambda d: d is far):
         window.filmstrip.select(far)
     assert far.ready and calls == []

@@ -3,6 +3,7 @@ names, per-photo edge settings in the batch, the shoot store and the mask cache.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -16,7 +17,7 @@ from cutout_studio.core.edges import EdgeOptions
 from cutout_studio.core.export import ExportOptions
 from cutout_studio.core.image_io import load_image
 from cutout_studio.core.manifest import Manifest
-from cutout_studio.core.mask_cache import MaskCache, quantise
+from cutout_studio.core.mask_cache import MaskCache, mask_variant, plate_tag, quantise
 from cutout_studio.core.options import OptionsError
 from cutout_studio.core.planner import plan_outputs
 from cutout_studio.core.session_store import History, SessionRecord, SessionStore, Step
@@ -132,6 +133,45 @@ def test_cached_masks_come_back_bit_for_bit_and_refuse_another_size(tmp_path):
     assert cache.load(key, "other-model", (alpha.shape[1], alpha.shape[0])) is None
     with pytest.raises(ValueError):
         cache.path_for("../../etc", "u2netp")
+
+
+def test_masks_made_with_a_clean_plate_are_other_masks_and_keep_their_note(tmp_path):
+    """Issue 13 item 2 in the editor: the plate's identity (path, size, time) names its masks,
+    and a plate that did not fit keeps its reason beside the model's mask."""
+    cache = MaskCache(tmp_path / "masks")
+    plate = tmp_path / "empty.png"
+    Image.fromarray(np.full((8, 8, 3), 240, np.uint8)).save(plate)
+    tag = plate_tag(plate)
+    assert plate_tag(None) == "" and mask_variant("u2netp", "") == "u2netp"
+    with_plate = mask_variant("u2netp", tag)
+    assert with_plate != "u2netp" and cache.path_for("ab" * 32, with_plate) != cache.path_for("ab" * 32, "u2netp")
+    alpha = quantise(_mask(TEDDY_MASK))
+    size = (alpha.shape[1], alpha.shape[0])
+    key = "ab" * 32
+    cache.save(key, "u2netp", alpha)
+    assert cache.load(key, with_plate, size) is None and not cache.has(key, with_plate)  # never reused
+    cache.save(key, with_plate, alpha, "clean plate not used: it is 8×8, the photo 640×480 (another camera or crop)")
+    assert cache.has(key, with_plate) and cache.note(key, with_plate).startswith("clean plate not used")
+    assert cache.note(key, "u2netp") == ""
+    cache.save(key, with_plate, alpha)  # made again, used this time: the old reason goes
+    assert cache.note(key, with_plate) == ""
+    # the plate saved again (retouched) is another plate
+    Image.fromarray(np.full((8, 9, 3), 240, np.uint8)).save(plate)
+    assert plate_tag(plate) != tag
+    plate.unlink()
+    with pytest.raises(OSError):
+        plate_tag(plate)
+
+
+def test_the_shoot_keeps_its_clean_plate(tmp_path):
+    store = ShootStore(tmp_path / "shoots.json")
+    folder, plate = tmp_path / "shoot", tmp_path / "empty.png"
+    folder.mkdir()
+    shoot = store.opened(folder, new_plate=plate)  # a new shoot takes the plate set before opening it
+    assert shoot.clean_plate == plate and store.get(folder).clean_plate == plate
+    assert store.opened(folder, new_plate=tmp_path / "other.png").clean_plate == plate  # its own comes back
+    store.save(dataclasses.replace(store.get(folder), clean_plate=None))
+    assert store.opened(folder).clean_plate is None
 
 
 def test_a_photo_record_keeps_its_edges_and_reads_records_written_before_them(tmp_path):
