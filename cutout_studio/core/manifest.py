@@ -202,6 +202,7 @@ class Manifest:
             return
         with contextlib.suppress(OSError, ValueError):
             storage.delete(chunks)
+            storage.remove_empty_folder(self.root / CHUNKS_NAME)
         self._lines = len(self.entries)
 
     def _text(self) -> str:

@@ -281,6 +281,14 @@ def delete(paths: list[Path]) -> None:
         fs.rm([_url(p).key for p in paths])
 
 
+def remove_empty_folder(folder: Path) -> None:
+    """Object stores have no empty folders; a disk (``file://``) does: remove one of ours."""
+    url = _url(folder)
+    if _is_local_disk(url.fs):
+        with contextlib.suppress(OSError):
+            url.fs.rmdir(url.key)
+
+
 def listing(folder: Path) -> list[Path]:
     """The objects directly in a remote folder (none when it does not exist)."""
     url = _url(folder)
