@@ -208,6 +208,7 @@ def _describe(data: Any) -> str:
 
 def _acquire_object(folder: Path) -> Callable[[], None]:
     """Take a remote folder's lock object; returns what releases it."""
+    _refuse_if_held_here(folder)
     _refuse_if_held_object(folder)
     lock = folder / LOCK_NAME
     token = secrets.token_hex(8)

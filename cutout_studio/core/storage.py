@@ -199,19 +199,19 @@ def walk(root: Path, skip_dir: Path | None) -> Iterator[Path]:
     folder's files sorted, then its subfolders sorted), hidden files and folders left out."""
     top = _url(root)
     base = top.key.rstrip("/")
-    found: list[tuple[tuple[tuple[int, str], ...], Path]] = []
+    found: list[tuple[tuple[tuple[int, str], ...], UrlPath]] = []
     for key in top.fs.find(base, withdirs=False, detail=False):
         relative = PurePosixPath(str(key)[len(base):].lstrip("/"))
         parts = relative.parts
         if not parts or any(part.startswith(".") for part in parts) or not is_image_path(parts[-1]):
             continue
-        path = cast(Path, top.joinpath(*parts))
-        if skip_dir is not None and skip_dir in cast(UrlPath, path).parents:
+        path = top.joinpath(*parts)
+        if skip_dir is not None and is_remote(skip_dir) and _url(skip_dir) in path.parents:
             continue
         order = tuple((1, part) for part in parts[:-1]) + ((0, parts[-1]),)
         found.append((order, path))
     for _, path in sorted(found, key=lambda pair: pair[0]):
-        yield path
+        yield cast(Path, path)
 
 
 def identity(path: Path) -> tuple[str, int, int]:
