@@ -274,7 +274,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
             raise UsageError(INSTALL_HINT)
     elif args.address is not None:
         raise UsageError("--address is the Ray cluster's: use it with --engine ray")
-    from cutout_studio.core.storage import StorageError, check_url, is_url, location
+    from cutout_studio.core.storage import StorageError, check_url, in_process_only, is_url, location
 
     try:  # a URL without its filesystem package: one line saying what to install, before any work
         for item in args.inputs:
@@ -282,6 +282,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
                 check_url(item)
     except StorageError as exc:
         raise UsageError(str(exc)) from None
+    if args.engine == "ray" and (memory := in_process_only([*args.inputs, args.output_dir])):
+        raise UsageError(f"{memory}: memory:// lives in this process only; use a store Ray's workers can reach")
     missing = [p for p in args.inputs if not location(p).expanduser().exists()]
     if missing:
         raise UsageError(f"not found: {', '.join(missing)}")

@@ -136,6 +136,9 @@ def recording(plan: Plan, report_path: Path | None, fingerprint: str, warn: Warn
         report.close()
         for manifest in plan.manifests.values():
             manifest.close()
+        for root in plan.manifests:
+            if storage.is_remote(root):
+                shutil.rmtree(storage.local_stage(root), ignore_errors=True)
 
 
 def cancel_checker(cancel: CancelFlag) -> Callable[[], bool]:

@@ -101,6 +101,9 @@ def run_batch_ray(
     per two CPUs); ``batch_size``: photos per model pass (default 8 with GPUs, else 1)."""
     if not ray_available():
         raise RayMissingError(INSTALL_HINT)
+    memory = storage.in_process_only([*inputs, out_dir])
+    if memory is not None:
+        raise storage.StorageError(f"{memory}: memory:// lives in this process only; Ray's workers cannot see it")
     import ray
 
     from cutout_studio.core.models.cards import get_card

@@ -38,7 +38,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, cast
@@ -177,6 +177,12 @@ def location(item: str | os.PathLike[str]) -> Path:
 
 def is_remote(path: object) -> bool:
     return isinstance(path, UrlPath)
+
+
+def in_process_only(items: Sequence[str | os.PathLike[str]]) -> str | None:
+    """The first URL that only this process can see (``memory://``): other processes, such as
+    Ray's workers, would each see an empty store of their own."""
+    return next((str(item) for item in items if is_url(item) and _url(location(item)).protocol == "memory"), None)
 
 
 def _url(path: Path) -> UrlPath:
@@ -367,6 +373,8 @@ def remove_stale_parts(folder: Path, names: set[str]) -> int:
     that :func:`upload` uses on ``file://`` (and nothing else) for the given targets."""
     from cutout_studio.core.atomic import is_temp_name_of
 
+    if not _is_local_disk(_url(folder).fs):  # an object store's put leaves nothing half-made
+        return 0
     stale = [path for path in listing(folder) if is_temp_name_of(path.name, names)]
     delete(stale)
     return len(stale)

@@ -305,3 +305,11 @@ def test_ray_on_file_urls_gives_the_local_engines_outputs(local_ray, segmenter, 
     assert not (tmp_path / "ray" / STAGING).exists() and not (tmp_path / "ray" / LOCK_NAME).exists()
     again = drain(run_batch_ray([f"file://{src}"], url_out, options, device="cpu"), None)
     assert (again.done, again.skipped) == (0, 3)
+
+
+def test_ray_refuses_memory_urls_which_its_workers_cannot_see(tmp_path, capsys):
+    pytest.importorskip("ray")
+    with pytest.raises(SystemExit) as exc:
+        main(["batch", str(DATA), "-o", f"memory://t{uuid.uuid4().hex[:8]}/out", "--engine", "ray"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1 and "memory://" in err, err
