@@ -402,22 +402,22 @@ class ChunkLog:
         self.failed = False
 
     def write(self, text: str) -> bool:
-        with self._lock:
+        with self._lock:  # the number under the lock, the PUT outside it: threads write at once
             if self.failed:
                 return False
             self._seq += 1
             path = self.folder / f"{self._run}-{self._seq:08d}.jsonl"
-            try:
-                write_bytes(path, text.encode("utf-8"))
-            except (OSError, ValueError) as exc:
-                self.failed = True
-                message = (f"warning: cannot write the {self.what} {self.folder}: {exc}; "
-                           "the run goes on without it")
-                if self._warn is not None:
-                    self._warn(message)
-                return False
+        try:
+            write_bytes(path, text.encode("utf-8"))
+        except (OSError, ValueError) as exc:
+            with self._lock:
+                already, self.failed = self.failed, True
+            if not already and self._warn is not None:
+                self._warn(f"warning: cannot write the {self.what} {self.folder}: {exc}; the run goes on without it")
+            return False
+        with self._lock:
             self.written.append(path)
-            return True
+        return True
 
     def close(self) -> None:
         pass
