@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import secrets
 import shutil
 import threading
 import time
@@ -78,20 +79,39 @@ def planned(
 
 
 class Recorder:
-    """Writes each result's report row and manifest line as soon as it is final (any thread)."""
+    """Writes each result's report row and manifest line as soon as it is final (any thread),
+    moving an output that was written elsewhere (staged) into place first."""
 
-    def __init__(self, report: Report, manifests: dict[Path, Manifest], fingerprint: str) -> None:
+    def __init__(self, report: Report, manifests: dict[Path, Manifest], fingerprint: str,
+                 overwrite: bool = False) -> None:
         self.report = report
         self.manifests = manifests
         self.fingerprint = fingerprint
+        self.overwrite = overwrite
         self.count = 0
         self._lock = threading.Lock()
 
     def record(self, job: BatchJob, result: FileResult, fingerprint: str | None = None) -> FileResult:
-        """``fingerprint``: how the output was made (default: as the run's settings say)."""
-        if result.status in ("done", "warning") and result.output is not None:
-            self.manifests[job.root].record(job.source, result.output, fingerprint or self.fingerprint,
-                                            result.status)
+        """``fingerprint``: how the output was made (default: as the run's settings say). A
+        result whose output is not the job's was staged (by a Ray worker, or for a URL): it is
+        published here. On a file system the line follows the move, which is atomic. On an
+        object store the move is a PUT or a copy that takes a while, and a line written after it
+        could be lost to a kill, leaving an output that the next run would keep as unknown: there
+        the line goes first, with the output's size, and the next run trusts it only when the
+        object there has that size (:meth:`Manifest.state`)."""
+        made_by = fingerprint or self.fingerprint
+        staged = result.output
+        if result.status in ("done", "warning") and staged is not None:
+            manifest = self.manifests[job.root]
+            if staged == job.output:
+                manifest.record(job.source, job.output, made_by, result.status)
+            elif manifest.remote:
+                manifest.record(job.source, job.output, made_by, result.status, storage.size_of(staged))
+                result = publish(job, result, staged, self.overwrite)
+            else:
+                result = publish(job, result, staged, self.overwrite)
+                if result.output is not None:
+                    manifest.record(job.source, job.output, made_by, result.status)
         self.report.row(result)
         with self._lock:
             self.count += 1
@@ -107,7 +127,8 @@ class Run:
 
 
 @contextlib.contextmanager
-def recording(plan: Plan, report_path: Path | None, fingerprint: str, warn: Warn | None) -> Iterator[Run]:
+def recording(plan: Plan, report_path: Path | None, fingerprint: str, warn: Warn | None, *,
+              overwrite: bool = False) -> Iterator[Run]:
     """Open the run's report and manifests (holding the lock: the temporary files there were
     left by dead runs and are removed); on the way out, a run that was cancelled or stopped by
     an exception gets its "cancelled" line, and the files are closed. The driver must have
@@ -124,7 +145,7 @@ def recording(plan: Plan, report_path: Path | None, fingerprint: str, warn: Warn
         report.note(note)
     for manifest in plan.manifests.values():
         manifest.open(warn)
-    run = Run(Recorder(report, plan.manifests, fingerprint), summary)
+    run = Run(Recorder(report, plan.manifests, fingerprint, overwrite), summary)
     finished = False
     try:
         yield run
@@ -290,7 +311,7 @@ def write_job(job: BatchJob, started: float, image: LoadedImage, alpha: np.ndarr
         trust = confidence(alpha)
         target = dest or job.output
         if storage.is_remote(target):
-            out = _export_remote(image, alpha, target, job.root, options)
+            out = _export_remote(image, alpha, target, job.root, options, upload=dest is not None)
         else:
             out = export_cutout(image, alpha, target, options)
     except CutoutError as exc:
@@ -316,38 +337,48 @@ def internal_error(job: BatchJob, started: float, exc: Exception) -> FileResult:
                       f"{job.source.name}: internal error ({type(exc).__name__}: {exc}); see the log")
 
 
-def _export_remote(image: LoadedImage, alpha: np.ndarray, target: Path, root: Path, options: ExportOptions) -> Path:
-    """:func:`export_cutout` to a URL: encoded into a local staging folder, then one put per
-    file (atomic on object stores); the clip-path sidecar goes first, so that an output in
-    place always has its sidecar."""
-    with storage.staging_folder(root) as folder:
-        written = export_cutout(image, alpha, folder / target.name, options)
-        try:
-            if sidecar(written).exists():
-                storage.upload(sidecar(written), sidecar(target), overwrite=options.overwrite)
-            storage.upload(written, target, overwrite=options.overwrite)
-        except FileExistsError as exc:
-            raise ExportError(f"{storage.location(str(exc.filename)).name}: already exists (use overwrite)") from None
-        except OSError as exc:
-            raise ExportError(f"{target.name}: cannot write: {describe_os_error(exc)}") from None
+def _export_remote(image: LoadedImage, alpha: np.ndarray, target: Path, root: Path, options: ExportOptions, *,
+                   upload: bool) -> Path:
+    """:func:`export_cutout` for a URL: encoded into this machine's staging folder for the
+    output folder; returns the staged file, which the recorder puts in place (one PUT, atomic
+    on object stores). ``upload``: put it at ``target`` now (a Ray worker's staging object,
+    which the driver moves into place), and return ``target``."""
+    folder = storage.local_stage(root) / secrets.token_hex(6)
+    folder.mkdir(parents=True)
+    written = export_cutout(image, alpha, folder / target.name, options)
+    if not upload:
+        return written
+    try:
+        if sidecar(written).exists():
+            storage.upload(sidecar(written), sidecar(target), overwrite=True)
+        storage.upload(written, target, overwrite=True)
+    except OSError as exc:
+        raise ExportError(f"{target.name}: cannot write: {describe_os_error(exc)}") from None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     return target
 
 
 def publish(job: BatchJob, result: FileResult, staged: Path, overwrite: bool) -> FileResult:
-    """Move an output written to ``staged`` (by a Ray worker) into place, with its clip-path
-    sidecar (first), just before the driver writes its manifest line; the result then names
-    the output."""
-    if result.status not in ("done", "warning") or result.output is None:
-        return result
-    move = storage.move if storage.is_remote(job.output) else move_into_place
+    """Move an output written to ``staged`` into place, with its clip-path sidecar first; the
+    result then names the output. A local file goes to a URL in one put (and its local staging
+    folder is removed), a staged object by a server-side move, a local file by a rename."""
+    move: Callable[..., None]
+    if storage.is_remote(job.output):
+        move = storage.move if storage.is_remote(staged) else storage.upload
+    else:
+        move = move_into_place
     try:
         if sidecar(staged).exists():
             move(sidecar(staged), sidecar(job.output), overwrite=overwrite)
         move(staged, job.output, overwrite=overwrite)
-    except FileExistsError:
-        return dataclasses.replace(result, output=None, status="failed",
-                                   message=f"{job.output.name}: already exists (use overwrite)")
+    except FileExistsError as exc:
+        name = storage.location(str(exc.filename)).name if exc.filename else job.output.name
+        return dataclasses.replace(result, output=None, status="failed", message=f"{name}: already exists (use overwrite)")
     except OSError as exc:
         return dataclasses.replace(result, output=None, status="failed",
                                    message=f"{job.output.name}: cannot write: {describe_os_error(exc)}")
+    finally:
+        if storage.is_remote(job.output) and not storage.is_remote(staged):
+            shutil.rmtree(staged.parent, ignore_errors=True)  # the photo's own folder in local_stage
     return dataclasses.replace(result, output=job.output)

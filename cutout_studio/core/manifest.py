@@ -5,7 +5,10 @@ the output's path relative to that folder, the source photo (resolved path, size
 modification time), a fingerprint of the settings, and the status. Lines are appended and
 flushed as each output is renamed into place (a later line for the same output wins), so a
 killed run loses at most the line of the photo it was finishing. A line cut short by a kill is
-ignored when read.
+ignored when read. In a remote output folder (a URL, :mod:`storage`) each line is an object of
+its own, written just before its output is put (objects cannot be appended to, and a put takes
+long enough for a kill to land after it), with the output's size, which the object there must
+have for the line to count.
 
 It answers three questions: whose output is this name (the planner never gives one photo's
 name to another), is this output up to date (resume skips only those), and is this file an
@@ -46,6 +49,15 @@ class Entry:
     mtime_ns: int
     settings: str  #: :func:`settings_fingerprint`
     status: str = "done"
+    #: remote folders only (written before the output is put): the output's size, which the
+    #: object there must have for the line to count; -1 (not written) on a file system
+    output_size: int = -1
+
+    def line(self) -> str:
+        data = dataclasses.asdict(self)
+        if self.output_size < 0:
+            del data["output_size"]  # (a file system's lines are as they always were)
+        return json.dumps(data, ensure_ascii=False) + "\n"
 
 
 def settings_fingerprint(options: ExportOptions, model: str = "") -> str:
@@ -135,11 +147,14 @@ class Manifest:
         return {root / key for key in self.entries}
 
     def state(self, source: Path, output: Path, fingerprint: str) -> OutputState:
-        if not output.exists():
+        size = storage.size_of(output) if self.remote else None  # (one request for both questions)
+        if size == -1 or (size is None and not output.exists()):
             return "missing"
         found = self.entry(output)
         if found is None:
             return "unknown"
+        if size is not None and found.output_size >= 0 and size != found.output_size:
+            return "stale"  # the line was written, but the output put after it never was
         path, size, mtime = source_identity(source)
         # a photo whose folder was moved or renamed is still the same photo: same size and time
         moved = found.source != path and not location(found.source).exists()
@@ -175,16 +190,17 @@ class Manifest:
         else:
             self._lines = len(self.entries)
 
-    def record(self, source: Path, output: Path, fingerprint: str, status: str) -> None:
-        """One output is in place: append its line (thread-safe; a failed write warns once)."""
+    def record(self, source: Path, output: Path, fingerprint: str, status: str, output_size: int = -1) -> None:
+        """One output is in place (remote: is about to be put, ``output_size`` bytes): append
+        its line (thread-safe; a failed write warns once)."""
         key = self._key(output)
         if key is None:
             return
         path, size, mtime = source_identity(source)
-        entry = Entry(key, path, size, mtime, fingerprint, status)
+        entry = Entry(key, path, size, mtime, fingerprint, status, output_size)
         self.entries[key] = entry
         if self._log is not None:
-            self._log.write(json.dumps(dataclasses.asdict(entry), ensure_ascii=False) + "\n")
+            self._log.write(entry.line())
 
     def close(self) -> None:
         if isinstance(self._log, ChunkLog) and self._log.written and not self._log.failed:
@@ -206,8 +222,7 @@ class Manifest:
         self._lines = len(self.entries)
 
     def _text(self) -> str:
-        return "".join(json.dumps(dataclasses.asdict(entry), ensure_ascii=False) + "\n"
-                       for entry in self.entries.values())
+        return "".join(entry.line() for entry in self.entries.values())
 
 
 def _read_entries(path: Path) -> Iterator[tuple[str, Entry]]:

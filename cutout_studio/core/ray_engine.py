@@ -48,7 +48,6 @@ from cutout_studio.core.batch_steps import (
     encode_job,
     mask_jobs,
     planned,
-    publish,
     recording,
     report_file,
     resume_state,
@@ -132,7 +131,8 @@ class _Engine:
 
     def run(self, is_cancelled: Callable[[], bool], warn: Warn | None) -> Generator[BatchProgress, None, BatchSummary]:
         fingerprint = settings_fingerprint(self.options, self.model[0])
-        with recording(self.plan, report_file(self.folder, True), fingerprint, warn) as run:
+        with recording(self.plan, report_file(self.folder, True), fingerprint, warn,
+                       overwrite=self.options.overwrite) as run:
             staging = self.folder / STAGING
             _remove_tree(staging)  # we hold the lock: what is there was left by dead runs
             todo: list[int] = []
@@ -195,7 +195,7 @@ class _Engine:
             if result is None:
                 continue  # dropped after the cancel
             job = self.plan.jobs[int(row["i"])]
-            yield _finish(run, job, publish(job, result, storage.location(row["dest"]), self.options.overwrite))
+            yield _finish(run, job, result)  # the recorder moves the staged output into place
         if is_cancelled():
             run.summary.cancelled = True
 

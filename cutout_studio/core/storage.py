@@ -34,7 +34,6 @@ import io
 import os
 import re
 import secrets
-import shutil
 import tempfile
 import threading
 import time
@@ -231,6 +230,20 @@ def identity(path: Path) -> tuple[str, int, int]:
     return str(url), int(info.get("size") or 0), _time_ns(info)
 
 
+def size_of(path: Path) -> int:
+    """The size of a local file or an object; -1 when it is not there."""
+    if not is_remote(path):
+        try:
+            return path.stat().st_size
+        except OSError:
+            return -1
+    url = _url(path)
+    try:
+        return int(url.fs.info(url.key).get("size") or 0)
+    except (OSError, ValueError):
+        return -1
+
+
 def _time_ns(info: dict[str, Any]) -> int:
     for key in ("mtime", "LastModified", "last_modified", "updated", "created", "mtime_ns"):
         value = info.get(key)
@@ -315,17 +328,6 @@ def local_stage(root: Path) -> Path:
     left (only this folder of ours is ever removed)."""
     digest = hashlib.sha256(str(root).encode("utf-8")).hexdigest()[:16]
     return Path(tempfile.gettempdir()) / "cutout-studio-stage" / digest
-
-
-@contextlib.contextmanager
-def staging_folder(root: Path) -> Iterator[Path]:
-    """A fresh local folder for one photo's files, removed afterwards."""
-    folder = local_stage(root) / secrets.token_hex(6)
-    folder.mkdir(parents=True)
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def upload(local: Path, target: Path, *, overwrite: bool) -> None:
