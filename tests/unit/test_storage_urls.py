@@ -313,3 +313,28 @@ def test_ray_refuses_memory_urls_which_its_workers_cannot_see(tmp_path, capsys):
         main(["batch", str(DATA), "-o", f"memory://t{uuid.uuid4().hex[:8]}/out", "--engine", "ray"])
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2 and len(err.splitlines()) == 1 and "memory://" in err, err
+
+
+def test_a_remote_line_counts_only_once_its_output_is_there_with_its_size(tmp_path):
+    """On an object store the line is written before the output's put: a kill between them
+    leaves a line without its output (redone), or over an older output (kept as stale)."""
+    from cutout_studio.core.manifest import Manifest
+    from cutout_studio.core.storage import write_bytes
+
+    root = location(f"memory://t{uuid.uuid4().hex[:8]}/out")
+    photo = tmp_path / "a.jpg"
+    shutil.copy(PHOTOS[0], photo)
+    output = root / "a.png"
+    manifest = Manifest.load(root)
+    manifest.open()
+    manifest.record(photo, output, "settings", "done", output_size=1234)
+    manifest.close()
+    assert Manifest.load(root).state(photo, output, "settings") == "missing"
+    write_bytes(output, b"an older output" * 10)
+    assert Manifest.load(root).state(photo, output, "settings") == "stale"
+    write_bytes(output, b"x" * 1234)
+    assert Manifest.load(root).state(photo, output, "settings") == "fresh"
+    # merged into one object at the end of the run, the line objects gone
+    key = root.key  # type: ignore[attr-defined]
+    assert MEMORY.exists(f"{key}/{MANIFEST_NAME}")
+    assert not MEMORY.find(f"{key}/{CHUNKS_NAME}")
