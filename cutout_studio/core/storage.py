@@ -15,7 +15,8 @@ What object stores give and what they do not, and how the batch lives with it:
   (:func:`upload`); on ``file://`` (a local disk, where a copy is not atomic) the upload goes
   to a hidden temporary name and is renamed into place;
 - there is no append: the manifest is written as one small object per line
-  (:class:`ChunkLog`), merged into one object when a run starts and ends;
+  (:class:`ChunkLog`), written before the output's put, merged into one object when a run
+  starts and ends;
 - there are no locks: the folder lock is an advisory object (``folder_lock``);
 - a rename is a copy and a delete (atomic per object, not per folder).
 
@@ -389,9 +390,10 @@ def remove_stale_parts(folder: Path, names: set[str]) -> int:
 class ChunkLog:
     """Lines "appended" to a remote folder as one small object each (``<run>-<seq>.jsonl``):
     object stores cannot append, and rewriting one growing object per line would cost the
-    whole manifest each time. Each line's object is written at once (after the output it
-    records is in place), so a killed run loses no line; the manifest merges the objects into
-    one when a run starts and ends. Same interface as :class:`journal.AppendLog`."""
+    whole manifest each time. Each line's object is written at once (before the output it
+    records is put: :meth:`manifest.Manifest.state`), so a killed run loses no line; the
+    manifest merges the objects into one when a run starts and ends. Same interface as
+    :class:`journal.AppendLog`."""
 
     def __init__(self, folder: Path, *, what: str, warn: Warn | None = None) -> None:
         self.folder = folder
