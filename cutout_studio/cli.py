@@ -181,7 +181,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _output_folder(text: str) -> Path:
-    """``-o``: a folder, existing or not; an existing file is a usage error, not N failures."""
+    """``-o``: a folder, existing or not; an existing file is a usage error, not N failures. A
+    URL (``s3://``…) is checked for its filesystem package only (one line saying what to
+    install): its folder need not exist, and listing it could take longer than a usage error."""
+    from cutout_studio.core.storage import StorageError, check_url, is_url, location
+
+    if is_url(text):
+        try:
+            check_url(text)
+        except StorageError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return location(text)
     path = Path(text).expanduser()
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"'{text}' is a file, not a folder")
@@ -264,7 +274,17 @@ def _cmd_batch(args: argparse.Namespace) -> int:
             raise UsageError(INSTALL_HINT)
     elif args.address is not None:
         raise UsageError("--address is the Ray cluster's: use it with --engine ray")
-    missing = [p for p in args.inputs if not Path(p).expanduser().exists()]
+    from cutout_studio.core.storage import StorageError, check_url, in_process_only, is_url, location
+
+    try:  # a URL without its filesystem package: one line saying what to install, before any work
+        for item in args.inputs:
+            if is_url(item):
+                check_url(item)
+    except StorageError as exc:
+        raise UsageError(str(exc)) from None
+    if args.engine == "ray" and (memory := in_process_only([*args.inputs, args.output_dir])):
+        raise UsageError(f"{memory}: memory:// lives in this process only; use a store Ray's workers can reach")
+    missing = [p for p in args.inputs if not location(p).expanduser().exists()]
     if missing:
         raise UsageError(f"not found: {', '.join(missing)}")
     options = export_options_from_args(args)

@@ -23,6 +23,7 @@ __all__ = [
     "atomic_write",
     "atomic_write_bytes",
     "describe_os_error",
+    "is_temp_name_of",
     "move_into_place",
     "remove_older_than",
     "remove_stale_temp_files",
@@ -134,12 +135,18 @@ def remove_stale_temp_files(folder: Path, names: set[str]) -> int:
     except OSError:
         return 0
     for entry in entries:
-        match = _TEMP_NAME.fullmatch(entry.name)
-        if match and match["target"] in names and entry.is_file(follow_symlinks=False):
+        if is_temp_name_of(entry.name, names) and entry.is_file(follow_symlinks=False):
             with suppress(OSError):
                 os.unlink(entry.path)
                 removed += 1
     return removed
+
+
+def is_temp_name_of(name: str, targets: set[str]) -> bool:
+    """True for this module's temporary name (``.<target>.<8 hex digits>.part``) of one of
+    ``targets`` (the object-store upload on ``file://`` uses the same names)."""
+    match = _TEMP_NAME.fullmatch(name)
+    return match is not None and match["target"] in targets
 
 
 def remove_older_than(folder: Path, keep_days: float) -> int:

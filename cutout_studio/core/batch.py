@@ -160,7 +160,7 @@ def _run_plan(plan: Plan, report_path: Path | None, options: ExportOptions, segm
         # CPU: one single-threaded worker per core, at most 4 (each holds a photo in memory)
         workers = min(4, os.cpu_count() or 2) if on_cpu else 2
     workers = max(1, workers)
-    with recording(plan, report_path, settings_fingerprint(options, model), warn) as run:
+    with recording(plan, report_path, settings_fingerprint(options, model), warn, overwrite=options.overwrite) as run:
         decoders = ThreadPoolExecutor(workers, thread_name_prefix="batch-decode")
         cutters = ThreadPoolExecutor(workers, thread_name_prefix="batch-cut")
         try:

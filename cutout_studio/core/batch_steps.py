@@ -16,6 +16,8 @@ import contextlib
 import dataclasses
 import logging
 import os
+import secrets
+import shutil
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -25,10 +27,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from cutout_studio.core import storage
+from cutout_studio.core.atomic import describe_os_error, move_into_place
 from cutout_studio.core.batch_results import BatchSummary, CancelFlag, FileResult, quality_warning
 from cutout_studio.core.clean_plate import apply_clean_plate
 from cutout_studio.core.confidence import confidence
-from cutout_studio.core.errors import CutoutError
+from cutout_studio.core.errors import CutoutError, ExportError
 from cutout_studio.core.export import ExportOptions, export_cutout, remove_stale_temp_files
 from cutout_studio.core.export.compliance import check_compliance
 from cutout_studio.core.folder_lock import lock_folders
@@ -63,7 +67,7 @@ def planned(
     """Lock the output folders, then plan under the lock (so the manifests read are those this
     run appends to); yields the plan and the report's folder (None without ``out_dir``)."""
     if out_dir is not None:
-        roots = [Path(out_dir).expanduser().resolve()]
+        roots = [storage.location(out_dir).expanduser().resolve()]
     else:  # beside each photo: the folders are known once the inputs are scanned
         roots = plan_outputs(inputs, None, options, name_suffix=name_suffix).roots
     with lock_folders(roots):
@@ -75,20 +79,39 @@ def planned(
 
 
 class Recorder:
-    """Writes each result's report row and manifest line as soon as it is final (any thread)."""
+    """Writes each result's report row and manifest line as soon as it is final (any thread),
+    moving an output that was written elsewhere (staged) into place first."""
 
-    def __init__(self, report: Report, manifests: dict[Path, Manifest], fingerprint: str) -> None:
+    def __init__(self, report: Report, manifests: dict[Path, Manifest], fingerprint: str,
+                 overwrite: bool = False) -> None:
         self.report = report
         self.manifests = manifests
         self.fingerprint = fingerprint
+        self.overwrite = overwrite
         self.count = 0
         self._lock = threading.Lock()
 
     def record(self, job: BatchJob, result: FileResult, fingerprint: str | None = None) -> FileResult:
-        """``fingerprint``: how the output was made (default: as the run's settings say)."""
-        if result.status in ("done", "warning") and result.output is not None:
-            self.manifests[job.root].record(job.source, result.output, fingerprint or self.fingerprint,
-                                            result.status)
+        """``fingerprint``: how the output was made (default: as the run's settings say). A
+        result whose output is not the job's was staged (by a Ray worker, or for a URL): it is
+        published here. On a file system the line follows the move, which is atomic. On an
+        object store the move is a PUT or a copy that takes a while, and a line written after it
+        could be lost to a kill, leaving an output that the next run would keep as unknown: there
+        the line goes first, with the output's size, and the next run trusts it only when the
+        object there has that size (:meth:`Manifest.state`)."""
+        made_by = fingerprint or self.fingerprint
+        staged = result.output
+        if result.status in ("done", "warning") and staged is not None:
+            manifest = self.manifests[job.root]
+            if staged == job.output:
+                manifest.record(job.source, job.output, made_by, result.status)
+            elif manifest.remote:
+                manifest.record(job.source, job.output, made_by, result.status, storage.size_of(staged))
+                result = publish(job, result, staged, self.overwrite)
+            else:
+                result = publish(job, result, staged, self.overwrite)
+                if result.output is not None:
+                    manifest.record(job.source, job.output, made_by, result.status)
         self.report.row(result)
         with self._lock:
             self.count += 1
@@ -104,20 +127,25 @@ class Run:
 
 
 @contextlib.contextmanager
-def recording(plan: Plan, report_path: Path | None, fingerprint: str, warn: Warn | None) -> Iterator[Run]:
+def recording(plan: Plan, report_path: Path | None, fingerprint: str, warn: Warn | None, *,
+              overwrite: bool = False) -> Iterator[Run]:
     """Open the run's report and manifests (holding the lock: the temporary files there were
     left by dead runs and are removed); on the way out, a run that was cancelled or stopped by
     an exception gets its "cancelled" line, and the files are closed. The driver must have
     finished the photos in progress before leaving (their rows come first)."""
     remove_stale_temp_files_of(plan.jobs)
+    for root in plan.manifests:
+        if storage.is_remote(root):  # outputs that dead runs were encoding here for that folder
+            shutil.rmtree(storage.local_stage(root), ignore_errors=True)
     summary = BatchSummary(total=len(plan.jobs), notes=list(plan.notes))
-    report = Report(report_path, warn)
+    report = (Report(report_path, warn) if report_path is None or not storage.is_remote(report_path)
+              else RemoteReport(report_path, warn))
     summary.report = report.path
     for note in plan.notes:
         report.note(note)
     for manifest in plan.manifests.values():
         manifest.open(warn)
-    run = Run(Recorder(report, plan.manifests, fingerprint), summary)
+    run = Run(Recorder(report, plan.manifests, fingerprint, overwrite), summary)
     finished = False
     try:
         yield run
@@ -129,6 +157,9 @@ def recording(plan: Plan, report_path: Path | None, fingerprint: str, warn: Warn
         report.close()
         for manifest in plan.manifests.values():
             manifest.close()
+        for root in plan.manifests:
+            if storage.is_remote(root):
+                shutil.rmtree(storage.local_stage(root), ignore_errors=True)
 
 
 def cancel_checker(cancel: CancelFlag) -> Callable[[], bool]:
@@ -144,13 +175,65 @@ def report_file(folder: Path | None, write_report: bool) -> Path | None:
 
 
 def remove_stale_temp_files_of(jobs: Sequence[BatchJob]) -> None:
-    """A run killed mid-write leaves hidden ``.part`` files beside the outputs it was writing;
-    the next run on the folder (holding its lock, so their writer is dead) clears them."""
+    """A run killed mid-write leaves hidden ``.part`` files beside the outputs it was writing
+    (the output's, or its clip-path sidecar's: ``.NAME.svg.<hex>.part``); the next run on the
+    folder (holding its lock, so their writer is dead) clears them, and only them."""
     by_folder: dict[Path, set[str]] = {}
     for job in jobs:
-        by_folder.setdefault(job.output.parent, set()).add(job.output.name)
+        by_folder.setdefault(job.output.parent, set()).update({job.output.name, sidecar(job.output).name})
     for folder, names in by_folder.items():
-        remove_stale_temp_files(folder, names)
+        if storage.is_remote(folder):
+            storage.remove_stale_parts(folder, names)
+        else:
+            remove_stale_temp_files(folder, names)
+
+
+def sidecar(output: Path) -> Path:
+    """The clip-path SVG that :func:`export_cutout` writes beside an output, when asked to."""
+    return output.with_suffix(".svg")
+
+
+class RemoteReport(Report):
+    """The report of a remote output folder: written locally (in the folder's staging folder),
+    uploaded whole, as one object, every :attr:`UPLOAD_EVERY` seconds and at the end. Object
+    stores cannot append, and the report is for people, not for resume (the manifest's lines
+    are written one by one): a killed run's report misses at most its last minute."""
+
+    UPLOAD_EVERY = 60.0
+
+    def __init__(self, target: Path, warn: Warn | None) -> None:
+        self.target = target
+        self._warn = warn
+        self._uploaded = time.monotonic()
+        self._upload_lock = threading.Lock()
+        self._local = storage.local_stage(target.parent) / f"report-{os.getpid()}.csv"
+        super().__init__(self._local, warn)
+        if self.path is not None:
+            self.path = target
+            self._upload()
+
+    def _write(self, values: Sequence[str]) -> bool:
+        written = super()._write(values)
+        if written and time.monotonic() - self._uploaded > self.UPLOAD_EVERY:
+            self._upload()
+        return written
+
+    def close(self) -> None:
+        super().close()
+        if self.path is not None:
+            self._upload()
+        with contextlib.suppress(OSError):
+            self._local.unlink()
+
+    def _upload(self) -> None:
+        with self._upload_lock:
+            self._uploaded = time.monotonic()
+            try:
+                storage.upload(self._local, self.target, overwrite=True)
+            except (OSError, ValueError) as exc:
+                if self.path is not None and self._warn is not None:
+                    self._warn(f"warning: cannot write the report {self.target}: {exc}; the run goes on without it")
+                self.path = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -179,9 +262,13 @@ def no_model(job: BatchJob) -> FileResult:
 def decode_job(job: BatchJob, started: float) -> LoadedImage | FileResult:
     """The photo's pixels, or its failure (unreadable, not an image, too large…)."""
     try:
-        return load_image(job.source)
+        return storage.load_photo(job.source) if storage.is_remote(job.source) else load_image(job.source)
     except CutoutError as exc:
         return FileResult(job.source, None, "failed", time.perf_counter() - started, str(exc))
+    except OSError as exc:  # a remote read (local reads say why as CutoutErrors): gone, no access
+        why = "not found" if isinstance(exc, FileNotFoundError) else describe_os_error(exc)
+        return FileResult(job.source, None, "failed", time.perf_counter() - started,
+                          f"{job.source.name}: cannot read: {why}")
 
 
 def mask_jobs(segmenter: Segmenter, jobs: Sequence[BatchJob], started: Sequence[float],
@@ -222,7 +309,11 @@ def write_job(job: BatchJob, started: float, image: LoadedImage, alpha: np.ndarr
         check = check_compliance(image, alpha, options)  # None without a marketplace preset
         warnings = [w for w in (quality_warning(alpha), check.label() if check and not check.ok else "") if w]
         trust = confidence(alpha)
-        out = export_cutout(image, alpha, dest or job.output, options)
+        target = dest or job.output
+        if storage.is_remote(target):
+            out = _export_remote(image, alpha, target, job.root, options, upload=dest is not None)
+        else:
+            out = export_cutout(image, alpha, target, options)
     except CutoutError as exc:
         return FileResult(job.source, None, "failed", time.perf_counter() - started, str(exc))
     except MemoryError:
@@ -244,3 +335,50 @@ def internal_error(job: BatchJob, started: float, exc: Exception) -> FileResult:
     _log.error("batch: %s failed", job.source, exc_info=exc)
     return FileResult(job.source, None, "failed", time.perf_counter() - started,
                       f"{job.source.name}: internal error ({type(exc).__name__}: {exc}); see the log")
+
+
+def _export_remote(image: LoadedImage, alpha: np.ndarray, target: Path, root: Path, options: ExportOptions, *,
+                   upload: bool) -> Path:
+    """:func:`export_cutout` for a URL: encoded into this machine's staging folder for the
+    output folder; returns the staged file, which the recorder puts in place (one PUT, atomic
+    on object stores). ``upload``: put it at ``target`` now (a Ray worker's staging object,
+    which the driver moves into place), and return ``target``."""
+    folder = storage.local_stage(root) / secrets.token_hex(6)
+    folder.mkdir(parents=True)
+    written = export_cutout(image, alpha, folder / target.name, options)
+    if not upload:
+        return written
+    try:
+        if sidecar(written).exists():
+            storage.upload(sidecar(written), sidecar(target), overwrite=True)
+        storage.upload(written, target, overwrite=True)
+    except OSError as exc:
+        raise ExportError(f"{target.name}: cannot write: {describe_os_error(exc)}") from None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return target
+
+
+def publish(job: BatchJob, result: FileResult, staged: Path, overwrite: bool) -> FileResult:
+    """Move an output written to ``staged`` into place, with its clip-path sidecar first; the
+    result then names the output. A local file goes to a URL in one put (and its local staging
+    folder is removed), a staged object by a server-side move, a local file by a rename."""
+    move: Callable[..., None]
+    if storage.is_remote(job.output):
+        move = storage.move if storage.is_remote(staged) else storage.upload
+    else:
+        move = move_into_place
+    try:
+        if sidecar(staged).exists():
+            move(sidecar(staged), sidecar(job.output), overwrite=overwrite)
+        move(staged, job.output, overwrite=overwrite)
+    except FileExistsError as exc:
+        name = storage.location(str(exc.filename)).name if exc.filename else job.output.name
+        return dataclasses.replace(result, output=None, status="failed", message=f"{name}: already exists (use overwrite)")
+    except OSError as exc:
+        return dataclasses.replace(result, output=None, status="failed",
+                                   message=f"{job.output.name}: cannot write: {describe_os_error(exc)}")
+    finally:
+        if storage.is_remote(job.output) and not storage.is_remote(staged):
+            shutil.rmtree(staged.parent, ignore_errors=True)  # the photo's own folder in local_stage
+    return dataclasses.replace(result, output=job.output)

@@ -25,6 +25,7 @@ from pathlib import Path
 from cutout_studio.core.export import ExportOptions, output_stem, output_suffix
 from cutout_studio.core.manifest import Manifest
 from cutout_studio.core.scan import scan_inputs
+from cutout_studio.core.storage import location
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ def plan_outputs(
     name_suffix: str = "",
 ) -> Plan:
     """Map every photo the inputs name to a unique output path (nothing is written)."""
-    out_root = Path(out_dir).expanduser().resolve() if out_dir is not None else None
+    # a URL's locations are UrlPaths (core.storage): the same planning, through fsspec
+    out_root = location(out_dir).expanduser().resolve() if out_dir is not None else None
     suffix = output_suffix(options)
     scan = scan_inputs(inputs, exclude=out_root)
     plan = Plan()

@@ -15,9 +15,11 @@ engine's. A cancelled run stops handing out photos (a flag file in the staging f
 every worker sees on the shared file system), finishes those in flight and writes its
 "cancelled" line.
 
-Paths are local, or on a file system that every node mounts at the same path (NFS, a cluster
-file system): object-store URLs (``s3://``, ``gs://``) are not supported yet. Ray is an
-optional dependency, imported only when this engine runs.
+Paths are local, on a file system that every node mounts at the same path (NFS, a cluster
+file system), or URLs (``s3://``, ``gs://``, ``file://``: :mod:`storage`), which every node
+reads and writes through fsspec with its own credentials; then the staging folder and the
+cancel flag are objects in the output folder, and moving an output into place is a
+server-side copy. Ray is an optional dependency, imported only when this engine runs.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cutout_studio.core.atomic import describe_os_error, move_into_place
+from cutout_studio.core import storage
 from cutout_studio.core.batch_results import BatchProgress, BatchSummary, CancelFlag, FileResult
 from cutout_studio.core.batch_steps import (
     Run,
@@ -98,6 +100,9 @@ def run_batch_ray(
     per two CPUs); ``batch_size``: photos per model pass (default 8 with GPUs, else 1)."""
     if not ray_available():
         raise RayMissingError(INSTALL_HINT)
+    memory = storage.in_process_only([*inputs, out_dir])
+    if memory is not None:
+        raise storage.StorageError(f"{memory}: memory:// lives in this process only; Ray's workers cannot see it")
     import ray
 
     from cutout_studio.core.models.cards import get_card
@@ -126,9 +131,10 @@ class _Engine:
 
     def run(self, is_cancelled: Callable[[], bool], warn: Warn | None) -> Generator[BatchProgress, None, BatchSummary]:
         fingerprint = settings_fingerprint(self.options, self.model[0])
-        with recording(self.plan, report_file(self.folder, True), fingerprint, warn) as run:
+        with recording(self.plan, report_file(self.folder, True), fingerprint, warn,
+                       overwrite=self.options.overwrite) as run:
             staging = self.folder / STAGING
-            shutil.rmtree(staging, ignore_errors=True)  # we hold the lock: what is there was left by dead runs
+            _remove_tree(staging)  # we hold the lock: what is there was left by dead runs
             todo: list[int] = []
             for index, job in enumerate(self.plan.jobs):
                 skip = None if self.options.overwrite else resume_state(job, self.plan, fingerprint)
@@ -141,13 +147,14 @@ class _Engine:
                 try:
                     yield from self._stream(todo, here, run, is_cancelled)
                 finally:
-                    shutil.rmtree(staging, ignore_errors=True)
+                    _remove_tree(staging)
         return run.summary
 
     def _stream(self, todo: list[int], here: Path, run: Run, is_cancelled: Callable[[], bool]) -> Iterator[BatchProgress]:
         import ray
 
-        here.mkdir(parents=True)
+        if not storage.is_remote(here):  # (object stores have no folders to make)
+            here.mkdir(parents=True)
         flag = here / _CANCEL_FLAG
         _, name, device, half = self.model
         # GPU actors where the cluster has GPUs, unless the model is told to run on the CPU
@@ -172,7 +179,7 @@ class _Engine:
         )
         if is_cancelled():  # before the first photo: none is started
             run.summary.cancelled = True
-            flag.touch()
+            _touch(flag)
         stream = iter(dataset.iter_rows())
         while True:
             try:
@@ -183,12 +190,12 @@ class _Engine:
                 raise CutoutError(f"Ray stopped the run: {str(exc).strip().splitlines()[0]}") from exc
             if is_cancelled() and not run.summary.cancelled:
                 run.summary.cancelled = True
-                flag.touch()  # the workers stop decoding; the photos in flight are finished
+                _touch(flag)  # the workers stop decoding; the photos in flight are finished
             result = pickle.loads(row["item"])
             if result is None:
                 continue  # dropped after the cancel
             job = self.plan.jobs[int(row["i"])]
-            yield _finish(run, job, _publish(job, result, Path(row["dest"]), self.options.overwrite))
+            yield _finish(run, job, result)  # the recorder moves the staged output into place
         if is_cancelled():
             run.summary.cancelled = True
 
@@ -207,23 +214,21 @@ def _row(index: int, job: BatchJob, here: Path) -> dict[str, Any]:
 
 
 def _job(row: dict[str, Any]) -> BatchJob:
-    return BatchJob(Path(row["source"]), Path(row["output"]), Path(row["root"]))
+    return BatchJob(storage.location(row["source"]), storage.location(row["output"]), storage.location(row["root"]))
 
 
-def _publish(job: BatchJob, result: FileResult, staged: Path, overwrite: bool) -> FileResult:
-    """Move a worker's output from the staging folder into place (the driver, just before its
-    manifest line); the result then names the output."""
-    if result.status not in ("done", "warning") or result.output is None:
-        return result
-    try:
-        move_into_place(staged, job.output, overwrite=overwrite)
-    except FileExistsError:
-        return dataclasses.replace(result, output=None, status="failed",
-                                   message=f"{job.output.name}: already exists (use overwrite)")
-    except OSError as exc:
-        return dataclasses.replace(result, output=None, status="failed",
-                                   message=f"{job.output.name}: cannot write: {describe_os_error(exc)}")
-    return dataclasses.replace(result, output=job.output)
+def _remove_tree(folder: Path) -> None:
+    if storage.is_remote(folder):
+        storage.remove_tree(folder)
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _touch(flag: Path) -> None:
+    if storage.is_remote(flag):
+        storage.write_bytes(flag, b"")
+    else:
+        flag.touch()
 
 
 def _quiet(ray: Any) -> None:
@@ -239,7 +244,7 @@ def _quiet(ray: Any) -> None:
 
 
 def _decode_row(row: dict[str, Any], flag: str) -> dict[str, Any]:
-    if os.path.exists(flag):  # cancelled: this photo is not started
+    if storage.location(flag).exists():  # cancelled: this photo is not started
         return {**row, "item": _NOT_STARTED, "spent": 0.0}
     started = time.perf_counter()
     decoded = decode_job(_job(row), started)
@@ -283,5 +288,6 @@ def _encode_row(row: dict[str, Any], options: ExportOptions) -> dict[str, Any]:
     item = pickle.loads(row["item"])
     if isinstance(item, tuple):  # (photo, mask): snap, check and write to the staging folder
         image, mask = item
-        item = encode_job(_job(row), time.perf_counter() - float(row["spent"]), image, mask, options, Path(row["dest"]))
+        item = encode_job(_job(row), time.perf_counter() - float(row["spent"]), image, mask, options,
+                          storage.location(row["dest"]))
     return {"i": row["i"], "dest": row["dest"], "item": pickle.dumps(item, protocol=5)}

@@ -17,11 +17,13 @@ also given). Outputs of ours are never taken for photos:
 from __future__ import annotations
 
 import csv
+import io
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cutout_studio.core import storage
 from cutout_studio.core.image_io import IMAGE_SUFFIXES, is_image_path
 from cutout_studio.core.manifest import MANIFEST_NAME, Manifest
 
@@ -43,13 +45,14 @@ class ScanResult:
 
 def scan_inputs(items: Iterable[str | os.PathLike[str]], *, exclude: Path | None = None) -> ScanResult:
     """The photos that ``items`` (files and folders) name; ``exclude`` is a folder never entered
-    (the run's output folder). A path that does not exist is kept, for the caller to report."""
+    (the run's output folder). A path that does not exist is kept, for the caller to report.
+    Items may be URLs (:mod:`storage`): their folders are listed through fsspec."""
     result = ScanResult()
     seen: set[Path] = set()
     own = OwnOutputs()
     skip_dir = exclude.resolve() if exclude is not None else None
     for item in items:
-        path = Path(item).expanduser()
+        path = storage.location(item).expanduser()
         if path.is_dir():
             root = path.resolve()
             if root in seen:
@@ -78,6 +81,9 @@ def _add(result: ScanResult, seen: set[Path], own: OwnOutputs, root: Path | None
 
 
 def _walk(root: Path, skip_dir: Path | None) -> Iterator[Path]:
+    if storage.is_remote(root):
+        yield from storage.walk(root, skip_dir)
+        return
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
         dirnames[:] = sorted(
@@ -99,10 +105,14 @@ class OwnOutputs:
         found = self._listed.get(folder)
         if found is None:
             outputs: set[Path] = set()
-            if (folder / MANIFEST_NAME).is_file():
-                outputs |= Manifest.load(folder).outputs()
-            if (folder / REPORT_NAME).is_file():
-                outputs |= _report_outputs(folder / REPORT_NAME)
+            if storage.is_remote(folder):  # one read each (a missing object reads as empty)
+                if not getattr(folder, "is_top", False):
+                    outputs = Manifest.load(folder).outputs() | _report_outputs(folder / REPORT_NAME)
+            else:
+                if (folder / MANIFEST_NAME).is_file():
+                    outputs |= Manifest.load(folder).outputs()
+                if (folder / REPORT_NAME).is_file():
+                    outputs |= _report_outputs(folder / REPORT_NAME)
             found = self._listed[folder] = frozenset(outputs)
         return found
 
@@ -121,14 +131,17 @@ def _is_cut_output(path: Path) -> bool:
 
 def _report_outputs(report: Path) -> set[Path]:
     try:
-        with report.open(encoding="utf-8", errors="replace", newline="") as fh:
-            rows = list(csv.DictReader(fh))
+        if storage.is_remote(report):
+            rows = list(csv.DictReader(io.StringIO(storage.read_text(report), newline="")))
+        else:
+            with report.open(encoding="utf-8", errors="replace", newline="") as fh:
+                rows = list(csv.DictReader(fh))
     except (OSError, csv.Error):
         return set()
     outputs = set()
     for row in rows:
         name = (row.get("output") or "").strip()
         if name:
-            path = Path(name)
+            path = storage.location(name)
             outputs.add((path if path.is_absolute() else report.parent / path).resolve())
     return outputs
