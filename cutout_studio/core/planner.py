@@ -57,7 +57,8 @@ def plan_outputs(
     # a URL's locations are UrlPaths (core.storage): the same planning, through fsspec
     out_root = location(out_dir).expanduser().resolve() if out_dir is not None else None
     suffix = output_suffix(options)
-    scan = scan_inputs(inputs, exclude=out_root)
+    plates = [options.clean_plate] if options.clean_plate is not None else []
+    scan = scan_inputs(inputs, exclude=out_root, plates=plates)
     plan = Plan()
     roots = [root for root in dict.fromkeys(r for r, _ in scan.photos) if root is not None]
     bases = _folder_bases(roots, out_root)
@@ -98,6 +99,8 @@ def plan_outputs(
     if scan.own_outputs:
         names = ", ".join(p.name for p in scan.own_outputs[:3]) + (" …" if len(scan.own_outputs) > 3 else "")
         plan.notes.append(f"{len(scan.own_outputs)} file(s) are outputs of ours and were left out: {names}")
+    for plate in scan.plates:
+        plan.notes.append(f"{plate.name}: the clean plate, not cut")
     return plan
 
 

@@ -12,6 +12,9 @@ also given). Outputs of ours are never taken for photos:
 - files listed in the output column of a ``cutout-report.csv`` beside them (batches made
   before the manifest existed);
 - ``NAME_cutout.*`` beside a photo ``NAME.*``: what ``cut`` writes next to each photo.
+
+The shoot's clean plate (the empty backdrop, :mod:`clean_plate`) is not a photo either: a
+photographer may keep it in the shoot's folder, and cutting it would give an empty cutout.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,18 +40,22 @@ class ScanResult:
     photos: list[tuple[Path | None, Path]] = field(default_factory=list)
     duplicates: list[Path] = field(default_factory=list)  #: named more than once: kept once
     own_outputs: list[Path] = field(default_factory=list)  #: outputs of ours: left out
+    plates: list[Path] = field(default_factory=list)  #: clean plates found among them: left out
 
     @property
     def files(self) -> list[Path]:
         return [photo for _, photo in self.photos]
 
 
-def scan_inputs(items: Iterable[str | os.PathLike[str]], *, exclude: Path | None = None) -> ScanResult:
+def scan_inputs(items: Iterable[str | os.PathLike[str]], *, exclude: Path | None = None,
+                plates: Collection[Path] = ()) -> ScanResult:
     """The photos that ``items`` (files and folders) name; ``exclude`` is a folder never entered
-    (the run's output folder). A path that does not exist is kept, for the caller to report.
-    Items may be URLs (:mod:`storage`): their folders are listed through fsspec."""
+    (the run's output folder) and ``plates`` are clean plates, never taken for photos. A path
+    that does not exist is kept, for the caller to report. Items may be URLs (:mod:`storage`):
+    their folders are listed through fsspec."""
     result = ScanResult()
     seen: set[Path] = set()
+    not_photos = {storage.location(plate).expanduser().resolve() for plate in plates}
     own = OwnOutputs()
     skip_dir = exclude.resolve() if exclude is not None else None
     for item in items:
@@ -60,20 +67,23 @@ def scan_inputs(items: Iterable[str | os.PathLike[str]], *, exclude: Path | None
                 continue
             seen.add(root)
             for photo in _walk(root, skip_dir):
-                _add(result, seen, own, root, photo, quiet=True)
+                _add(result, seen, own, root, photo, quiet=True, plates=not_photos)
         else:
-            _add(result, seen, own, None, path, quiet=False)
+            _add(result, seen, own, None, path, quiet=False, plates=not_photos)
     return result
 
 
 def _add(result: ScanResult, seen: set[Path], own: OwnOutputs, root: Path | None, photo: Path,
-         *, quiet: bool) -> None:
+         *, quiet: bool, plates: set[Path]) -> None:
     resolved = photo.resolve()
     if resolved in seen:
         if not quiet:  # a file inside a folder also given is not news; the same file twice is
             result.duplicates.append(photo)
         return
     seen.add(resolved)
+    if resolved in plates:
+        result.plates.append(photo)
+        return
     if own.is_ours(resolved):
         result.own_outputs.append(photo)
         return

@@ -150,6 +150,10 @@ class ShootStore:
             _log.warning("cannot save the shoot %s: %s", shoot.folder, exc)
         return shoot
 
+    def plates(self) -> set[Path]:
+        """Every shoot's clean plate: files the editor never opens as photos."""
+        return {shoot.clean_plate for shoot in self._load_all().values() if shoot.clean_plate is not None}
+
     def recent(self, limit: int = 10) -> list[Shoot]:
         """The shoots last opened, newest first (folders that are gone are left out)."""
         shoots = sorted(self._load_all().values(), key=lambda s: s.opened_at, reverse=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -197,8 +197,8 @@ class Document:
             self.status = DocStatus.WAITING
 
 
-def scan_paths(items: Iterable[str | os.PathLike[str]]) -> list[tuple[Path | None, Path]]:
+def scan_paths(items: Iterable[str | os.PathLike[str]], plates: Collection[Path] = ()) -> list[tuple[Path | None, Path]]:
     """(folder it was found in or None, photo) for the photos named directly and every photo
     inside the folders: the engine's one scanner, so the editor opens what a batch would cut
-    (never our own outputs, each photo once)."""
-    return scan_inputs(items).photos
+    (never our own outputs nor a shoot's clean plate, each photo once)."""
+    return scan_inputs(items, plates=plates).photos

@@ -284,7 +284,7 @@ class MainWindow(QMainWindow):
     def open_paths(self, items: Sequence[str | os.PathLike[str]]) -> list[Document]:
         """Add photos (and the photos inside folders) to the filmstrip; shows the first new one."""
         self.shoot.opened(items)
-        added = self.opener.new_documents(items, self.docs)
+        added = self.opener.new_documents(items, self.docs, self.shoot.store.plates())
         for doc in added:
             for slot in (self.view.doc_changed, self.autosave.mark, self.shoot.doc_changed):
                 doc.changed.connect(slot)

@@ -9,7 +9,7 @@ scans folders with the one scanner, skips photos already open, marks missing fil
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QObject, Signal
@@ -38,11 +38,13 @@ class FileOpener(QObject):
         self._parent = parent
         self.recent_menu: QMenu | None = None
 
-    def new_documents(self, items: Sequence[PathItem], open_docs: Iterable[Document]) -> list[Document]:
-        """Documents for the photos in ``items`` that are not open yet (in scan order)."""
+    def new_documents(self, items: Sequence[PathItem], open_docs: Iterable[Document],
+                      plates: Collection[Path] = ()) -> list[Document]:
+        """Documents for the photos in ``items`` that are not open yet (in scan order); ``plates``
+        (the shoots' clean plates) are not photos."""
         known = {doc.path.resolve() for doc in open_docs}
         added: list[Document] = []
-        for root, path in scan_paths(items):
+        for root, path in scan_paths(items, plates):
             if path.resolve() in known:
                 continue
             known.add(path.resolve())

@@ -166,3 +166,34 @@ def test_the_manifest_keeps_the_last_line_per_output_and_is_compacted_when_long(
     again.close()
     assert len((out / MANIFEST_NAME).read_text(encoding="utf-8").splitlines()) == 1
     assert Manifest.load(out).state(src, out / "a.png", fingerprints[-1]) == "fresh"
+
+
+def test_the_clean_plate_kept_in_the_shoot_folder_is_not_cut(tmp_path):
+    """A photographer keeps the empty backdrop beside the shoot's photos: the batch and the
+    editor's scan leave it out (cutting it gives an empty cutout and a misleading report)."""
+    src = tmp_path / "shoot"
+    src.mkdir()
+    shutil.copy(BEAR, src / "bear.jpg")
+    shutil.copy(PHONE, src / "phone.jpg")
+    Image.open(TV).save(src / "empty.png")  # stands in for the plate: any image of the folder
+    options = ExportOptions(clean_plate=src / "empty.png")
+    plan = plan_outputs([src], tmp_path / "out", options)
+    assert sorted(job.source.name for job in plan.jobs) == ["bear.jpg", "phone.jpg"]
+    assert "empty.png: the clean plate, not cut" in plan.notes
+    # named directly it is left out too; without a plate it is an ordinary photo
+    assert plan_outputs([src / "empty.png"], tmp_path / "out", options).jobs == []
+    assert len(plan_outputs([src], tmp_path / "out", ExportOptions()).jobs) == 3
+
+
+def test_the_editor_does_not_open_a_shoots_clean_plate(tmp_path):
+    from cutout_studio.core.shoots import Shoot, ShootStore
+    from cutout_studio.qt.document import scan_paths
+
+    src = tmp_path / "shoot"
+    src.mkdir()
+    shutil.copy(BEAR, src / "bear.jpg")
+    Image.open(TV).save(src / "empty.png")
+    store = ShootStore(tmp_path / "shoots.json")
+    store.save(Shoot(src, clean_plate=src / "empty.png"))
+    assert [p.name for _, p in scan_paths([src], store.plates())] == ["bear.jpg"]
+    assert sorted(p.name for _, p in scan_paths([src])) == ["bear.jpg", "empty.png"]
