@@ -90,6 +90,18 @@ class MaskCache:
         except OSError as exc:
             _log.warning("cannot cache the mask of %s: %s", key[:12], exc)
 
+    def forget_model(self, model: str) -> int:
+        """Remove every mask cached for ``model`` (a personal model tuned again or deleted: its
+        name stays, its masks no longer hold); returns how many."""
+        suffix = f"-{_SAFE.sub('_', model)}.png"
+        removed = 0
+        for path in self.root.glob(f"*{suffix}") if self.root.is_dir() else ():
+            # keys are hex digits: the model is exactly what follows the first '-'
+            if path.name[: -len(suffix)].isalnum() and "-" not in path.name[: -len(suffix)]:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
     def prune(self, keep_days: float = KEEP_DAYS) -> int:
         """Remove masks not used for ``keep_days``; returns how many."""
         return remove_older_than(self.root, keep_days)

@@ -20,7 +20,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from cutout_studio.core.errors import CutoutError
+from cutout_studio.core.errors import CancelledError, CutoutError
 from cutout_studio.core.models.cards import ModelCard, get_card
 from cutout_studio.core.models.device import cpu_has_native_bf16, float32_forced, resolve_device
 from cutout_studio.core.models.weights import sha256_of
@@ -75,6 +75,10 @@ class TrainConfig:
     time_limit: float | None = None  #: minutes for this session, start-up included
     stop_at: int | None = None  #: pause at this step (checkpoint, resume later)
     seed: int = 0
+    #: "train": each set's train part (its val part is held out); "all": every pair, for a
+    #: personal tune on a handful of corrections (``cutout-studio tune``), where a held-out
+    #: eighth would leave nothing to learn from (use with val_every=0)
+    train_on: str = "train"
     extra: dict[str, Any] = field(default_factory=dict)  #: command line, notes: recorded, not used
 
     def __post_init__(self) -> None:
@@ -89,6 +93,8 @@ class TrainConfig:
             raise CutoutError("--synthetic-ratio must be between 0 and 1")
         if self.time_limit is not None and self.time_limit <= 0:
             raise CutoutError("--time-limit must be positive (minutes)")
+        if self.train_on not in ("train", "all"):
+            raise CutoutError(f"train_on must be 'train' or 'all', got '{self.train_on}'")
 
     @property
     def base_lr(self) -> float:
@@ -270,8 +276,19 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
-def train(config: TrainConfig, *, resume: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
-    """Run (or continue) a training; returns the final record (what ``OUT.json`` holds)."""
+def train(
+    config: TrainConfig,
+    *,
+    resume: str | Path | None = None,
+    progress: bool = True,
+    cancelled: Callable[[], bool] | None = None,
+    on_step: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Run (or continue) a training; returns the final record (what ``OUT.json`` holds).
+
+    ``cancelled`` is asked before each step: True ends the run as Ctrl-C does (a checkpoint,
+    then :class:`CancelledError`). ``on_step(step, stop)`` follows each step (the editor's
+    progress bar; the terminal has tqdm's)."""
     started = time.monotonic()
     limit_s = config.time_limit * 60.0 if config.time_limit else None
     device = resolve_device(config.device)
@@ -279,7 +296,7 @@ def train(config: TrainConfig, *, resume: str | Path | None = None, progress: bo
     from cutout_studio.core.training.data import find_sets
 
     backgrounds = list_backgrounds(config.backgrounds or find_sets(config.data)[1])
-    train_pairs = [pair for s in sets for pair in s.train]
+    train_pairs = [pair for s in sets for pair in (s.train if config.train_on == "train" else (*s.train, *s.val))]
     card = card_for(config.base)
     output = Path(config.output).expanduser()
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -376,6 +393,8 @@ def train(config: TrainConfig, *, resume: str | Path | None = None, progress: bo
     session_images, session_seconds = 0, 0.0
     try:
         for images, masks in loader:
+            if cancelled is not None and cancelled():
+                raise CancelledError(f"training cancelled at step {step}")
             now = time.monotonic()
             step_time = float(np.median(step_times[-25:])) if step_times else 0.0
             if limit_s is not None and now - started + step_time + val_seconds * 1.5 + SAVE_RESERVE_S > limit_s:
@@ -401,6 +420,8 @@ def train(config: TrainConfig, *, resume: str | Path | None = None, progress: bo
                 ema = value if ema is None else 0.9 * ema + 0.1 * value
                 bar.set_postfix(loss=f"{ema:.4f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}", refresh=False)
             bar.update(1)
+            if on_step is not None:
+                on_step(step, stop)
             finished = time.monotonic()
             step_times.append(finished - last)
             session_seconds += finished - last
@@ -417,7 +438,7 @@ def train(config: TrainConfig, *, resume: str | Path | None = None, progress: bo
                 val_seconds = validate(step)
                 save()
             last = time.monotonic()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, CancelledError):
         bar.write(f"interrupted at step {step}: saving a checkpoint to resume from")
         state["train_seconds"] += session_seconds
         save()
