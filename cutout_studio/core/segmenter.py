@@ -93,7 +93,7 @@ class Segmenter:
             model = _MODELS.get(key)
             if model is None:
                 model = load_model(self.card, self.device)
-                if key[2]:
+                if key[3]:
                     model = model.half()
                 if self.device.type == "cpu":
                     # oneDNN's convolutions run ~30 % faster on NHWC tensors on the CPU
