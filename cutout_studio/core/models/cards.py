@@ -106,11 +106,14 @@ def _unet_io() -> ModelIO:
     return UNetIO(input_size=320)
 
 
-#: architecture name -> (network, its ModelIO as our trainer leaves it: BCE, so a probability output)
+#: architecture name -> (network, the ModelIO of weights our trainer made from scratch: BCE, so a probability)
 ARCHITECTURES: dict[str, tuple[Callable[[], nn.Module], Callable[[], ModelIO]]] = {
     "U²-Netp": (U2NetP, _tuned_u2netp_io),
     "U-Net": (UNet, _unet_io),
 }
+#: the output handling a user card may name (``io`` in its card entry): a short tune keeps its
+#: base's (the official U²-Netp's output is stretched; a few steps do not recalibrate it)
+IO_KINDS: dict[str, type[ModelIO]] = {cls.__name__: cls for cls in (U2NetPIO, U2NetPTunedIO, UNetIO)}
 
 
 def check_user_name(name: str) -> str:
@@ -127,7 +130,9 @@ def user_card(name: str, record: dict[str, Any]) -> ModelCard:
     info = record.get(USER_CARD_KEY)
     if not isinstance(info, dict) or info.get("architecture") not in ARCHITECTURES:
         raise ModelError(f"{name}.json: no known architecture in its card")
-    build, io = ARCHITECTURES[info["architecture"]]
+    build, default_io = ARCHITECTURES[info["architecture"]]
+    io_kind = IO_KINDS.get(str(info.get("io")))
+    io = (lambda: io_kind(input_size=320)) if io_kind is not None else default_io
     provenance = record.get("provenance") or {}
     return ModelCard(
         name=name,

@@ -295,9 +295,11 @@ def register_user_model(
     description: str,
     licence: str,
     provenance: dict[str, Any],
+    io: str | None = None,
 ) -> InstalledModel:
     """Install ``weights`` (a safetensors file) as the user card ``name`` in the models folder,
-    replacing a user card of that name. The weights are written first and the record (which
+    replacing a user card of that name; ``io`` names its output handling (cards.IO_KINDS; default:
+    the architecture's as our trainer leaves it). The weights are written first and the record (which
     makes the card exist) last, so a card is never seen without its weights."""
     from safetensors.torch import load_file
 
@@ -310,6 +312,8 @@ def register_user_model(
     except Exception as exc:  # safetensors raises its own error types for bad headers
         raise ModelError(f"{src.name}: not a valid safetensors file ({exc})") from None
     info = {"architecture": architecture, "description": description, "licence": licence}
+    if io is not None:
+        info["io"] = io
     card = user_card(name, {USER_CARD_KEY: info})
     card.build().load_state_dict(state, strict=True)  # refuse weights of another architecture
     return _save(card, state, {USER_CARD_KEY: info, "provenance": provenance})

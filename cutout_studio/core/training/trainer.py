@@ -79,6 +79,9 @@ class TrainConfig:
     #: personal tune on a handful of corrections (``cutout-studio tune``), where a held-out
     #: eighth would leave nothing to learn from (use with val_every=0)
     train_on: str = "train"
+    #: keep the base's batch-norm statistics (normalisation layers stay in eval mode): a tune's
+    #: batches of 2-4 photos of one kind would replace statistics learnt over many thousands
+    freeze_norm: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  #: command line, notes: recorded, not used
 
     def __post_init__(self) -> None:
@@ -160,6 +163,16 @@ def _precision(device: torch.device) -> str:
         return "bfloat16" if ac._enabled else "float32"
 
 
+def train_mode(model: nn.Module, freeze_norm: bool) -> None:
+    """``model.train()``, with its batch-norm layers left in eval mode (their running statistics
+    kept) when ``freeze_norm``."""
+    model.train()
+    if freeze_norm:
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
+
+
 # --------------------------------------------------------------------------------------------
 # val
 
@@ -167,10 +180,11 @@ def _precision(device: torch.device) -> str:
 class Validator:
     """The val parts of the sets, loaded once; :meth:`score` gives IoU and MAE per set at the model's size."""
 
-    def __init__(self, sets: Sequence[TrainingSet], card: ModelCard, size: int, limit: int, device: torch.device) -> None:
+    def __init__(self, sets: Sequence[TrainingSet], card: ModelCard, size: int, limit: int, device: torch.device,
+                 freeze_norm: bool = False) -> None:
         from cutout_studio.core.evaluate import _spread
 
-        self.card, self.device = card, device
+        self.card, self.device, self.freeze_norm = card, device, freeze_norm
         self.sets: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.files: dict[str, list[str]] = {}
         for s in sets:
@@ -196,7 +210,7 @@ class Validator:
                     ious.append(torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union)))
                 per_set[name] = {"iou": round(float(torch.cat(ious).mean()), 5),
                                  "mae": round(float(torch.cat(maes).mean()), 5), "images": len(images)}
-        model.train()
+        train_mode(model, self.freeze_norm)
         if not per_set:
             return {"sets": {}, "score": None}
         mean_iou = float(np.mean([v["iou"] for v in per_set.values()]))
@@ -313,7 +327,7 @@ def train(
         # (torch's stubs leave out Module.to's memory_format keyword)
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         torch.backends.cudnn.benchmark = True
-    model.train()
+    train_mode(model, config.freeze_norm)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.base_lr, weight_decay=config.weight_decay)
     state: dict[str, Any] = {"step": 0, "horizon": config.steps, "best": None, "history": [], "base": base_info,
                              "images": 0, "train_seconds": 0.0}
@@ -332,7 +346,8 @@ def train(
     stop = min(config.stop_at or config.steps, config.steps)
     start_step = state["step"]
 
-    validator = Validator(sets, card, config.size, config.val_limit, device) if config.val_every > 0 else None
+    validator = (Validator(sets, card, config.size, config.val_limit, device, config.freeze_norm)
+                 if config.val_every > 0 else None)
     record: dict[str, Any] = {
         "model": card.architecture,
         "base": state["base"],

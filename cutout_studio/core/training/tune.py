@@ -112,6 +112,7 @@ def tune(
             workers=0,  # a few photos, decoded once: loader processes would cost more than they save
             val_every=0,
             train_on="all",
+            freeze_norm=True,
             seed=seed,
             extra={"tune": name},
         )
@@ -140,6 +141,7 @@ def tune(
                         f"({provenance['date'][:10]})",
             licence=f"yours (tuned from {card.name}: {card.licence})",
             provenance=provenance,
+            io=type(card.io).__name__,  # the base's output handling: a short tune does not recalibrate it
         )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
