@@ -44,12 +44,12 @@ def main() -> None:
     user_models = Path(os.environ.get("CUTOUT_STUDIO_HOME", "")) / "models" if os.environ.get(
         "CUTOUT_STUDIO_HOME") else None
     os.environ["CUTOUT_STUDIO_HOME"] = str(home)
+    import platformdirs
+
     from cutout_studio.core.evaluate import _spread, evaluate_sets
     from cutout_studio.core.models import get_card, install, installed
     from cutout_studio.core.training.data import set_pairs
     from cutout_studio.core.training.tune import tune
-
-    import platformdirs
 
     source = user_models or Path(platformdirs.user_cache_dir("cutout-studio")) / "models"
     for name in ("u2netp.safetensors", "u2netp.json"):
