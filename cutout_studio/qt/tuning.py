@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QActionGroup
@@ -38,6 +38,7 @@ from cutout_studio.qt.document import Document
 from cutout_studio.qt.workers import Job, JobContext, Lane
 
 if TYPE_CHECKING:
+    from cutout_studio.core.training.tune import TuneResult
     from cutout_studio.qt.main_window import MainWindow
 
 _log = logging.getLogger(__name__)
@@ -208,7 +209,7 @@ class TuneDialog(QDialog):
         self.setWindowTitle("Tune on my corrections")
         self.flow = flow
         self.job: Job | None = None
-        self.result: object | None = None
+        self.outcome: TuneResult | None = None  #: the last tune's (not ``result``: QDialog's)
         self._started = 0.0
         layout = QVBoxLayout(self)
         self.summary = QLabel()
@@ -261,7 +262,7 @@ class TuneDialog(QDialog):
     def start(self) -> bool:
         if self.job is not None:
             return False
-        self.result = None
+        self.outcome = None
         self.use_button.setEnabled(False)
         self.start_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
@@ -279,19 +280,18 @@ class TuneDialog(QDialog):
             self.status.setText("Cancelling at the end of this step…")
 
     def _progress(self, value: object) -> None:
-        step, stop = value  # type: ignore[misc]
+        step, stop = cast("tuple[int, int]", value)
         self.bar.setRange(0, stop)
         self.bar.setValue(step)
         elapsed = time.monotonic() - self._started
         left = elapsed / step * (stop - step) if step else 0.0
         self.status.setText(f"Step {step} of {stop}: about {_duration(left)} left")
 
-    def _done(self, result: object) -> None:
+    def _done(self, value: object) -> None:
         self._finish()
-        self.result = result
-        name = result.model.card.name  # type: ignore[attr-defined]
-        self.status.setText(f"Model '{name}' is ready ({result.pairs} photo(s), {result.steps} steps, "  # type: ignore[attr-defined]
-                            f"{_duration(result.seconds)}). Use it now?")  # type: ignore[attr-defined]
+        result = self.outcome = cast("TuneResult", value)
+        self.status.setText(f"Model '{result.model.card.name}' is ready ({result.pairs} photo(s), {result.steps} "
+                            f"steps, {_duration(result.seconds)}). Use it now?")
         self.use_button.setEnabled(True)
 
     def _failed(self, exc: BaseException) -> None:
@@ -305,8 +305,8 @@ class TuneDialog(QDialog):
         self.refresh()
 
     def use(self) -> None:
-        if self.result is not None:
-            self.flow.use_model(self.result.model.card.name)  # type: ignore[attr-defined]
+        if self.outcome is not None:
+            self.flow.use_model(self.outcome.model.card.name)
             self.use_button.setEnabled(False)
             self.hide()
 

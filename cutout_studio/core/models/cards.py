@@ -132,13 +132,13 @@ def user_card(name: str, record: dict[str, Any]) -> ModelCard:
         raise ModelError(f"{name}.json: no known architecture in its card")
     build, default_io = ARCHITECTURES[info["architecture"]]
     io_kind = IO_KINDS.get(str(info.get("io")))
-    io = (lambda: io_kind(input_size=320)) if io_kind is not None else default_io
+    io: ModelIO = io_kind(input_size=320) if io_kind is not None else default_io()
     provenance = record.get("provenance") or {}
     return ModelCard(
         name=name,
         architecture=info["architecture"],
         build=build,
-        io=io(),
+        io=io,
         weights_file=f"{name}.safetensors",
         licence=str(info.get("licence", "")),
         provenance=json.dumps(provenance, sort_keys=True),

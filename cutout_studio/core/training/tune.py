@@ -117,6 +117,7 @@ def tune(
             extra={"tune": name},
         )
         record = train(config, progress=progress, cancelled=cancelled, on_step=on_step)
+        date = time.strftime("%Y-%m-%d %H:%M:%S")
         provenance = {
             "base_model": card.name,
             "base_sha256": found.sha256,
@@ -131,14 +132,14 @@ def tune(
             "device": record.get("device"),
             "train_seconds": round(time.monotonic() - started, 1),
             "commit": record.get("commit"),
-            "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "date": date,
         }
         result = register_user_model(
             name,
             card.architecture,
             output,
             description=f"Personal: {card.name} tuned on {pairs} correction(s), {steps} steps "
-                        f"({provenance['date'][:10]})",
+                        f"({date[:10]})",
             licence=f"yours (tuned from {card.name}: {card.licence})",
             provenance=provenance,
             io=type(card.io).__name__,  # the base's output handling: a short tune does not recalibrate it
