@@ -12,7 +12,7 @@ import pytest
 
 from cutout_studio.cli import main
 from cutout_studio.core.errors import CancelledError, ModelError
-from cutout_studio.core.models import delete_user_model, get_card, installed
+from cutout_studio.core.models import card_for_file, delete_user_model, get_card, installed
 from cutout_studio.core.segmenter import Segmenter
 from cutout_studio.core.training.data import read_rgb
 from cutout_studio.core.training.tune import tune
@@ -56,6 +56,8 @@ def test_tune_registers_a_card_that_the_segmenter_and_cut_use(personal_home, fou
     assert record["provenance"]["base_model"] == "u2netp" and record["provenance"]["corrections"] == 4
     assert record["provenance"]["steps"] == 3 and record["provenance"]["date"][:2] == "20"
     assert record["provenance"]["base_sha256"] == installed(get_card("u2netp")).sha256
+    # a weights file named on the command line is run by a built-in card, never taken for a personal one
+    assert not card_for_file(models / "mine.safetensors").user
 
     photo = read_rgb(DATA / "people-ccp__ccp0041.jpg")
     base = Segmenter("u2netp", device="cpu", half=False).predict(photo)

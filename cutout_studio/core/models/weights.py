@@ -464,7 +464,9 @@ def card_for_file(path: str | os.PathLike[str]) -> ModelCard:
             metadata = fh.metadata() or {}
     except Exception as exc:  # safetensors raises its own error types for bad headers
         raise ModelError(f"{src.name}: not a valid safetensors file ({exc})") from None
-    fits = [card for card in all_cards() if card.weights_at is None and _tensor_shapes(card.name) == shapes]
+    # the built-in cards only: a user card names its own weights file, not an architecture to run others with
+    fits = [card for card in all_cards()
+            if card.weights_at is None and not card.user and _tensor_shapes(card.name) == shapes]
     if not fits:
         known = ", ".join(sorted({card.architecture for card in all_cards()}))
         raise ModelError(f"{src.name}: its {len(shapes)} tensors fit no known architecture ({known})")
