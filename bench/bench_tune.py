@@ -10,7 +10,7 @@ on the category's val part, which is never trained on.
     python bench/bench_tune.py --data ../shared/data/people-ccp --ns 5 20 --steps 40 --size 160
 
 Personal models are made in a scratch home (CUTOUT_STUDIO_HOME), never in the user's models folder.
-Results: bench/results/tune.json.
+Results: bench/results/tune-SET.json.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def main() -> None:
           f"batch {args.batch_size}; commit {commit}; {machine['cpu']}, {machine['cores']} cores; "
           f"load {machine['load_average']} -> {common.load_average()}")
     common.print_table(["model", "N", "tune s", "IoU", "MAE", "ΔIoU", "ΔMAE", "val photos"], rows)
-    common.write_results("tune", {"machine": machine, "commit": commit, "data": str(args.data), "steps": args.steps,
+    common.write_results(f"tune-{args.data.name}", {"machine": machine, "commit": commit, "data": str(args.data), "steps": args.steps,
                                   "size": args.size, "batch_size": args.batch_size, "val_limit": args.val_limit,
                                   "tunes": tunes, "scores": summary, "load_average_end": common.load_average()})
 

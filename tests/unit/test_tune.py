@@ -89,6 +89,13 @@ def test_cancel_leaves_nothing_registered(personal_home, four_pairs):
              **QUICK)
     assert steps == [1]
     assert sorted(p.name for p in (personal_home / "models").iterdir()) == ["u2netp.json", "u2netp.safetensors"]
+
+    def ctrl_c(step: int, stop: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C in `cutout-studio tune`
+        tune(four_pairs, name="mine", on_step=ctrl_c, **QUICK)
+    assert sorted(p.name for p in (personal_home / "models").iterdir()) == ["u2netp.json", "u2netp.safetensors"]
     with pytest.raises(ModelError, match="unknown model 'mine'"):
         get_card("mine")
 
