@@ -31,6 +31,8 @@ def add_tune_parsers(sub: argparse._SubParsersAction[Any]) -> None:
                                    "replaced)")
     tu.add_argument("--base", help="the model to start from (default: the default model)")
     tu.add_argument("--batch-size", type=int, help="photos per step (default 4)")
+    tu.add_argument("--size", type=int, help="training side, px (default 320, the model's; 160 is ~4x faster "
+                                             "on a CPU, with softer edges: docs/benchmarks.md#personal-tuning)")
     tu.add_argument("--device", help="auto (default), cpu, cuda, cuda:N, mps")
     tu.set_defaults(handler=run_tune)
 
@@ -47,7 +49,8 @@ def add_tune_parsers(sub: argparse._SubParsersAction[Any]) -> None:
 def run_tune(args: argparse.Namespace) -> int:
     from cutout_studio.core.training.tune import tune
 
-    given = {"name": args.name, "steps": args.steps, "batch_size": args.batch_size, "device": args.device}
+    given = {"name": args.name, "steps": args.steps, "batch_size": args.batch_size, "size": args.size,
+             "device": args.device}
     try:
         result = tune(args.source, base=args.base, **{k: v for k, v in given.items() if v is not None})
     except KeyboardInterrupt:

@@ -117,8 +117,12 @@ def test_bad_input_gives_a_one_line_reason(personal_home, tmp_path, four_pairs, 
     assert sorted(p.name for p in (personal_home / "models").iterdir()) == ["u2netp.json", "u2netp.safetensors"]
 
 
-def test_a_personal_model_is_deleted_with_its_weights(personal_home, four_pairs, capsys):
-    tune(four_pairs, name="mine", **{**QUICK, "steps": 1})
+def test_the_command_tunes_and_a_personal_model_is_deleted_with_its_weights(personal_home, four_pairs, capsys):
+    assert main(["tune", "--from", str(four_pairs), "--name", "mine", "--steps", "1", "--size", "64",
+                 "--batch-size", "2", "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    assert "registered model 'mine' (u2netp tuned on 4 pair(s), 1 steps" in captured.out
+    assert "training" in captured.err  # the progress bar (tqdm: steps, time left)
     assert main(["models", "delete", "mine"]) == 0
     assert "deleted mine" in capsys.readouterr().out
     assert not (personal_home / "models" / "mine.safetensors").exists()
