@@ -12,6 +12,7 @@ import pytest
 
 from cutout_studio.cli import main
 from cutout_studio.core.errors import CancelledError, ModelError
+from cutout_studio.core.mask_cache import MaskCache
 from cutout_studio.core.models import card_for_file, delete_user_model, get_card, installed
 from cutout_studio.core.segmenter import Segmenter
 from cutout_studio.core.training.data import read_rgb
@@ -77,7 +78,12 @@ def test_tuning_again_replaces_the_weights_the_segmenter_serves(personal_home, f
     photo = read_rgb(DATA / "people-ccp__ccp0041.jpg")
     tune(four_pairs, name="mine", **{**QUICK, "steps": 1})
     first = Segmenter("mine", device="cpu", half=False).predict(photo)
+    cache = MaskCache()
+    for model in ("mine", "u2netp"):
+        cache.save("ab12" * 16, model, first)
     tune(four_pairs, name="mine", **QUICK)
+    # the editor's cached automatic masks of the old weights are gone, the other models' stay
+    assert not cache.path_for("ab12" * 16, "mine").exists() and cache.path_for("ab12" * 16, "u2netp").exists()
     second = Segmenter("mine", device="cpu", half=False).predict(photo)
     assert np.abs(first - second).mean() > 1e-5  # not the model loaded before, under the same name
 
