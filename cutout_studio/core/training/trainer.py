@@ -51,6 +51,8 @@ BASES = ("u2netp", "none", "unet")
 SAVE_RESERVE_S = 2.0
 #: Fields a resumed run may change; the others come from the checkpoint (they decide the samples and the schedule).
 SESSION_FIELDS = ("time_limit", "stop_at", "device", "workers", "val_every", "steps", "output")
+#: Fields added to TrainConfig after checkpoints were written, with the value that trains as those runs did.
+ADDED_FIELDS: dict[str, Any] = {"train_on": "train", "freeze_norm": False}
 
 
 @dataclass
@@ -333,7 +335,9 @@ def train(
                              "images": 0, "train_seconds": 0.0}
     if resume is not None:
         state = ckpt.load_checkpoint(folder, model, optimizer)
-        saved = {k: v for k, v in state["config"].items() if k not in SESSION_FIELDS and k != "extra"}
+        # fields added since a checkpoint was written count as their value that behaves as before
+        saved = {k: v for k, v in {**ADDED_FIELDS, **state["config"]}.items()
+                 if k not in SESSION_FIELDS and k != "extra"}
         asked = {k: v for k, v in asdict(config).items() if k not in SESSION_FIELDS and k != "extra"}
         if saved != asked:
             # both sides' keys: a field added to TrainConfig since the checkpoint is a change too
