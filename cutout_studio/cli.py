@@ -31,6 +31,7 @@ from cutout_studio.cli_flags import (
 from cutout_studio.core.errors import CutoutError, ModelError
 from cutout_studio.core.options import BatchOptions, Range, spec
 from cutout_studio.train_command import add_train_parser
+from cutout_studio.tune_command import add_tune_parsers
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -158,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file", type=Path)
     imp.add_argument("--name", help="which model the file holds (default: guessed)")
     imp.set_defaults(handler=_cmd_models_import)
+    dele = msub.add_parser("delete", help="delete a personal model (made by `tune`)")
+    dele.add_argument("name")
+    dele.set_defaults(handler=_cmd_models_delete)
 
     ev = sub.add_parser("eval", help="measure mask quality on image/mask folders")
     ev.add_argument("sets", nargs="+", type=Path, help="folders with images/ and masks/ subfolders")
@@ -177,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(ev, repeat=True)
     ev.set_defaults(handler=_cmd_eval)
     add_train_parser(sub)
+    add_tune_parsers(sub)
     return parser
 
 
@@ -385,7 +390,7 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
     print(f"models folder: {models_dir()}")
     for card, found in list_models():
         mark = "installed" if found else "not installed"
-        default = " (default)" if card.name == DEFAULT_MODEL else ""
+        default = " (default)" if card.name == DEFAULT_MODEL else " (personal)" if card.user else ""
         print(f"  {card.name:<8} {card.architecture:<8} {mark:<14} {card.licence}{default}")
         print(f"           {card.description}")
     return EXIT_OK
@@ -410,6 +415,16 @@ def _cmd_models_import(args: argparse.Namespace) -> int:
 
     result = import_file(args.file, args.name, progress=_print_progress)
     print(f"installed {result.card.name} -> {result.path}")
+    return EXIT_OK
+
+
+def _cmd_models_delete(args: argparse.Namespace) -> int:
+    from cutout_studio.core.mask_cache import MaskCache
+    from cutout_studio.core.models import delete_user_model
+
+    card = delete_user_model(args.name)
+    MaskCache().forget_model(card.name)
+    print(f"deleted {card.name}")
     return EXIT_OK
 
 

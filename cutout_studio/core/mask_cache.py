@@ -133,6 +133,21 @@ class MaskCache:
         except (OSError, UnicodeDecodeError):
             return ""
 
+    def forget_model(self, model: str) -> int:
+        """Remove every mask cached for ``model``, with or without a clean plate (a personal model
+        tuned again or deleted: its name stays, its masks no longer hold); returns how many."""
+        names = (f"-{_SAFE.sub('_', model)}.png", f"-{_SAFE.sub('_', mask_variant(model, 'x'))[:-1]}")
+        removed = 0
+        for path in self.root.glob("*.png") if self.root.is_dir() else ():
+            key, _, rest = path.name.partition("-")
+            # keys are hex digits: the model is exactly what follows the first '-'
+            if not key.isalnum() or not (f"-{rest}" == names[0] or f"-{rest}".startswith(names[1])):
+                continue
+            path.unlink(missing_ok=True)
+            path.with_suffix(".txt").unlink(missing_ok=True)  # a plate's note, when there is one
+            removed += 1
+        return removed
+
     def prune(self, keep_days: float = KEEP_DAYS) -> int:
         """Remove masks not used for ``keep_days``; returns how many."""
         return remove_older_than(self.root, keep_days)

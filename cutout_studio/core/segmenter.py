@@ -26,7 +26,7 @@ from cutout_studio.core.models.weights import load_model
 
 # One loaded model per (name, device, precision), shared by every Segmenter in the process:
 # the GUI, the batch and the API all reuse it instead of loading the weights again.
-_MODELS: dict[tuple[str, str, bool], nn.Module] = {}
+_MODELS: dict[tuple[str, str, str, bool], nn.Module] = {}
 _MODELS_LOCK = threading.Lock()
 _log = logging.getLogger(__name__)
 
@@ -87,12 +87,13 @@ class Segmenter:
 
     def _shared_model(self) -> nn.Module:
         # CPU bfloat16 is applied per call (autocast): it shares the float32 weights
-        key = (self.card.name, str(self.device), self.half and self.device.type == "cuda")
+        # the digest too: a personal model tuned again keeps its name but not its weights
+        key = (self.card.name, self.card.sha256 or "", str(self.device), self.half and self.device.type == "cuda")
         with _MODELS_LOCK:
             model = _MODELS.get(key)
             if model is None:
                 model = load_model(self.card, self.device)
-                if key[2]:
+                if key[3]:
                     model = model.half()
                 if self.device.type == "cpu":
                     # oneDNN's convolutions run ~30 % faster on NHWC tensors on the CPU

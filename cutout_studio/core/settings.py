@@ -63,6 +63,9 @@ class Settings:
     last_export_dir: str = ""
     last_batch_dir: str = ""
     model: str = "default"
+    #: keep each photo finished in the editor (photo + final mask) in the corrections set, to tune
+    #: a personal model on (core/corrections.py); opt-in: the photos stay on this computer
+    keep_corrections: bool = False
 
     def add_recent(self, path: str | os.PathLike[str]) -> None:
         """Put ``path`` first in the recent files (no duplicates, at most RECENT_LIMIT)."""

@@ -148,6 +148,18 @@ class Actions:
             "Batch", "Run on &folder…", ["Ctrl+B"], "Cut out every photo in a folder with the export settings"
         )
 
+        # personal tuning (qt/tuning.py wires them; the Model menu also lists the models to use)
+        self.keep_corrections = make(
+            "Model", "&Keep finished photos for tuning", [],
+            "Keep each photo you finish (photo + final mask) on this computer, to tune a personal model on",
+            checkable=True,
+        )
+        self.corrections = make("Model", "&Corrections kept…", [], "The finished photos kept for tuning: view, delete")
+        self.tune = make(
+            "Model", "&Tune on my corrections…", [],
+            "Fine-tune a personal model on the photos you finished, in the background",
+        )
+
         self.shortcuts = make(
             "Help", "&Keyboard shortcuts", [StdKey.HelpContents, "F1"], "List every shortcut"
         )

@@ -60,6 +60,7 @@ from cutout_studio.qt.shoot import ShootFlow
 from cutout_studio.qt.state import EditorState
 from cutout_studio.qt.thumbnails import ThumbnailLoader
 from cutout_studio.qt.tools_panel import ToolsPanel
+from cutout_studio.qt.tuning import TuningFlow
 from cutout_studio.qt.workers import Lanes
 
 if TYPE_CHECKING:
@@ -146,6 +147,7 @@ class MainWindow(QMainWindow):
         self.compliance = ComplianceCheck(  # the marketplace check of the photo on screen
             self.state, self.lanes.jobs, self.tools.compliance_label, current=lambda: self.view.current,
             edges_of=self.shoot.edges_for, changed=(self.view.view_updated, self.view.document_shown), parent=self)
+        self.tuning = TuningFlow(self)  # keeping finished photos, the model in use, personal tunes
         self._build_menus()
         self._connect()
         canvas_follows_state(self.state, self.canvas, self.actions_, self.view.refresh)
@@ -207,6 +209,7 @@ class MainWindow(QMainWindow):
                 self.opener.attach_recent(self.recent_menu)
             self.addAction(action)  # shortcuts work wherever the focus is in the window
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, a.shoot_toolbar(self))
+        self.tuning.attach_menu(menus["Model"])
 
     def _connect(self) -> None:
         a = self.actions_
@@ -472,6 +475,7 @@ class MainWindow(QMainWindow):
             risks.append("an export is running: it will be cancelled")
         if self.batch_dialog is not None and self.batch_dialog.running:
             risks.append("a batch is running: it will be cancelled (finished photos are kept)")
+        risks += self.tuning.risks()
         return risks
 
     def confirm_quit(self, risks: Sequence[str]) -> bool:
@@ -490,5 +494,6 @@ class MainWindow(QMainWindow):
         self.keeper.save()
         save_geometry(self)
         QApplication.instance().removeEventFilter(self)  # type: ignore[union-attr]
+        self.tuning.shutdown()
         self.lanes.shutdown()
         super().closeEvent(event)

@@ -214,9 +214,7 @@ class ReviewDialog(QDialog):
             reason = doc.message if doc.status is DocStatus.FAILED else "wait for its mask"
             self.status.setText(f"{doc.label} cannot be accepted: {reason}")
             return False
-        if not doc.finished:
-            doc.status = DocStatus.FINISHED  # as accept-and-next does; autosave and the shoot follow
-            doc.notify_changed()
+        self._shoot.mark_finished(doc)  # as accept-and-next does; autosave and the shoot follow
         self._label(doc)
         self.next_unreviewed()
         self._update_status()

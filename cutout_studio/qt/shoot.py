@@ -51,6 +51,8 @@ class ShootFlow(QObject):
     message = Signal(str, int)
     #: a shoot was opened: its clean plate (a Path, or None) is the one to use now
     plate_opened = Signal(object)
+    #: the user marked a photo finished (accept and next, or accepted in the review)
+    photo_finished = Signal(object)
 
     def __init__(
         self,
@@ -181,13 +183,19 @@ class ShootFlow(QObject):
             reason = doc.message if doc.status is DocStatus.FAILED else "wait for its mask"
             self.message.emit(f"{doc.label} cannot be accepted: {reason}", 5000)
             return False
-        if not doc.finished:
-            doc.status = DocStatus.FINISHED
-            doc.notify_changed()
+        self.mark_finished(doc)
         if not self.step_unfinished(1):
             finished, total = self.progress()
             self.message.emit(f"Every photo is finished ({finished} of {total})", 8000)
         return True
+
+    def mark_finished(self, doc: Document) -> None:
+        """The user accepts ``doc``: it is finished (autosave and the progress follow) and
+        ``photo_finished`` says so (the corrections set keeps it when asked to)."""
+        if not doc.finished:
+            doc.status = DocStatus.FINISHED
+            doc.notify_changed()
+        self.photo_finished.emit(doc)
 
     def step_unfinished(self, direction: int) -> bool:
         """Show the next (direction > 0) or previous unfinished photo, wrapping around."""

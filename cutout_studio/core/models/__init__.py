@@ -5,11 +5,13 @@ from cutout_studio.core.models.device import device_label, resolve_device
 from cutout_studio.core.models.weights import (
     InstalledModel,
     card_for_file,
+    delete_user_model,
     import_file,
     install,
     installed,
     list_models,
     load_model,
+    register_user_model,
 )
 
 __all__ = [
@@ -18,6 +20,7 @@ __all__ = [
     "ModelCard",
     "all_cards",
     "card_for_file",
+    "delete_user_model",
     "device_label",
     "get_card",
     "import_file",
@@ -25,5 +28,6 @@ __all__ = [
     "installed",
     "list_models",
     "load_model",
+    "register_user_model",
     "resolve_device",
 ]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from torch import nn
 
@@ -12,6 +16,9 @@ from cutout_studio.core.errors import ModelError
 from cutout_studio.core.models.io import ModelIO
 from cutout_studio.core.models.u2netp import U2NetP, U2NetPIO, U2NetPTunedIO
 from cutout_studio.core.models.unet import UNet, UNetIO
+from cutout_studio.core.paths import models_dir
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,9 @@ class ModelCard:
     #: weights read from this file instead of the models folder (a file named on the command line,
     #: see :func:`weights.card_for_file`); None for the registered cards
     weights_at: Path | None = None
+    #: a model the user made (``cutout-studio tune``): its card lives in the models folder and
+    #: can be deleted; the built-in cards are registered in this module
+    user: bool = False
 
     @property
     def input_size(self) -> int:
@@ -58,18 +68,105 @@ def register(card: ModelCard) -> ModelCard:
 
 
 def get_card(name: str | None) -> ModelCard:
-    """The card of model ``name``; "default", "" or None give the default model."""
-    key = DEFAULT_MODEL if name in ("default", "", None) else name
-    try:
+    """The card of model ``name`` (built in, or a user card of the models folder); "default",
+    "" or None give the default model."""
+    key = DEFAULT_MODEL if name in ("default", "", None) else str(name)
+    if key in _CARDS:
         return _CARDS[key]
-    except KeyError:
-        known = ", ".join(sorted(_CARDS))
-        raise ModelError(f"unknown model '{name}' (known: {known})") from None
+    cards = user_cards()
+    if key in cards:
+        return cards[key]
+    known = ", ".join(sorted([*_CARDS, *cards]))
+    raise ModelError(f"unknown model '{name}' (known: {known})")
 
 
 def all_cards() -> list[ModelCard]:
-    """Every registered card, by name."""
-    return sorted(_CARDS.values(), key=lambda c: c.name)
+    """Every card, built in and the user's, by name."""
+    return sorted([*_CARDS.values(), *user_cards().values()], key=lambda c: c.name)
+
+
+# --------------------------------------------------------------------------------------------
+# user cards: models the user made, registered in the models folder
+#
+# A user card is an install record (``NAME.json`` beside ``NAME.safetensors``, the file every
+# install writes, see ``weights._save``) that carries a ``card`` entry: the architecture its
+# weights are for and what they were made from. Reading the folder at each look-up (a few
+# small files) keeps every process (editor, CLI, batch workers) in step with tunes and deletes.
+
+#: the install record's entry that makes its weights a user card
+USER_CARD_KEY = "card"
+_USER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+
+def _tuned_u2netp_io() -> ModelIO:
+    return U2NetPTunedIO(input_size=320)
+
+
+def _unet_io() -> ModelIO:
+    return UNetIO(input_size=320)
+
+
+#: architecture name -> (network, the ModelIO of weights our trainer made from scratch: BCE, so a probability)
+ARCHITECTURES: dict[str, tuple[Callable[[], nn.Module], Callable[[], ModelIO]]] = {
+    "U²-Netp": (U2NetP, _tuned_u2netp_io),
+    "U-Net": (UNet, _unet_io),
+}
+#: the output handling a user card may name (``io`` in its card entry): a short tune keeps its
+#: base's (the official U²-Netp's output is stretched; a few steps do not recalibrate it)
+IO_KINDS: dict[str, type[ModelIO]] = {cls.__name__: cls for cls in (U2NetPIO, U2NetPTunedIO, UNetIO)}
+
+
+def check_user_name(name: str) -> str:
+    """``name`` if it can name a user card; ModelError with the reason otherwise."""
+    if name in _CARDS or name in ("default", "none"):
+        raise ModelError(f"'{name}' is a built-in model's name: choose another (e.g. 'personal')")
+    if not _USER_NAME.match(name):
+        raise ModelError(f"'{name}': a model name is 1-40 lower-case letters, digits, '-' or '_'")
+    return name
+
+
+def user_card(name: str, record: dict[str, Any]) -> ModelCard:
+    """The card an install record with a ``card`` entry describes (ModelError when it cannot)."""
+    info = record.get(USER_CARD_KEY)
+    if not isinstance(info, dict) or info.get("architecture") not in ARCHITECTURES:
+        raise ModelError(f"{name}.json: no known architecture in its card")
+    build, default_io = ARCHITECTURES[info["architecture"]]
+    io_kind = IO_KINDS.get(str(info.get("io")))
+    io: ModelIO = io_kind(input_size=320) if io_kind is not None else default_io()
+    provenance = record.get("provenance") or {}
+    return ModelCard(
+        name=name,
+        architecture=info["architecture"],
+        build=build,
+        io=io,
+        weights_file=f"{name}.safetensors",
+        licence=str(info.get("licence", "")),
+        provenance=json.dumps(provenance, sort_keys=True),
+        sha256=record.get("sha256"),
+        description=str(info.get("description", "")),
+        user=True,
+    )
+
+
+def user_cards() -> dict[str, ModelCard]:
+    """The user cards of the models folder, by name; unreadable records are skipped (logged)."""
+    cards: dict[str, ModelCard] = {}
+    for path in sorted(models_dir().glob("*.json")):
+        name = path.stem
+        if name in _CARDS or not _USER_NAME.match(name):
+            continue
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            _log.warning("%s: unreadable model record (%s)", path.name, exc)
+            continue
+        if not isinstance(record, dict) or USER_CARD_KEY not in record:
+            continue  # an install record of a built-in card's weights
+        try:
+            cards[name] = user_card(name, record)
+        except ModelError as exc:
+            _log.warning("%s", exc)
+    return cards
 
 
 register(

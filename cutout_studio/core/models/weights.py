@@ -31,7 +31,16 @@ from torch import nn
 
 from cutout_studio.core.atomic import atomic_write_bytes
 from cutout_studio.core.errors import CancelledError, ModelError, ModelNotInstalledError
-from cutout_studio.core.models.cards import DEFAULT_MODEL, ModelCard, all_cards, get_card
+from cutout_studio.core.models.cards import (
+    ARCHITECTURES,
+    DEFAULT_MODEL,
+    USER_CARD_KEY,
+    ModelCard,
+    all_cards,
+    check_user_name,
+    get_card,
+    user_card,
+)
 from cutout_studio.core.paths import models_dir, resources_dir
 
 Progress = Callable[[float, str], None]
@@ -160,6 +169,8 @@ def import_file(
         return _install_from_onnx(card, src, report, cancelled, source=str(src))
     if suffix == ".safetensors":
         card = get_card(name or _guess_name(src))
+        if card.user:
+            raise ModelError(f"{card.name} is a personal model: tune it again, or delete it first")
         return _install_safetensors(card, src, report)
     raise ModelError(f"{src.name}: expected a .onnx, .whl or .safetensors file")
 
@@ -270,6 +281,52 @@ def _save(card: ModelCard, state: dict[str, torch.Tensor], record: dict[str, Any
     record = {**record, "model": card.name, "sha256": digest, "installed": time.strftime("%Y-%m-%d %H:%M:%S")}
     atomic_write_bytes(_record_path(card), json.dumps(record, indent=2).encode("utf-8"))
     return InstalledModel(card, dest, digest, record)
+
+
+# --------------------------------------------------------------------------------------------
+# user cards (see cards.py): registered and deleted here, where every install is written
+
+
+def register_user_model(
+    name: str,
+    architecture: str,
+    weights: str | os.PathLike[str],
+    *,
+    description: str,
+    licence: str,
+    provenance: dict[str, Any],
+    io: str | None = None,
+) -> InstalledModel:
+    """Install ``weights`` (a safetensors file) as the user card ``name`` in the models folder,
+    replacing a user card of that name; ``io`` names its output handling (cards.IO_KINDS; default:
+    the architecture's as our trainer leaves it). The weights are written first and the record (which
+    makes the card exist) last, so a card is never seen without its weights."""
+    from safetensors.torch import load_file
+
+    check_user_name(name)
+    if architecture not in ARCHITECTURES:
+        raise ModelError(f"unknown architecture '{architecture}' (known: {', '.join(ARCHITECTURES)})")
+    src = Path(weights)
+    try:
+        state = load_file(str(src))
+    except Exception as exc:  # safetensors raises its own error types for bad headers
+        raise ModelError(f"{src.name}: not a valid safetensors file ({exc})") from None
+    info = {"architecture": architecture, "description": description, "licence": licence}
+    if io is not None:
+        info["io"] = io
+    card = user_card(name, {USER_CARD_KEY: info})
+    card.build().load_state_dict(state, strict=True)  # refuse weights of another architecture
+    return _save(card, state, {USER_CARD_KEY: info, "provenance": provenance})
+
+
+def delete_user_model(name: str) -> ModelCard:
+    """Remove the user card ``name`` and its weights; built-in models cannot be deleted."""
+    card = get_card(name)
+    if not card.user:
+        raise ModelError(f"{card.name} is a built-in model; only personal models can be deleted")
+    _record_path(card).unlink(missing_ok=True)  # the record first: the card is gone at once
+    weights_path(card).unlink(missing_ok=True)
+    return card
 
 
 def _check_cancel(cancelled: Callable[[], bool] | None) -> None:
@@ -407,7 +464,9 @@ def card_for_file(path: str | os.PathLike[str]) -> ModelCard:
             metadata = fh.metadata() or {}
     except Exception as exc:  # safetensors raises its own error types for bad headers
         raise ModelError(f"{src.name}: not a valid safetensors file ({exc})") from None
-    fits = [card for card in all_cards() if card.weights_at is None and _tensor_shapes(card.name) == shapes]
+    # the built-in cards only: a user card names its own weights file, not an architecture to run others with
+    fits = [card for card in all_cards()
+            if card.weights_at is None and not card.user and _tensor_shapes(card.name) == shapes]
     if not fits:
         known = ", ".join(sorted({card.architecture for card in all_cards()}))
         raise ModelError(f"{src.name}: its {len(shapes)} tensors fit no known architecture ({known})")

@@ -20,7 +20,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from cutout_studio.core.errors import CutoutError
+from cutout_studio.core.errors import CancelledError, CutoutError
 from cutout_studio.core.models.cards import ModelCard, get_card
 from cutout_studio.core.models.device import cpu_has_native_bf16, float32_forced, resolve_device
 from cutout_studio.core.models.weights import sha256_of
@@ -51,6 +51,8 @@ BASES = ("u2netp", "none", "unet")
 SAVE_RESERVE_S = 2.0
 #: Fields a resumed run may change; the others come from the checkpoint (they decide the samples and the schedule).
 SESSION_FIELDS = ("time_limit", "stop_at", "device", "workers", "val_every", "steps", "output")
+#: Fields added to TrainConfig after checkpoints were written, with the value that trains as those runs did.
+ADDED_FIELDS: dict[str, Any] = {"train_on": "train", "freeze_norm": False}
 
 
 @dataclass
@@ -75,6 +77,13 @@ class TrainConfig:
     time_limit: float | None = None  #: minutes for this session, start-up included
     stop_at: int | None = None  #: pause at this step (checkpoint, resume later)
     seed: int = 0
+    #: "train": each set's train part (its val part is held out); "all": every pair, for a
+    #: personal tune on a handful of corrections (``cutout-studio tune``), where a held-out
+    #: eighth would leave nothing to learn from (use with val_every=0)
+    train_on: str = "train"
+    #: keep the base's batch-norm statistics (normalisation layers stay in eval mode): a tune's
+    #: batches of 2-4 photos of one kind would replace statistics learnt over many thousands
+    freeze_norm: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  #: command line, notes: recorded, not used
 
     def __post_init__(self) -> None:
@@ -89,6 +98,8 @@ class TrainConfig:
             raise CutoutError("--synthetic-ratio must be between 0 and 1")
         if self.time_limit is not None and self.time_limit <= 0:
             raise CutoutError("--time-limit must be positive (minutes)")
+        if self.train_on not in ("train", "all"):
+            raise CutoutError(f"train_on must be 'train' or 'all', got '{self.train_on}'")
 
     @property
     def base_lr(self) -> float:
@@ -154,6 +165,16 @@ def _precision(device: torch.device) -> str:
         return "bfloat16" if ac._enabled else "float32"
 
 
+def train_mode(model: nn.Module, freeze_norm: bool) -> None:
+    """``model.train()``, with its batch-norm layers left in eval mode (their running statistics
+    kept) when ``freeze_norm``."""
+    model.train()
+    if freeze_norm:
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
+
+
 # --------------------------------------------------------------------------------------------
 # val
 
@@ -161,10 +182,11 @@ def _precision(device: torch.device) -> str:
 class Validator:
     """The val parts of the sets, loaded once; :meth:`score` gives IoU and MAE per set at the model's size."""
 
-    def __init__(self, sets: Sequence[TrainingSet], card: ModelCard, size: int, limit: int, device: torch.device) -> None:
+    def __init__(self, sets: Sequence[TrainingSet], card: ModelCard, size: int, limit: int, device: torch.device,
+                 freeze_norm: bool = False) -> None:
         from cutout_studio.core.evaluate import _spread
 
-        self.card, self.device = card, device
+        self.card, self.device, self.freeze_norm = card, device, freeze_norm
         self.sets: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.files: dict[str, list[str]] = {}
         for s in sets:
@@ -190,7 +212,7 @@ class Validator:
                     ious.append(torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union)))
                 per_set[name] = {"iou": round(float(torch.cat(ious).mean()), 5),
                                  "mae": round(float(torch.cat(maes).mean()), 5), "images": len(images)}
-        model.train()
+        train_mode(model, self.freeze_norm)
         if not per_set:
             return {"sets": {}, "score": None}
         mean_iou = float(np.mean([v["iou"] for v in per_set.values()]))
@@ -270,8 +292,19 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
-def train(config: TrainConfig, *, resume: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
-    """Run (or continue) a training; returns the final record (what ``OUT.json`` holds)."""
+def train(
+    config: TrainConfig,
+    *,
+    resume: str | Path | None = None,
+    progress: bool = True,
+    cancelled: Callable[[], bool] | None = None,
+    on_step: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Run (or continue) a training; returns the final record (what ``OUT.json`` holds).
+
+    ``cancelled`` is asked before each step: True ends the run as Ctrl-C does (a checkpoint,
+    then :class:`CancelledError`). ``on_step(step, stop)`` follows each step (the editor's
+    progress bar; the terminal has tqdm's)."""
     started = time.monotonic()
     limit_s = config.time_limit * 60.0 if config.time_limit else None
     device = resolve_device(config.device)
@@ -279,7 +312,7 @@ def train(config: TrainConfig, *, resume: str | Path | None = None, progress: bo
     from cutout_studio.core.training.data import find_sets
 
     backgrounds = list_backgrounds(config.backgrounds or find_sets(config.data)[1])
-    train_pairs = [pair for s in sets for pair in s.train]
+    train_pairs = [pair for s in sets for pair in (s.train if config.train_on == "train" else (*s.train, *s.val))]
     card = card_for(config.base)
     output = Path(config.output).expanduser()
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -296,13 +329,15 @@ def train(config: TrainConfig, *, resume: str | Path | None = None, progress: bo
         # (torch's stubs leave out Module.to's memory_format keyword)
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         torch.backends.cudnn.benchmark = True
-    model.train()
+    train_mode(model, config.freeze_norm)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.base_lr, weight_decay=config.weight_decay)
     state: dict[str, Any] = {"step": 0, "horizon": config.steps, "best": None, "history": [], "base": base_info,
                              "images": 0, "train_seconds": 0.0}
     if resume is not None:
         state = ckpt.load_checkpoint(folder, model, optimizer)
-        saved = {k: v for k, v in state["config"].items() if k not in SESSION_FIELDS and k != "extra"}
+        # fields added since a checkpoint was written count as their value that behaves as before
+        saved = {k: v for k, v in {**ADDED_FIELDS, **state["config"]}.items()
+                 if k not in SESSION_FIELDS and k != "extra"}
         asked = {k: v for k, v in asdict(config).items() if k not in SESSION_FIELDS and k != "extra"}
         if saved != asked:
             # both sides' keys: a field added to TrainConfig since the checkpoint is a change too
@@ -315,7 +350,8 @@ def train(config: TrainConfig, *, resume: str | Path | None = None, progress: bo
     stop = min(config.stop_at or config.steps, config.steps)
     start_step = state["step"]
 
-    validator = Validator(sets, card, config.size, config.val_limit, device) if config.val_every > 0 else None
+    validator = (Validator(sets, card, config.size, config.val_limit, device, config.freeze_norm)
+                 if config.val_every > 0 else None)
     record: dict[str, Any] = {
         "model": card.architecture,
         "base": state["base"],
@@ -376,6 +412,8 @@ def train(config: TrainConfig, *, resume: str | Path | None = None, progress: bo
     session_images, session_seconds = 0, 0.0
     try:
         for images, masks in loader:
+            if cancelled is not None and cancelled():
+                raise CancelledError(f"training cancelled at step {step}")
             now = time.monotonic()
             step_time = float(np.median(step_times[-25:])) if step_times else 0.0
             if limit_s is not None and now - started + step_time + val_seconds * 1.5 + SAVE_RESERVE_S > limit_s:
@@ -401,6 +439,8 @@ def train(config: TrainConfig, *, resume: str | Path | None = None, progress: bo
                 ema = value if ema is None else 0.9 * ema + 0.1 * value
                 bar.set_postfix(loss=f"{ema:.4f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}", refresh=False)
             bar.update(1)
+            if on_step is not None:
+                on_step(step, stop)
             finished = time.monotonic()
             step_times.append(finished - last)
             session_seconds += finished - last
@@ -417,7 +457,7 @@ def train(config: TrainConfig, *, resume: str | Path | None = None, progress: bo
                 val_seconds = validate(step)
                 save()
             last = time.monotonic()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, CancelledError):
         bar.write(f"interrupted at step {step}: saving a checkpoint to resume from")
         state["train_seconds"] += session_seconds
         save()
