@@ -163,6 +163,25 @@ def test_masks_made_with_a_clean_plate_are_other_masks_and_keep_their_note(tmp_p
         plate_tag(plate)
 
 
+def test_forgetting_a_tuned_model_drops_its_masks_with_and_without_a_plate(tmp_path):
+    """A personal model tuned again keeps its name: every mask it made, plate or not (and the
+    plate's note), must go; other models' masks stay."""
+    cache = MaskCache(tmp_path / "masks")
+    alpha = quantise(_mask(TEDDY_MASK))
+    key = "cd" * 32
+    plated = mask_variant("personal", "0123456789abcdef")
+    cache.save(key, "personal", alpha)
+    cache.save(key, plated, alpha, "clean plate not used: another size")
+    cache.save(key, "u2netp", alpha)
+    cache.save(key, mask_variant("u2netp", "0123456789abcdef"), alpha)
+    cache.save(key, "personal-2", alpha)  # another model whose name starts alike
+    assert cache.forget_model("personal") == 2
+    assert not cache.has(key, "personal") and not cache.has(key, plated)
+    assert not cache.path_for(key, plated).with_suffix(".txt").exists()
+    assert cache.has(key, "u2netp") and cache.has(key, "personal-2")
+    assert cache.has(key, mask_variant("u2netp", "0123456789abcdef"))
+
+
 def test_the_shoot_keeps_its_clean_plate(tmp_path):
     store = ShootStore(tmp_path / "shoots.json")
     folder, plate = tmp_path / "shoot", tmp_path / "empty.png"
