@@ -24,10 +24,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from cutout_studio.core.models.weights import md5_of
-
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # run from a checkout without installing
+# this checkout's package, before any installed one (an editable install of another checkout
+# would otherwise be measured instead, silently); also lets a checkout run without installing
+sys.path.insert(0, str(REPO))
+
+from cutout_studio.core.models.weights import md5_of  # noqa: E402 - after the path is set
 
 RESULTS = REPO / "bench" / "results"
 DEFAULT_DATA = Path(os.environ.get("CUTOUT_BENCH_DATA", REPO.parent / "shared" / "data"))
