@@ -43,8 +43,9 @@ _MAX_SCALE = 0.06
 _MIN_CORRELATION = 0.6
 #: a plate that differs from more than this share of the photo is not its backdrop
 _MAX_FOREGROUND = 0.75
-#: the scales (working px, Gaussian σ) over which the difference is averaged: 0 is the pixel itself
-_SCALES = (0.0, 1.0, 2.0, 4.0, 8.0)
+#: the scales (working px, Gaussian σ) over which the difference is averaged (a single pixel, its
+#: difference clipped, never reaches :data:`_Z_SURE` alone)
+_SCALES = (1.0, 2.0, 4.0, 8.0)
 #: standard deviations (of the backdrop's own variation at each scale) below which a pixel is
 #: backdrop, and above which it is surely not
 _Z_BACKDROP = 3.0
@@ -54,7 +55,7 @@ _CLIP = 3.0
 #: the alignment's error (working px) that a sharp edge of the set-up may differ by
 _REGISTRATION = 0.5
 #: a scale's halo is pulled back by this many times the scale
-_HALO = 2.0
+_HALO = 0.5
 #: a region of the model's mask of which the plate sees less than this share is part of the set-up
 _MIN_SEEN = 0.01
 #: px (working size) the blurred difference is pulled back by, at the rim: without it the mean MAE
@@ -248,24 +249,33 @@ def _significance(score: np.ndarray, backdrop_like: np.ndarray, covered: np.ndar
     plate by (H×W), the strongest over :data:`_SCALES`. A white product on white paper differs
     by a few levels, less than one pixel's noise, but over a patch of it the mean difference is
     far outside what the backdrop's patches vary by: averaging over larger scales finds what no
-    single pixel shows. Each scale's halo (a strong difference averaged into the backdrop
-    around it) is pulled back by :data:`_HALO` × the scale; the fine scales keep the edges.
-    The coarse scales run on a smaller copy (same result, a fraction of the time)."""
+    single pixel shows. Each scale averages only the pixels that the finer scales have not
+    already found (a normalised convolution): the halo of a strong difference, and the narrow
+    gap between two legs, are not filled by the coarse scales; a faint region is, from its own
+    pixels. The coarse scales run on a smaller copy (same result, a fraction of the time)."""
     height, width = score.shape[:2]
     z = np.zeros((height, width), np.float32)
     for sigma in _SCALES:
+        found = cv2.dilate((z > _Z_SURE).astype(np.uint8), np.ones((3, 3), np.uint8))
+        weight = (1 - found).astype(np.float32)
         factor = 1
         while sigma / factor > 2.5:
             factor *= 2
-        small, reference = score, backdrop_like
+        small, small_weight, reference = score * weight[..., None], weight, backdrop_like
         if factor > 1:
             small_size = (max(1, width // factor), max(1, height // factor))
-            small = cv2.resize(score, small_size, interpolation=cv2.INTER_AREA)
+            small = cv2.resize(small, small_size, interpolation=cv2.INTER_AREA)
+            small_weight = cv2.resize(weight, small_size, interpolation=cv2.INTER_AREA)
             reference = cv2.resize(backdrop_like.astype(np.uint8), small_size, interpolation=cv2.INTER_NEAREST) > 0
-        mean = cv2.GaussianBlur(small, (0, 0), sigma / factor) if sigma > 0 else small
-        spread = _spread(mean[reference]) + 1e-3
-        zs = np.sqrt(((mean / spread) ** 2).mean(axis=2))
         if sigma > 0:
+            small = cv2.GaussianBlur(small, (0, 0), sigma / factor)
+            small_weight = cv2.GaussianBlur(small_weight, (0, 0), sigma / factor)
+        share = np.maximum(small_weight, 1e-3)
+        mean = small / share[..., None]
+        spread = _spread(mean[reference]) + 1e-3
+        # fewer pixels averaged near what was found: their mean is noisier by 1/sqrt(share)
+        zs = np.sqrt(((mean / spread) ** 2).mean(axis=2) * np.minimum(share, 1.0))
+        if sigma > 0 and _HALO > 0:
             k = 2 * round(_HALO * sigma / factor) + 1
             zs = cv2.erode(zs, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
         if factor > 1:
