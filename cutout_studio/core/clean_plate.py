@@ -188,18 +188,51 @@ def plate_mask(rgb: np.ndarray, plate: CleanPlate,
     warp, note = _align(photo, backdrop, model_mask)
     if warp is None:
         return None, note
-    backdrop = cv2.warpAffine(backdrop, warp, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+    z = _compare(photo, backdrop, warp)
+    # the coarse fit is good to about a pixel; the set-up's sharp edges (a colour card) need
+    # better, and now what differs from the plate (what the model missed too) can be left out
+    warp = _refine(photo, backdrop, warp, z > _Z_BACKDROP)
+    z = _compare(photo, backdrop, warp)
+    probability = np.clip((z - _Z_BACKDROP) / (_Z_SURE - _Z_BACKDROP), 0.0, 1.0).astype(np.float32)
+    if (probability > 0.5).mean() > _MAX_FOREGROUND:
+        return None, "clean plate not used: most of the photo differs from it (another set-up?)"
+    return _solid(probability), ""
+
+
+def _compare(photo: np.ndarray, plate: np.ndarray, warp: np.ndarray) -> np.ndarray:
+    """The significance of the photo's difference from the plate warped by ``warp``
+    (:func:`_significance`), 0 where the warped plate does not cover the photo."""
+    size = photo.shape[1::-1]
+    backdrop = cv2.warpAffine(plate, warp, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                               borderMode=cv2.BORDER_REPLICATE)
     # the strips the camera's move brought into the frame are not on the plate: no say there
     inside = cv2.warpAffine(np.ones(photo.shape[:2], np.uint8), warp, size,
                             flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderValue=0)
     covered = cv2.erode(inside, np.ones((7, 7), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
     score, backdrop_like = _standard_difference(photo.astype(np.float32), backdrop.astype(np.float32), covered)
-    z = _significance(score, backdrop_like, covered)
-    probability = np.clip((z - _Z_BACKDROP) / (_Z_SURE - _Z_BACKDROP), 0.0, 1.0).astype(np.float32)
-    if (probability > 0.5).mean() > _MAX_FOREGROUND:
-        return None, "clean plate not used: most of the photo differs from it (another set-up?)"
-    return _solid(probability), ""
+    return _significance(score, backdrop_like, covered)
+
+
+def _refine(photo: np.ndarray, plate: np.ndarray, warp: np.ndarray, subject: np.ndarray) -> np.ndarray:
+    """``warp`` refined by ECC at the working size over what looks like backdrop (``subject``
+    and a margin left out); the coarse warp where the refinement does not converge or strays."""
+    def grey(rgb: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), 1.0)
+
+    margin = max(3, max(photo.shape[:2]) // 100)
+    backdrop = cv2.dilate(subject.astype(np.uint8), np.ones((2 * margin + 1,) * 2, np.uint8)) == 0
+    if backdrop.mean() < 0.2:
+        return warp
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 1e-4)
+    try:
+        _, refined = cv2.findTransformECC(grey(photo), grey(plate), warp.astype(np.float32).copy(),
+                                          cv2.MOTION_AFFINE, criteria, backdrop.astype(np.uint8), 1)
+    except cv2.error:
+        return warp
+    # a refinement moves the fit by a pixel or two, no more
+    if float(np.abs(refined[:, 2] - warp[:, 2]).max()) > 3.0 or float(np.abs(refined[:, :2] - warp[:, :2]).max()) > 0.01:
+        return warp
+    return refined
 
 
 def _standard_difference(photo: np.ndarray, plate: np.ndarray,
