@@ -56,6 +56,8 @@ _CLIP = 3.0
 _REGISTRATION = 0.5
 #: a scale's halo is pulled back by this many times the scale
 _HALO = 0.5
+#: the plate's accuracy (standard deviations of a pixel's noise) however many pixels are averaged
+_ACCURACY = 0.12
 #: a region of the model's mask of which the plate sees less than this share is part of the set-up
 _MIN_SEEN = 0.01
 #: px (working size) the blurred difference is pulled back by, at the rim: without it the mean MAE
@@ -188,10 +190,15 @@ def plate_mask(rgb: np.ndarray, plate: CleanPlate,
     warp, note = _align(photo, backdrop, model_mask)
     if warp is None:
         return None, note
-    z = _compare(photo, backdrop, warp)
     # the coarse fit is good to about a pixel; the set-up's sharp edges (a colour card) need
-    # better, and now what differs from the plate (what the model missed too) can be left out
-    warp = _refine(photo, backdrop, warp, z > _Z_BACKDROP)
+    # better, and once a first comparison (on a half-size copy: it only has to find the subject)
+    # has found what differs from the plate, what the model missed too can be left out
+    half = (max(8, size[0] // 2), max(8, size[1] // 2))
+    halved = np.hstack([warp[:, :2], warp[:, 2:] / 2]).astype(np.float32)
+    first = _compare(cv2.resize(photo, half, interpolation=cv2.INTER_AREA),
+                     cv2.resize(backdrop, half, interpolation=cv2.INTER_AREA), halved)
+    subject = cv2.resize((first > _Z_BACKDROP).astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+    warp = _refine(photo, backdrop, warp, subject)
     z = _compare(photo, backdrop, warp)
     probability = np.clip((z - _Z_BACKDROP) / (_Z_SURE - _Z_BACKDROP), 0.0, 1.0).astype(np.float32)
     if (probability > 0.5).mean() > _MAX_FOREGROUND:
@@ -305,7 +312,9 @@ def _significance(score: np.ndarray, backdrop_like: np.ndarray, covered: np.ndar
             small_weight = cv2.GaussianBlur(small_weight, (0, 0), sigma / factor)
         share = np.maximum(small_weight, 1e-3)
         mean = small / share[..., None]
-        spread = _spread(mean[reference]) + 1e-3
+        # what the plate cannot predict however many pixels are averaged (its exposure and
+        # alignment are models, good to a fraction of the noise): the least difference that counts
+        spread = np.sqrt(_spread(mean[reference]) ** 2 + _ACCURACY**2)
         # fewer pixels averaged near what was found: their mean is noisier by 1/sqrt(share)
         zs = np.sqrt(((mean / spread) ** 2).mean(axis=2) * np.minimum(share, 1.0))
         if sigma > 0 and _HALO > 0:

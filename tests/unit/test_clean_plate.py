@@ -52,6 +52,7 @@ def test_the_plate_at_least_halves_the_shoots_error_and_no_kind_gets_worse(segme
     kinds = [s.kind for s in shots]
     assert set(kinds) == {"plain", "near-white", "glass"}
     assert np.mean(with_plate) <= 0.5 * np.mean(without), (without, with_plate)
+    assert np.mean(with_plate) <= 0.3 * np.mean(without), (without, with_plate)  # these 6: x0.19 (before: x0.40)
     for kind in set(kinds):
         before = np.mean([e for e, k in zip(without, kinds) if k == kind])
         after = np.mean([e for e, k in zip(with_plate, kinds) if k == kind])
@@ -59,7 +60,7 @@ def test_the_plate_at_least_halves_the_shoots_error_and_no_kind_gets_worse(segme
         assert after <= before * 1.1 + 0.0005, (kind, before, after)
     # the white-on-white shot the model loses is found
     worst = int(np.argmax(without))
-    assert kinds[worst] == "near-white" and with_plate[worst] < 0.35 * without[worst]
+    assert kinds[worst] == "near-white" and with_plate[worst] < 0.25 * without[worst]
 
 
 @pytest.mark.parametrize("other", ["moved", "another backdrop", "another size"])
