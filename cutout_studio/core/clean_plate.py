@@ -3,13 +3,16 @@ shoot is compared with as well as run through the model.
 
 The model misses what looks like the backdrop (a white bottle on a white seamless, a glass); the
 plate does not, since it knows what the backdrop looked like at each pixel. Each photo gets the
-plate aligned to it (the camera moved a few pixels between shots: ECC, affine), its exposure
-matched (the flash fired a little stronger: a per-channel gain from the median ratio over the
-pixels that look like backdrop), then the difference in Lab above the shot's own noise floor
-(estimated from the difference histogram) becomes a soft foreground probability. That probability
-is fused with the model's low-resolution mask (:func:`fuse`) before the mask is snapped to the
-full-resolution photo, in :func:`~cutout_studio.core.batch_steps.encode_job`, the one step that
-``cut``, ``batch`` and the Ray driver share.
+plate aligned to it (the camera moved a few pixels between shots: ECC, affine, refined at the
+working size once the subject is found), its exposure matched (the flash fired a little
+stronger: a per-channel gain from the median ratio over the pixels that look like backdrop; the
+plate clipped as the sensor clips it), then the difference in units of the backdrop's own
+variation (noise, and the plate's gradient times the alignment's error at sharp edges) is
+averaged over several scales (:func:`_significance`): a white product differs from white paper
+by less than a pixel's noise, but over a patch of it far more than the backdrop's patches vary.
+That probability is fused with the model's low-resolution mask (:func:`fuse`) before the mask
+is snapped to the full-resolution photo, in :func:`~cutout_studio.core.batch_steps.encode_job`,
+the one step that ``cut``, ``batch`` and the Ray driver share (and ``Segmenter.predict``).
 
 A plate that cannot be aligned (another set-up, another size) is refused with a note, and the
 model's mask is used unchanged.
@@ -58,6 +61,9 @@ _REGISTRATION = 0.5
 _HALO = 0.5
 #: the plate's accuracy (standard deviations of a pixel's noise) however many pixels are averaged
 _ACCURACY = 0.12
+#: a region the plate finds must cover this share of the frame (smaller ones are dust, noise, a
+#: crease of the paper: 2e-4 left specks around a product the model had right)
+_MIN_REGION = 1e-3
 #: a region of the model's mask of which the plate sees less than this share is part of the set-up
 _MIN_SEEN = 0.01
 #: px (working size) the blurred difference is pulled back by, at the rim: without it the mean MAE
@@ -335,7 +341,7 @@ def _solid(probability: np.ndarray) -> np.ndarray:
     opened = cv2.morphologyEx(sure.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8),
                               iterations=max(1, side // 512))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
-    big = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= sure.size * 2e-4)
+    big = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= sure.size * _MIN_REGION)
     sure = np.isin(labels, big[big > 0])
     # the soft ramp is kept at the rims of what is left (the snap to the photo sets the edge)
     rim = cv2.dilate(sure.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
