@@ -3,13 +3,16 @@ shoot is compared with as well as run through the model.
 
 The model misses what looks like the backdrop (a white bottle on a white seamless, a glass); the
 plate does not, since it knows what the backdrop looked like at each pixel. Each photo gets the
-plate aligned to it (the camera moved a few pixels between shots: ECC, affine), its exposure
-matched (the flash fired a little stronger: a per-channel gain from the median ratio over the
-pixels that look like backdrop), then the difference in Lab above the shot's own noise floor
-(estimated from the difference histogram) becomes a soft foreground probability. That probability
-is fused with the model's low-resolution mask (:func:`fuse`) before the mask is snapped to the
-full-resolution photo, in :func:`~cutout_studio.core.batch_steps.encode_job`, the one step that
-``cut``, ``batch`` and the Ray driver share.
+plate aligned to it (the camera moved a few pixels between shots: ECC, affine, refined at the
+working size once the subject is found), its exposure matched (the flash fired a little
+stronger: a per-channel gain from the median ratio over the pixels that look like backdrop; the
+plate clipped as the sensor clips it), then the difference in units of the backdrop's own
+variation (noise, and the plate's gradient times the alignment's error at sharp edges) is
+averaged over several scales (:func:`_significance`): a white product differs from white paper
+by less than a pixel's noise, but over a patch of it far more than the backdrop's patches vary.
+That probability is fused with the model's low-resolution mask (:func:`fuse`) before the mask
+is snapped to the full-resolution photo, in :func:`~cutout_studio.core.batch_steps.encode_job`,
+the one step that ``cut``, ``batch`` and the Ray driver share (and ``Segmenter.predict``).
 
 A plate that cannot be aligned (another set-up, another size) is refused with a note, and the
 model's mask is used unchanged.
@@ -43,13 +46,29 @@ _MAX_SCALE = 0.06
 _MIN_CORRELATION = 0.6
 #: a plate that differs from more than this share of the photo is not its backdrop
 _MAX_FOREGROUND = 0.75
-#: ΔE (Lab) below which two pixels are the same, whatever the noise floor says
-_MIN_FLOOR = 1.0
+#: the scales (working px, Gaussian σ) over which the difference is averaged (a single pixel, its
+#: difference clipped, never reaches :data:`_Z_SURE` alone)
+_SCALES = (1.0, 2.0, 4.0, 8.0)
+#: standard deviations (of the backdrop's own variation at each scale) below which a pixel is
+#: backdrop, and above which it is surely not
+_Z_BACKDROP = 3.0
+_Z_SURE = 6.0
+#: a single pixel's difference counts for at most this many standard deviations
+_CLIP = 3.0
+#: the alignment's error (working px) that a sharp edge of the set-up may differ by
+_REGISTRATION = 0.5
+#: a scale's halo is pulled back by this many times the scale
+_HALO = 0.5
+#: the plate's accuracy (standard deviations of a pixel's noise) however many pixels are averaged
+_ACCURACY = 0.12
+#: a region the plate finds must cover this share of the frame (smaller ones are dust, noise, a
+#: crease of the paper: 2e-4 left specks around a product the model had right)
+_MIN_REGION = 1e-3
 #: a region of the model's mask of which the plate sees less than this share is part of the set-up
 _MIN_SEEN = 0.01
-#: px (working size) the blurred difference is pulled back by, at the rim: without it the mean MAE
-#: of 9 test shots was a little lower (0.024 against 0.026) but products the model already had
-#: came out up to 20× worse at their rim; 5 px lost more of the faint near-white ones (0.028)
+#: px (working size) the probability is pulled back by, at the rim: the averaging spreads the
+#: subject by about a pixel, and products the model already has must not grow (measured with the
+#: earlier ΔE comparison, where leaving it out made such products up to 20× worse at the rim)
 _ERODE = 3
 
 
@@ -177,57 +196,148 @@ def plate_mask(rgb: np.ndarray, plate: CleanPlate,
     warp, note = _align(photo, backdrop, model_mask)
     if warp is None:
         return None, note
-    backdrop = cv2.warpAffine(backdrop, warp, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                              borderMode=cv2.BORDER_REPLICATE)
-    # the strips the camera's move brought into the frame are not on the plate: no say there
-    inside = cv2.warpAffine(np.ones(photo.shape[:2], np.uint8), warp, size,
-                            flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderValue=0)
-    covered = cv2.erode(inside, np.ones((7, 7), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
-    # a little blur on both: sensor noise and JPEG blocks are no difference
-    photo_f = cv2.GaussianBlur(photo.astype(np.float32), (0, 0), 1.5)
-    plate_f = cv2.GaussianBlur(backdrop.astype(np.float32), (0, 0), 1.5)
-    # clipped pixels (an over-exposed seamless) say nothing of the gain
-    unclipped = covered & (photo_f.max(axis=2) < 250) & (plate_f.max(axis=2) < 250)
-    if unclipped.mean() < 0.05:  # all but blown out: the clipped pixels are all there is
-        unclipped = covered
-    likely_backdrop = unclipped
-    for _ in range(2):  # exposure over all pixels first, then over those that look like backdrop
-        ratio = photo_f[likely_backdrop] / np.maximum(plate_f[likely_backdrop], 1.0)
-        gain = np.median(ratio, axis=0)
-        matched = np.clip(plate_f * gain, 0, 255)
-        delta = _delta_e(photo_f, matched)
-        floor = _noise_floor(delta[covered])
-        likely_backdrop = unclipped & (delta < floor)
-        if likely_backdrop.mean() < 0.05:
-            break
-    probability = np.where(covered, np.clip((delta - floor) / floor, 0.0, 1.0), 0.0).astype(np.float32)
+    # the coarse fit is good to about a pixel; the set-up's sharp edges (a colour card) need
+    # better, and once a first comparison (on a half-size copy: it only has to find the subject)
+    # has found what differs from the plate, what the model missed too can be left out
+    half = (max(8, size[0] // 2), max(8, size[1] // 2))
+    halved = np.hstack([warp[:, :2], warp[:, 2:] / 2]).astype(np.float32)
+    first = _compare(cv2.resize(photo, half, interpolation=cv2.INTER_AREA),
+                     cv2.resize(backdrop, half, interpolation=cv2.INTER_AREA), halved)
+    subject = cv2.resize((first > _Z_BACKDROP).astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+    warp = _refine(photo, backdrop, warp, subject)
+    z = _compare(photo, backdrop, warp)
+    probability = np.clip((z - _Z_BACKDROP) / (_Z_SURE - _Z_BACKDROP), 0.0, 1.0).astype(np.float32)
     if (probability > 0.5).mean() > _MAX_FOREGROUND:
         return None, "clean plate not used: most of the photo differs from it (another set-up?)"
     return _solid(probability), ""
 
 
-def _delta_e(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """ΔE (CIE 1976) between two float RGB images in 0..255, each pixel of ``a`` against the
-    closest of ``b``'s pixel and its 8 neighbours: the alignment is good to a pixel, not better,
-    and a sharp edge of the set-up (a colour card) one pixel off is no difference."""
-    lab_a = cv2.cvtColor(a * np.float32(1 / 255), cv2.COLOR_RGB2Lab)
-    lab_b = cv2.cvtColor(b * np.float32(1 / 255), cv2.COLOR_RGB2Lab)
-    padded = cv2.copyMakeBorder(lab_b, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
-    height, width = lab_a.shape[:2]
-    best = np.full((height, width), np.inf, np.float32)
-    for dy in range(3):
-        for dx in range(3):
-            near = padded[dy:dy + height, dx:dx + width]
-            np.minimum(best, ((lab_a - near) ** 2).sum(axis=2), out=best)
-    out: np.ndarray = np.sqrt(best)
+def _compare(photo: np.ndarray, plate: np.ndarray, warp: np.ndarray) -> np.ndarray:
+    """The significance of the photo's difference from the plate warped by ``warp``
+    (:func:`_significance`), 0 where the warped plate does not cover the photo."""
+    size = photo.shape[1::-1]
+    backdrop = cv2.warpAffine(plate, warp, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_REPLICATE)
+    # the strips the camera's move brought into the frame are not on the plate: no say there
+    inside = cv2.warpAffine(np.ones(photo.shape[:2], np.uint8), warp, size,
+                            flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderValue=0)
+    covered = cv2.erode(inside, np.ones((7, 7), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
+    score, backdrop_like = _standard_difference(photo.astype(np.float32), backdrop.astype(np.float32), covered)
+    return _significance(score, backdrop_like, covered)
+
+
+def _refine(photo: np.ndarray, plate: np.ndarray, warp: np.ndarray, subject: np.ndarray) -> np.ndarray:
+    """``warp`` refined by ECC over what looks like backdrop (``subject`` and a margin left out),
+    on a half-size copy (ECC is good to a fraction of a pixel there, at a quarter of the cost);
+    the coarse warp where the refinement does not converge or strays."""
+    height, width = photo.shape[:2]
+    half = (max(8, width // 2), max(8, height // 2))
+
+    def grey(rgb: np.ndarray) -> np.ndarray:
+        small = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), half, interpolation=cv2.INTER_AREA)
+        return cv2.GaussianBlur(small.astype(np.float32), (0, 0), 0.7)
+
+    margin = max(3, max(half) // 100)
+    small_subject = cv2.resize(subject.astype(np.uint8), half, interpolation=cv2.INTER_NEAREST)
+    backdrop = cv2.dilate(small_subject, np.ones((2 * margin + 1,) * 2, np.uint8)) == 0
+    if backdrop.mean() < 0.2:
+        return warp
+    start = np.hstack([warp[:, :2], warp[:, 2:] / 2]).astype(np.float32)
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 1e-4)
+    try:
+        _, refined = cv2.findTransformECC(grey(photo), grey(plate), start.copy(), cv2.MOTION_AFFINE,
+                                          criteria, backdrop.astype(np.uint8), 1)
+    except cv2.error:
+        return warp
+    refined = np.hstack([refined[:, :2], refined[:, 2:] * 2])
+    # a refinement moves the fit by a pixel or two, no more
+    if float(np.abs(refined[:, 2] - warp[:, 2]).max()) > 3.0 or float(np.abs(refined[:, :2] - warp[:, :2]).max()) > 0.01:
+        return warp
+    return refined
+
+
+def _standard_difference(photo: np.ndarray, plate: np.ndarray,
+                         covered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The photo's difference from the exposure-matched plate in units of what the backdrop
+    itself varies by (H×W×3, clipped to ±:data:`_CLIP`), and the pixels taken for backdrop.
+
+    Exposure: a gain per channel, the median ratio over the pixels that look like backdrop
+    (refined twice, as the subject is found); the plate times the gain is clipped at 255 as the
+    sensor clips it (an over-exposed seamless is no difference). The noise: per channel, the
+    spread (MAD) of the difference over the backdrop; and a plate pixel on a sharp edge (the
+    colour card) may differ by its gradient times the alignment's sub-pixel error. Clipping
+    bounds how far a strong difference (a dark product) spreads when the scales average it."""
+    photo_s = cv2.GaussianBlur(photo, (0, 0), 2.0)
+    plate_s = cv2.GaussianBlur(plate, (0, 0), 2.0)
+    unclipped = covered & (photo_s.max(axis=2) < 250) & (plate_s.max(axis=2) < 250)
+    if unclipped.mean() < 0.05:  # all but blown out: the clipped pixels are all there is
+        unclipped = covered
+    backdrop_like = unclipped
+    for _ in range(3):  # exposure over all pixels first, then over those that look like backdrop
+        gain = np.median(photo_s[backdrop_like] / np.maximum(plate_s[backdrop_like], 1.0), axis=0)
+        difference = photo - np.minimum(plate * gain, 255.0)
+        size = np.abs(cv2.GaussianBlur(difference, (0, 0), 2.0)).max(axis=2)
+        backdrop_like = unclipped & (size < 3.0 * np.median(size[unclipped]) + 1.0)
+        if backdrop_like.mean() < 0.05:
+            backdrop_like = unclipped
+            break
+    matched = plate * gain
+    gradient = np.sqrt(cv2.Sobel(matched, cv2.CV_32F, 1, 0, ksize=3) ** 2
+                       + cv2.Sobel(matched, cv2.CV_32F, 0, 1, ksize=3) ** 2) / 8.0
+    flat = backdrop_like & (gradient.max(axis=2) < 2.0)
+    if flat.sum() < 100:
+        flat = backdrop_like
+    noise = _spread(difference[flat]) + 0.1
+    tolerance = np.sqrt(noise**2 + (_REGISTRATION * gradient) ** 2)
+    return np.clip(difference / tolerance, -_CLIP, _CLIP), flat
+
+
+def _spread(values: np.ndarray) -> np.ndarray:
+    """Robust standard deviation per column (1.4826 × MAD): the subject's pixels do not count."""
+    out: np.ndarray = 1.4826 * np.median(np.abs(values - np.median(values, axis=0)), axis=0)
     return out
 
 
-def _noise_floor(delta: np.ndarray) -> float:
-    """The ΔE that backdrop pixels stay below, from the difference histogram: its lowest quarter
-    is backdrop whatever the subject's size (a subject over 75 % of the frame is refused), and
-    the noise's ΔE (a chi-like spread) stays within three times that quartile."""
-    return max(_MIN_FLOOR, 3.0 * float(np.percentile(delta, 25)))
+def _significance(score: np.ndarray, backdrop_like: np.ndarray, covered: np.ndarray) -> np.ndarray:
+    """How many standard deviations of the backdrop's own variation the photo differs from the
+    plate by (H×W), the strongest over :data:`_SCALES`. A white product on white paper differs
+    by a few levels, less than one pixel's noise, but over a patch of it the mean difference is
+    far outside what the backdrop's patches vary by: averaging over larger scales finds what no
+    single pixel shows. Each scale averages only the pixels that the finer scales have not
+    already found (a normalised convolution): the halo of a strong difference, and the narrow
+    gap between two legs, are not filled by the coarse scales; a faint region is, from its own
+    pixels. The coarse scales run on a smaller copy (same result, a fraction of the time)."""
+    height, width = score.shape[:2]
+    z = np.zeros((height, width), np.float32)
+    for sigma in _SCALES:
+        found = cv2.dilate((z > _Z_SURE).astype(np.uint8), np.ones((3, 3), np.uint8))
+        weight = (1 - found).astype(np.float32)
+        factor = 1
+        while sigma / factor > 2.5:
+            factor *= 2
+        small, small_weight, reference = score * weight[..., None], weight, backdrop_like
+        if factor > 1:
+            small_size = (max(1, width // factor), max(1, height // factor))
+            small = cv2.resize(small, small_size, interpolation=cv2.INTER_AREA)
+            small_weight = cv2.resize(weight, small_size, interpolation=cv2.INTER_AREA)
+            reference = cv2.resize(backdrop_like.astype(np.uint8), small_size, interpolation=cv2.INTER_NEAREST) > 0
+        if sigma > 0:
+            small = cv2.GaussianBlur(small, (0, 0), sigma / factor)
+            small_weight = cv2.GaussianBlur(small_weight, (0, 0), sigma / factor)
+        share = np.maximum(small_weight, 1e-3)
+        mean = small / share[..., None]
+        # what the plate cannot predict however many pixels are averaged (its exposure and
+        # alignment are models, good to a fraction of the noise): the least difference that counts
+        spread = np.sqrt(_spread(mean[reference]) ** 2 + _ACCURACY**2)
+        # fewer pixels averaged near what was found: their mean is noisier by 1/sqrt(share)
+        zs = np.sqrt(((mean / spread) ** 2).mean(axis=2) * np.minimum(share, 1.0))
+        if sigma > 0 and _HALO > 0:
+            k = 2 * round(_HALO * sigma / factor) + 1
+            zs = cv2.erode(zs, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+        if factor > 1:
+            zs = cv2.resize(zs, (width, height), interpolation=cv2.INTER_LINEAR)
+        np.maximum(z, np.where(covered, zs, 0.0), out=z)
+    return z
 
 
 def _solid(probability: np.ndarray) -> np.ndarray:
@@ -239,7 +349,7 @@ def _solid(probability: np.ndarray) -> np.ndarray:
     opened = cv2.morphologyEx(sure.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8),
                               iterations=max(1, side // 512))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
-    big = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= sure.size * 2e-4)
+    big = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= sure.size * _MIN_REGION)
     sure = np.isin(labels, big[big > 0])
     # the soft ramp is kept at the rims of what is left (the snap to the photo sets the edge)
     rim = cv2.dilate(sure.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0

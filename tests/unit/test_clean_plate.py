@@ -35,10 +35,10 @@ def _alpha(segmenter, rgb: np.ndarray, plate_file: Path | None) -> tuple[np.ndar
     return Segmenter.snap(fused, rgb), note
 
 
-def test_the_plate_finds_the_white_on_white_product_and_lowers_the_shoots_error(segmenter, shoot, tmp_path):
-    """What the bench supports (bench_clean_plate.py, 21 shots: mean MAE x0.60, near-white x0.54,
-    glass and plain a little worse at the rim): the issue's "at least halve it" is NOT met
-    there, so this test does not claim it either, although these 6 shots happen to reach x0.41."""
+def test_the_plate_at_least_halves_the_shoots_error_and_no_kind_gets_worse(segmenter, shoot, tmp_path):
+    """Issue 13, item 2: "the plate should at least halve it" (the bench, 21 shots: see
+    docs/benchmarks.md); the white-on-white product the model loses is found, and products the
+    model already gets right (plain, glass-like) are not made worse by the plate."""
     plate, shots = shoot
     plate_file = tmp_path / "empty.png"
     Image.fromarray(plate).save(plate_file)
@@ -49,11 +49,18 @@ def test_the_plate_finds_the_white_on_white_product_and_lowers_the_shoots_error(
         assert note == "", shot.name  # every shot of the set-up lines up with its plate
         without.append(float(np.abs(alone - shot.truth).mean()))
         with_plate.append(float(np.abs(fused - shot.truth).mean()))
-    assert {s.kind for s in shots} == {"plain", "near-white", "glass"}
-    assert np.mean(with_plate) <= 0.75 * np.mean(without), (without, with_plate)
+    kinds = [s.kind for s in shots]
+    assert set(kinds) == {"plain", "near-white", "glass"}
+    assert np.mean(with_plate) <= 0.5 * np.mean(without), (without, with_plate)
+    assert np.mean(with_plate) <= 0.3 * np.mean(without), (without, with_plate)  # these 6: x0.19 (before: x0.40)
+    for kind in set(kinds):
+        before = np.mean([e for e, k in zip(without, kinds) if k == kind])
+        after = np.mean([e for e, k in zip(with_plate, kinds) if k == kind])
+        # "worse" beyond a rounding of the rim: 0.0005 is 0.05 % of the frame's pixels
+        assert after <= before * 1.1 + 0.0005, (kind, before, after)
     # the white-on-white shot the model loses is found
     worst = int(np.argmax(without))
-    assert shots[worst].kind == "near-white" and with_plate[worst] < 0.5 * without[worst]
+    assert kinds[worst] == "near-white" and with_plate[worst] < 0.25 * without[worst]
 
 
 @pytest.mark.parametrize("other", ["moved", "another backdrop", "another size"])
