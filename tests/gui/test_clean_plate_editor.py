@@ -106,7 +106,7 @@ def test_setting_the_plate_remasks_the_shoot_and_lowers_the_error_then_reopens_a
     assert all(window.mask_cache.has(d.key, variant) for d in window.docs)
     # the photo not in memory: its mask changed too, so its output is out of date (and saved so)
     assert far.image is None and far.status is DocStatus.EDITED
-    qtbot.waitUntil(lambda: getattr(SessionStore().load(far.key), "status", "") == "edited", timeout=10_000)
+    qtbot.waitUntil(lambda: getattr(SessionStore().load(far.key), "status", "") == "edited", timeout=MASK_TIMEOUT_MS)
     # the Batch window's run takes the editor's plate
     assert window.export_options().clean_plate == plate_file
     window.close()
@@ -148,7 +148,7 @@ def test_a_plate_file_that_cannot_be_read_is_refused_and_nothing_changes(qtbot, 
     broken.write_bytes(b"not an image at all")
     window = make_window()
     export = window.state.export
-    with qtbot.waitSignal(window.plate.refused, timeout=10_000) as refused:
+    with qtbot.waitSignal(window.plate.refused, timeout=MASK_TIMEOUT_MS) as refused:
         window.plate.set(broken)
     reason = refused.args[0]
     assert "empty.png" in reason and "\n" not in reason
@@ -160,7 +160,7 @@ def test_a_recipe_saved_with_a_plate_loads_it_back(qtbot, make_window, shoot, tm
     folder, plate_file, _truth = shoot
     window = make_window()
     window.plate.set(plate_file)
-    qtbot.waitUntil(lambda: window.state.export.clean_plate == plate_file, timeout=10_000)
+    qtbot.waitUntil(lambda: window.state.export.clean_plate == plate_file, timeout=MASK_TIMEOUT_MS)
     recipe = window.recipes.save(tmp_path / "studio.toml")
     assert recipe is not None and "clean_plate" in recipe.read_text(encoding="utf-8")
     window.plate.clear()
@@ -197,7 +197,7 @@ def test_marks_survive_a_plate_change_even_those_made_while_it_is_masked_again(q
     segmenter.predict_lowres = lambda rgbs: (gate.wait(MASK_TIMEOUT_MS / 1000), predict(rgbs))[1]
     old_session = doc.session
     window.plate.set(plate_file)
-    qtbot.waitUntil(lambda: doc.remasking, timeout=10_000)
+    qtbot.waitUntil(lambda: doc.remasking, timeout=MASK_TIMEOUT_MS)
     # under the filmstrip, the photos in memory being masked again count as still to do
     assert window.masks.backlog >= 1 and "masking" in window.filmstrip_panel.masking_label.text()
     assert window.canvas._busy_label.isVisible() and "clean plate" in window.canvas._busy_label.text()
@@ -227,13 +227,13 @@ def test_the_plate_file_is_followed_when_it_is_saved_again_or_deleted(qtbot, mak
     Image.fromarray(plate).save(plate_file)
     window = make_window()
     window.plate.set(plate_file)
-    qtbot.waitUntil(lambda: window.masks.plate.path == plate_file, timeout=10_000)
+    qtbot.waitUntil(lambda: window.masks.plate.path == plate_file, timeout=MASK_TIMEOUT_MS)
     first = window.masks.plate.tag
     # retouched and saved again: a new identity, so the shoot is masked again with it
     Image.fromarray(np.clip(plate.astype(int) - 3, 0, 255).astype(np.uint8)).save(plate_file)
-    qtbot.waitUntil(lambda: window.masks.plate.tag not in ("", first), timeout=10_000)
+    qtbot.waitUntil(lambda: window.masks.plate.tag not in ("", first), timeout=MASK_TIMEOUT_MS)
     assert window.state.export.clean_plate == plate_file
     # deleted: the editor goes on without it (exports never read a plate that is gone)
     plate_file.unlink()
-    qtbot.waitUntil(lambda: window.state.export.clean_plate is None, timeout=10_000)
+    qtbot.waitUntil(lambda: window.state.export.clean_plate is None, timeout=MASK_TIMEOUT_MS)
     assert window.masks.plate == NO_PLATE and "moved or deleted" in window.statusBar().currentMessage()
