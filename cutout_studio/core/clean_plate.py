@@ -31,10 +31,13 @@ import numpy as np
 from cutout_studio.core.errors import CutoutError
 from cutout_studio.core.image_io import load_image
 
-__all__ = ["PLATE_WORK_SIDE", "CleanPlate", "CleanPlateError", "apply_clean_plate", "fuse", "plate_mask"]
+__all__ = ["PLATE_VERSION", "PLATE_WORK_SIDE", "CleanPlate", "CleanPlateError", "apply_clean_plate", "fuse", "plate_mask"]
 
 #: long side (px) at which the plate is aligned and compared with the photo
 PLATE_WORK_SIDE = 1024
+#: bumped whenever the same photo and plate give another mask: the editor's mask cache names
+#: plate masks with it, so masks an earlier version made are not reused
+PLATE_VERSION = 2
 #: the alignment itself runs on a smaller copy (a camera shift of a few px is one or two px here)
 _ALIGN_SIDE = 384
 #: aspect ratios further apart than this are another camera or crop, not a small shift

@@ -28,6 +28,7 @@ import numpy as np
 
 from cutout_studio.core import paths
 from cutout_studio.core.atomic import atomic_write_bytes, remove_older_than
+from cutout_studio.core.clean_plate import PLATE_VERSION
 
 _log = logging.getLogger(__name__)
 
@@ -49,8 +50,9 @@ def plate_tag(plate: str | os.PathLike[str] | None) -> str:
 
 
 def mask_variant(model: str, tag: str = "") -> str:
-    """The name the cache keeps a photo's mask under: the model's, plus the plate's tag (:func:`plate_tag`)."""
-    return f"{model}+plate-{tag}" if tag else model
+    """The name the cache keeps a photo's mask under: the model's, plus the plate's tag
+    (:func:`plate_tag`) and the plate algorithm's version."""
+    return f"{model}+plate{PLATE_VERSION}-{tag}" if tag else model
 
 
 def _to_uint8(alpha: np.ndarray) -> np.ndarray:
@@ -136,7 +138,8 @@ class MaskCache:
     def forget_model(self, model: str) -> int:
         """Remove every mask cached for ``model``, with or without a clean plate (a personal model
         tuned again or deleted: its name stays, its masks no longer hold); returns how many."""
-        names = (f"-{_SAFE.sub('_', model)}.png", f"-{_SAFE.sub('_', mask_variant(model, 'x'))[:-1]}")
+        # the model's own masks, and those with a plate of any version
+        names = (f"-{_SAFE.sub('_', model)}.png", f"-{_SAFE.sub('_', model)}_plate")
         removed = 0
         for path in self.root.glob("*.png") if self.root.is_dir() else ():
             key, _, rest = path.name.partition("-")
