@@ -23,15 +23,11 @@ TUNE_TIMEOUT_MS = 240_000  # a few steps of the real model on a busy 2-core CI m
 
 
 @pytest.fixture
-def gui_home(model_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """conftest's home, with a models folder of its own (tunes register models in it) holding the
-    installed default model."""
-    home = tmp_path / "home"
-    (home / "models").mkdir(parents=True)
-    for name in ("u2netp.safetensors", "u2netp.json"):
-        (home / "models" / name).symlink_to(model_home / "models" / name)
-    monkeypatch.setenv("CUTOUT_STUDIO_HOME", str(home))
-    return home
+def gui_home(own_models_home: Path) -> Path:
+    """make_window's home, with a models folder of its own (tunes register models in it) instead
+    of conftest's link to the session's."""
+    return own_models_home
+
 
 
 def test_finished_photos_are_kept_only_when_asked_and_the_dialog_lists_and_deletes(qtbot, make_window, tmp_path):

@@ -29,7 +29,7 @@ def _user_models_dir() -> Path:
 
 
 #: the fixtures that need the real model's weights; a test using any of them is marked ``model``
-MODEL_FIXTURES = frozenset({"model_home", "segmenter"})
+MODEL_FIXTURES = frozenset({"model_home", "segmenter", "own_models_home", "local_ray"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -72,3 +72,32 @@ def segmenter(model_home: Path):
     from cutout_studio.core.segmenter import Segmenter
 
     return Segmenter("default", device="cpu")
+
+
+@pytest.fixture
+def own_models_home(model_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A home with a models folder of its own (personal models come and go in it) holding the
+    installed default model, linked from the session's."""
+    home = tmp_path / "home"
+    (home / "models").mkdir(parents=True)
+    for name in ("u2netp.safetensors", "u2netp.json"):
+        (home / "models" / name).symlink_to(model_home / "models" / name)
+    monkeypatch.setenv("CUTOUT_STUDIO_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="module")
+def local_ray(model_home: Path):
+    """Ray in local mode (skipped where Ray is not installed, as in CI). Its workers inherit the
+    environment of the process that starts it: this checkout's package and the session's home."""
+    ray = pytest.importorskip("ray")
+    saved = {key: os.environ.get(key) for key in ("PYTHONPATH", "CUTOUT_STUDIO_HOME")}
+    os.environ.update({"PYTHONPATH": str(Path(__file__).resolve().parents[2]), "CUTOUT_STUDIO_HOME": str(model_home)})
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    yield ray
+    ray.shutdown()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

@@ -57,20 +57,6 @@ def _worker_env(model_home: Path) -> dict[str, str]:
     return {"PYTHONPATH": str(ROOT), "CUTOUT_STUDIO_HOME": str(model_home)}
 
 
-@pytest.fixture(scope="module")
-def local_ray(model_home):
-    ray = pytest.importorskip("ray")
-    saved = {key: os.environ.get(key) for key in ("PYTHONPATH", "CUTOUT_STUDIO_HOME")}
-    os.environ.update(_worker_env(model_home))
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    yield ray
-    ray.shutdown()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-
 
 def _folder(root: Path, count: int, *, garbage: bool = False) -> Path:
     root.mkdir(parents=True)

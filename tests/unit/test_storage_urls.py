@@ -269,20 +269,6 @@ def test_a_rerun_removes_the_temporary_files_of_ours_a_killed_run_left(segmenter
 # Ray: file:// URLs, which every worker process reads and writes through fsspec
 
 
-@pytest.fixture(scope="module")
-def local_ray(model_home):
-    ray = pytest.importorskip("ray")
-    saved = {key: os.environ.get(key) for key in ("PYTHONPATH", "CUTOUT_STUDIO_HOME")}
-    os.environ.update({"PYTHONPATH": str(ROOT), "CUTOUT_STUDIO_HOME": str(model_home)})
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    yield ray
-    ray.shutdown()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-
 
 def test_ray_on_file_urls_gives_the_local_engines_outputs(local_ray, segmenter, tmp_path):
     from cutout_studio.core.batch import drain

@@ -23,16 +23,6 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 QUICK = {"steps": 3, "size": 64, "batch_size": 2, "device": "cpu"}
 
 
-@pytest.fixture
-def personal_home(model_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A home of its own (personal models come and go) with the installed default model in it."""
-    home = tmp_path / "home"
-    (home / "models").mkdir(parents=True)
-    for name in ("u2netp.safetensors", "u2netp.json"):
-        (home / "models" / name).symlink_to(model_home / "models" / name)
-    monkeypatch.setenv("CUTOUT_STUDIO_HOME", str(home))
-    return home
-
 
 @pytest.fixture
 def four_pairs(tmp_path: Path) -> Path:
@@ -46,9 +36,9 @@ def four_pairs(tmp_path: Path) -> Path:
     return root
 
 
-def test_tune_registers_a_card_that_the_segmenter_and_cut_use(personal_home, four_pairs, tmp_path, capsys):
+def test_tune_registers_a_card_that_the_segmenter_and_cut_use(own_models_home, four_pairs, tmp_path, capsys):
     result = tune(four_pairs, name="mine", **QUICK)
-    models = personal_home / "models"
+    models = own_models_home / "models"
     assert sorted(p.name for p in models.iterdir()) == ["mine.json", "mine.safetensors", "u2netp.json",
                                                         "u2netp.safetensors"]  # no scratch folder left
     card = get_card("mine")
@@ -74,7 +64,7 @@ def test_tune_registers_a_card_that_the_segmenter_and_cut_use(personal_home, fou
     assert len(list(out.glob("*.png"))) == 1
 
 
-def test_tuning_again_replaces_the_weights_the_segmenter_serves(personal_home, four_pairs):
+def test_tuning_again_replaces_the_weights_the_segmenter_serves(own_models_home, four_pairs):
     photo = read_rgb(DATA / "people-ccp__ccp0041.jpg")
     tune(four_pairs, name="mine", **{**QUICK, "steps": 1})
     first = Segmenter("mine", device="cpu", half=False).predict(photo)
@@ -88,25 +78,25 @@ def test_tuning_again_replaces_the_weights_the_segmenter_serves(personal_home, f
     assert np.abs(first - second).mean() > 1e-5  # not the model loaded before, under the same name
 
 
-def test_cancel_leaves_nothing_registered(personal_home, four_pairs):
+def test_cancel_leaves_nothing_registered(own_models_home, four_pairs):
     steps: list[int] = []
     with pytest.raises(CancelledError):
         tune(four_pairs, name="mine", cancelled=lambda: len(steps) >= 1, on_step=lambda s, n: steps.append(s),
              **QUICK)
     assert steps == [1]
-    assert sorted(p.name for p in (personal_home / "models").iterdir()) == ["u2netp.json", "u2netp.safetensors"]
+    assert sorted(p.name for p in (own_models_home / "models").iterdir()) == ["u2netp.json", "u2netp.safetensors"]
 
     def ctrl_c(step: int, stop: int) -> None:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):  # Ctrl-C in `cutout-studio tune`
         tune(four_pairs, name="mine", on_step=ctrl_c, **QUICK)
-    assert sorted(p.name for p in (personal_home / "models").iterdir()) == ["u2netp.json", "u2netp.safetensors"]
+    assert sorted(p.name for p in (own_models_home / "models").iterdir()) == ["u2netp.json", "u2netp.safetensors"]
     with pytest.raises(ModelError, match="unknown model 'mine'"):
         get_card("mine")
 
 
-def test_bad_input_gives_a_one_line_reason(personal_home, tmp_path, four_pairs, capsys):
+def test_bad_input_gives_a_one_line_reason(own_models_home, tmp_path, four_pairs, capsys):
     assert main(["tune", "--from", str(tmp_path / "nowhere")]) == 1
     err = capsys.readouterr().err.strip()
     assert "not a folder" in err and len(err.splitlines()) == 1
@@ -120,10 +110,10 @@ def test_bad_input_gives_a_one_line_reason(personal_home, tmp_path, four_pairs, 
     assert main(["tune", "--from", str(four_pairs), "--name", "My Model"]) == 2
     assert main(["models", "delete", "u2netp"]) == 2
     assert "only personal models can be deleted" in capsys.readouterr().err
-    assert sorted(p.name for p in (personal_home / "models").iterdir()) == ["u2netp.json", "u2netp.safetensors"]
+    assert sorted(p.name for p in (own_models_home / "models").iterdir()) == ["u2netp.json", "u2netp.safetensors"]
 
 
-def test_the_command_tunes_and_a_personal_model_is_deleted_with_its_weights(personal_home, four_pairs, capsys):
+def test_the_command_tunes_and_a_personal_model_is_deleted_with_its_weights(own_models_home, four_pairs, capsys):
     assert main(["tune", "--from", str(four_pairs), "--name", "mine", "--steps", "1", "--size", "64",
                  "--batch-size", "2", "--device", "cpu"]) == 0
     captured = capsys.readouterr()
@@ -131,6 +121,6 @@ def test_the_command_tunes_and_a_personal_model_is_deleted_with_its_weights(pers
     assert "training" in captured.err  # the progress bar (tqdm: steps, time left)
     assert main(["models", "delete", "mine"]) == 0
     assert "deleted mine" in capsys.readouterr().out
-    assert not (personal_home / "models" / "mine.safetensors").exists()
+    assert not (own_models_home / "models" / "mine.safetensors").exists()
     with pytest.raises(ModelError):
         delete_user_model("mine")
