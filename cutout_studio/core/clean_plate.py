@@ -318,7 +318,10 @@ def _significance(score: np.ndarray, backdrop_like: np.ndarray, covered: np.ndar
         factor = 1
         while sigma / factor > 2.5:
             factor *= 2
-        small, small_weight, reference = score * weight[..., None], weight, backdrop_like
+        # (annotated: OpenCV's stubs type its results loosely; these stay float32 / bool arrays)
+        small: np.ndarray = score * weight[..., None]
+        small_weight: np.ndarray = weight
+        reference: np.ndarray = backdrop_like
         if factor > 1:
             small_size = (max(1, width // factor), max(1, height // factor))
             small = cv2.resize(small, small_size, interpolation=cv2.INTER_AREA)
