@@ -190,6 +190,9 @@ def test_marks_survive_a_plate_change_even_those_made_while_it_is_masked_again(q
         window.view.stroke("bg", first, 8.0)
     qtbot.waitUntil(lambda: len(doc.history.done) == 1, timeout=MASK_TIMEOUT_MS)
 
+    # the rest of the shoot masked first: the gate below must hold back the re-mask alone (a
+    # survey of another photo caught in it would keep the lane, and the re-mask, waiting)
+    qtbot.waitUntil(lambda: window.masks.backlog == 0, timeout=MASK_TIMEOUT_MS)
     # hold the model back while the photo is masked again with the plate, and paint meanwhile
     segmenter = window.masks.segmenter
     gate = threading.Event()
