@@ -170,6 +170,12 @@ class MaskScheduler(QObject):
 
     # ------------------------------------------------------------------ model
 
+    def use_model(self, model: str) -> None:
+        """Mask with ``model`` from now on (photos already masked keep their masks)."""
+        self._model = model
+        self.segmenter = None
+        self.load_model()
+
     def load_model(self) -> None:
         if self._loading_model or self.segmenter is not None:
             return

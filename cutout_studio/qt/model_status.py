@@ -30,7 +30,7 @@ class ModelStatus(QObject):
         super().__init__(parent)
         self._masks = masks
         self._lane = lane
-        self._model = model
+        self.model = model  #: the model named in the install offer (the editor's current one)
         self._status_bar = status_bar
         self._keep = keep
         self._parent = parent
@@ -67,7 +67,7 @@ class ModelStatus(QObject):
         self.banner.show()
 
     def offer_install(self, reason: str) -> ModelInstallDialog:
-        dialog = ModelInstallDialog(self._lane, self._model, reason.rstrip("."), self._parent)
+        dialog = ModelInstallDialog(self._lane, self.model, reason.rstrip("."), self._parent)
         dialog.installed.connect(lambda _m: self._installed())
         self._keep(dialog)
         dialog.show()

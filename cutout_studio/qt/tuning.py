@@ -151,11 +151,8 @@ class TuningFlow(QObject):
         w = self.window
         self.settings.model = name
         w.save_settings()
-        # the scheduler and the status keep the name they were made with (masking.py, model_status.py)
-        w.masks._model = name
-        w.model_status._model = name
-        w.masks.segmenter = None
-        w.masks.load_model()
+        w.model_status.model = name
+        w.masks.use_model(name)
         w.statusBar().showMessage(f"Using model {name}: photos masked from now on use it", 8000)
         self.model_switched.emit(name)
 
